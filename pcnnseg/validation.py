@@ -1,0 +1,100 @@
+"""Input checks at the public boundary, and normalisation to the [0, 1] stimulus."""
+import numbers
+
+import numpy as np
+
+__all__ = ["as_real_array", "normalize", "check_n_iter"]
+
+
+def as_real_array(image, name="image", ndims=(2, 3)):
+    """Return ``image`` as an ndarray after checking dtype, shape and values.
+
+    Parameters
+    ----------
+    image : array_like
+        Real values (bool, integer or floating dtype).
+    name : str
+        Argument name used in error messages.
+    ndims : tuple of int
+        Accepted numbers of dimensions.
+
+    Returns
+    -------
+    ndarray
+        The input as an array (no copy when already one).
+
+    Raises
+    ------
+    TypeError
+        For non-real dtypes (complex, strings, objects).
+    ValueError
+        For a wrong number of dimensions, an empty array, or NaN / inf values.
+    """
+    arr = np.asarray(image)
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name}: expected a real-valued array (bool, integer or float), "
+                        f"got dtype {arr.dtype}")
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name}: expected a {want} array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {arr.shape}")
+    if kind == "f" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    return arr
+
+
+def normalize(image, *, value_range=None):
+    """Map intensities linearly onto the [0, 1] stimulus of a PCNN.
+
+    Parameters
+    ----------
+    image : (H, W) or (B, H, W) array_like
+        Any real dtype.
+    value_range : (float, float), optional
+        Intensities mapped to 0 and 1; values outside are clipped. Default: the
+        array's own minimum and maximum (over the whole batch).
+
+    Returns
+    -------
+    float32 ndarray, C-contiguous, same shape as ``image``
+
+    Raises
+    ------
+    ValueError
+        For a constant image without ``value_range`` (no range to map), or an
+        invalid ``value_range``; see also :func:`as_real_array`.
+
+    Examples
+    --------
+    >>> normalize(np.array([[0, 5], [10, 20]]))
+    array([[0.  , 0.25],
+           [0.5 , 1.  ]], dtype=float32)
+    """
+    arr = as_real_array(image, "image", ndims=(2, 3))
+    data = arr.astype(np.float64, copy=False)
+    if value_range is None:
+        lo, hi = float(data.min()), float(data.max())
+        if hi == lo:
+            raise ValueError(f"image: constant image (every value is {lo}) has no intensity "
+                             "range to normalise; pass value_range=(low, high)")
+    else:
+        try:
+            lo, hi = (float(v) for v in value_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"value_range: expected two numbers (low, high), got {value_range!r}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"value_range: expected finite low < high, got ({lo}, {hi})")
+    S = (data - lo) / (hi - lo)
+    np.clip(S, 0.0, 1.0, out=S)
+    return np.ascontiguousarray(S, dtype=np.float32)
+
+
+def check_n_iter(n_iter):
+    """Return ``n_iter`` as an int after checking it is a positive integer."""
+    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral):
+        raise TypeError(f"n_iter: expected a positive integer, got {type(n_iter).__name__}")
+    if n_iter < 1:
+        raise ValueError(f"n_iter: expected a positive integer, got {n_iter}")
+    return int(n_iter)

@@ -1,0 +1,79 @@
+"""Plain NumPy reference of the published PCNN equations, for the kernel tests.
+
+Written from the equations of each paper, in float32, with the arithmetic order
+the kernels document (float32 addition is not associative, so the order is part
+of what is compared). Slow and obvious on purpose.
+"""
+import numpy as np
+
+from pcnnseg import ICM, PCNN, SCM, SPCNN
+
+f32 = np.float32
+
+
+def synaptic_sum(Y, weights):
+    """Weighted count of pulsing 3x3 neighbours, zero outside the image."""
+    H, W = Y.shape
+    Yp = np.zeros((H + 2, W + 2), dtype=f32)
+    Yp[1:-1, 1:-1] = Y
+    w = np.asarray(weights, dtype=f32)
+    acc = np.zeros((H, W), dtype=f32)
+    for a in range(3):
+        for b in range(3):
+            acc = acc + w[a, b] * Yp[a:a + H, b:b + W]
+    return acc
+
+
+def run(S, model, n_iter):
+    """Simulate ``model`` on the float32 stimulus ``S``.
+
+    Returns
+    -------
+    fire_time : (H, W) int32, counts : (n_iter,) int64, spikes : (n_iter, H, W) bool
+    """
+    S = np.asarray(S, dtype=f32)
+    Y = np.zeros(S.shape, dtype=f32)
+    U = np.zeros(S.shape, dtype=f32)
+    spikes = np.zeros((n_iter,) + S.shape, dtype=bool)
+    if isinstance(model, PCNN):
+        F = np.zeros(S.shape, dtype=f32)
+        L = np.zeros(S.shape, dtype=f32)
+        E = np.full(S.shape, model.e0, dtype=f32)
+        df, dl, de = (f32(np.exp(-a)) for a in (model.alpha_f, model.alpha_l, model.alpha_e))
+        for k in range(n_iter):
+            F = (df * F + f32(model.v_f) * synaptic_sum(Y, model.feeding_weights)) + S
+            L = dl * L + f32(model.v_l) * synaptic_sum(Y, model.linking_weights)
+            U = F * (f32(1) + f32(model.beta) * L)
+            Y = (U > E).astype(f32)
+            E = de * E + f32(model.v_e) * Y
+            spikes[k] = Y > 0
+    elif isinstance(model, SPCNN):
+        E = np.zeros(S.shape, dtype=f32)
+        df, de = f32(np.exp(-model.alpha_f)), f32(np.exp(-model.alpha_e))
+        for k in range(n_iter):
+            L = f32(model.v_l) * synaptic_sum(Y, model.weights)
+            U = df * U + S * (f32(1) + f32(model.beta) * L)
+            Y = (U > E).astype(f32)
+            E = de * E + f32(model.v_e) * Y
+            spikes[k] = Y > 0
+    elif isinstance(model, ICM):
+        F = np.zeros(S.shape, dtype=f32)
+        T = np.full(S.shape, model.e0, dtype=f32)
+        for k in range(n_iter):
+            F = (f32(model.f) * F + synaptic_sum(Y, model.weights)) + S
+            Y = (F > T).astype(f32)
+            T = f32(model.g) * T + f32(model.h) * Y
+            spikes[k] = Y > 0
+    elif isinstance(model, SCM):
+        E = np.zeros(S.shape, dtype=f32)
+        for k in range(n_iter):
+            U = f32(model.f) * U + S * (f32(1) + synaptic_sum(Y, model.weights))
+            Y = (U > E).astype(f32)
+            E = f32(model.g) * E + f32(model.h) * Y
+            spikes[k] = Y > 0
+    else:
+        raise TypeError(type(model))
+    counts = spikes.reshape(n_iter, -1).sum(axis=1).astype(np.int64)
+    fired = spikes.any(axis=0)
+    fire_time = np.where(fired, spikes.argmax(axis=0), -1).astype(np.int32)
+    return fire_time, counts, spikes

@@ -1,0 +1,109 @@
+"""Kernels against the NumPy reference, step kernels against the fused loops."""
+import numba
+import numpy as np
+import pytest
+
+import kernels
+from pcnnseg import normalize
+from tests.conftest import IMAGES, MODELS
+from tests import reference
+
+N_ITER = 50
+
+
+def _stimulus(name):
+    return normalize(IMAGES[name])
+
+
+def test_fused_image_matches_reference(image_name, model_name):
+    S, model = _stimulus(image_name), MODELS[model_name]
+    params, M, W = model.kernel_params()
+    fire_time, counts, spikes = kernels.pcnn_image(S, params, M, W, N_ITER, True)
+    ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
+    np.testing.assert_array_equal(spikes, ref_spikes)
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(fire_time, ref_fire_time)
+
+
+def test_references_are_not_trivial(image_name, model_name):
+    # Guards the comparison above: the runs must contain repeated, varied pulses.
+    S, model = _stimulus(image_name), MODELS[model_name]
+    _, counts, spikes = reference.run(S, model, N_ITER)
+    assert spikes.sum() > S.size
+    assert len(np.unique(counts)) > 2
+
+
+def test_steps_compose_to_fused(image_name, model_name):
+    S, model = _stimulus(image_name), MODELS[model_name]
+    p, M, W = model.kernel_params()
+    L = kernels.layout
+    F = np.zeros_like(S)
+    Lk = np.zeros_like(S)
+    U = np.zeros_like(S)
+    E = np.full_like(S, p[L.E0])
+    Y = np.zeros(S.shape, dtype=bool)
+    stack = []
+    for _ in range(N_ITER):
+        F = kernels.feeding(F, Y, S, M, p[L.DECAY_F], p[L.V_F])
+        Lk = kernels.linking(Lk, Y, W, p[L.DECAY_L], p[L.V_L])
+        U, Y = kernels.pulse(U, F, Lk, E, p[L.DECAY_U], p[L.BETA])
+        E = kernels.threshold(E, Y, p[L.DECAY_E], p[L.V_E])
+        stack.append(Y)
+    _, counts, spikes = kernels.pcnn_image(S, p, M, W, N_ITER, True)
+    np.testing.assert_array_equal(spikes, np.array(stack))
+    np.testing.assert_array_equal(counts, np.array(stack).sum(axis=(1, 2)))
+
+
+def test_synaptic_sum_zero_outside_and_weighted():
+    Y = np.zeros((4, 5), dtype=bool)
+    Y[0, 0] = True
+    w = np.arange(9, dtype=np.float32).reshape(3, 3)
+    out = kernels.synaptic_sum(Y, w)
+    expected = np.zeros((4, 5), dtype=np.float32)
+    # weights[1 + dy, 1 + dx] weighs the neighbour at offset (dy, dx)
+    expected[0, 0] = w[1, 1]
+    expected[0, 1] = w[1, 0]
+    expected[1, 0] = w[0, 1]
+    expected[1, 1] = w[0, 0]
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_batch_matches_single_images(model_name):
+    rng = np.random.default_rng(7)
+    S = rng.random((5, 21, 18)).astype(np.float32)
+    S[2] = 0.0  # an all-zero member
+    params, M, W = MODELS[model_name].kernel_params()
+    ft, counts, spikes = kernels.pcnn_batch(S, params, M, W, N_ITER, True)
+    ft_nr, counts_nr, spikes_nr = kernels.pcnn_batch(S, params, M, W, N_ITER, False)
+    assert spikes_nr.shape == (5, 0, 0, 0)
+    np.testing.assert_array_equal(ft_nr, ft)
+    np.testing.assert_array_equal(counts_nr, counts)
+    for b in range(S.shape[0]):
+        ft1, c1, sp1 = kernels.pcnn_image(S[b], params, M, W, N_ITER, True)
+        np.testing.assert_array_equal(ft[b], ft1)
+        np.testing.assert_array_equal(counts[b], c1)
+        np.testing.assert_array_equal(spikes[b], sp1)
+
+
+def test_spikes_not_recorded_by_default_shape():
+    S = _stimulus("random")
+    params, M, W = MODELS["pcnn"].kernel_params()
+    ft, counts, spikes = kernels.pcnn_image(S, params, M, W, 7, False)
+    assert spikes.shape == (0, 0, 0)
+    assert ft.dtype == np.int32 and counts.dtype == np.int64 and counts.shape == (7,)
+
+
+def test_results_do_not_depend_on_thread_count():
+    S = _stimulus("phantom")
+    params, M, W = MODELS["spcnn"].kernel_params()
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = kernels.pcnn_image(S, params, M, W, N_ITER, False)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = kernels.pcnn_image(S, params, M, W, N_ITER, False)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
