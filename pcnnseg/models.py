@@ -185,13 +185,14 @@ class SPCNN(_Model):
 
             alpha_f = ln(1 / sigma)
             beta    = (S_max / S' - 1) / 6            (with v_l = 1)
-            v_e     = e^-alpha_f + 1 + 6 beta v_l
+            v_e     = e^-alpha_f + 1 + 6 beta v_l        (raised by 2^-20 relative)
             alpha_e = ln(v_e / (S' [(1 - e^-3 alpha_f) / (1 - e^-alpha_f) + 6 beta v_l e^-alpha_f]))
 
         From the zero initial state every pixel with ``S > 0`` pulses at
         iteration ``k = 0``; ``v_e`` is the internal activity of a pixel of
         intensity 1 at ``k = 1`` whose neighbours all pulsed, so no pixel pulses
-        at ``k = 1``; ``alpha_e`` makes the threshold at ``k = 2`` equal the
+        at ``k = 1`` (``v_e`` is raised by a relative 2^-20 so that float32
+        rounding keeps this true at ``S = 1``); ``alpha_e`` makes the threshold at ``k = 2`` equal the
         internal activity at ``k = 2`` of a pixel of intensity ``S'`` whose
         neighbours all pulsed at ``k = 0``. Hence, among pixels whose
         8 neighbours all have ``S > 0``, those pulsing at ``k = 2`` (the "Otsu
@@ -236,7 +237,9 @@ class SPCNN(_Model):
         beta = (s_max / s_otsu - 1.0) / weight_sum
         decay = math.exp(-alpha_f)
         link = weight_sum * beta * v_l
-        v_e = decay + 1.0 + link
+        # Raised by 2**-20 relative: for S = 1 the internal activity at k = 1
+        # equals v_e exactly, and float32 rounding must not make it pulse.
+        v_e = (decay + 1.0 + link) * (1.0 + 2.0 ** -20)
         u_otsu = s_otsu * ((1.0 - math.exp(-3.0 * alpha_f)) / (1.0 - decay) + link * decay)
         alpha_e = math.log(v_e / u_otsu)
         return cls(alpha_f=alpha_f, beta=beta, v_e=v_e, alpha_e=alpha_e, v_l=v_l)
