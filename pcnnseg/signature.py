@@ -3,7 +3,7 @@ import numpy as np
 
 from pcnnseg.simulate import DEFAULT_N_ITER, pulse
 
-__all__ = ["signature", "entropy_signature"]
+__all__ = ["signature", "entropy_signature", "binary_entropy"]
 
 
 def signature(image, model=None, *, n_iter=DEFAULT_N_ITER, normalize=True,
@@ -66,6 +66,21 @@ def entropy_signature(image, model=None, *, n_iter=DEFAULT_N_ITER, value_range=N
     (N,) or (B, N) float64 ndarray, values in [0, 1]
     """
     p = signature(image, model, n_iter=n_iter, normalize=True, value_range=value_range)
+    return binary_entropy(p)
+
+
+def binary_entropy(p):
+    """``-p log2 p - (1 - p) log2 (1 - p)``, 0 at ``p`` = 0 and 1.
+
+    Parameters
+    ----------
+    p : ndarray of float in [0, 1]
+
+    Returns
+    -------
+    ndarray of float64, same shape
+    """
+    p = np.asarray(p, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = -(p * np.log2(p) + (1.0 - p) * np.log2(1.0 - p))
     return np.where((p > 0.0) & (p < 1.0), h, 0.0)

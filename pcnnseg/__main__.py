@@ -1,0 +1,5 @@
+import sys
+
+from pcnnseg.cli import main
+
+sys.exit(main())
