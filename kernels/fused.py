@@ -1,6 +1,6 @@
 """Fused PCNN loops: N iterations without per-iteration allocation.
 
-Two entry points share the same row updates:
+Two entry points share the same sweeps over rows:
 
 - :func:`pcnn_image` runs one (H, W) image, parallel over rows within each
   iteration (every iteration needs the previous iteration's pulses of the
@@ -22,96 +22,115 @@ from numba import njit, prange
 
 from kernels import layout as P
 
+_CHUNK_ROWS = 8
+
 
 @njit(cache=True, inline="always")
-def _synaptic_sum(y0, y1, y2, j, w):
-    # y0, y1, y2: padded pulse rows above, at and below the pixel; raster order.
+def _synaptic_sum(Yp, i, j, w):
+    # Yp is padded: image pixel (i, j) sits at Yp[i + 1, j + 1]. Raster order.
     acc = np.float32(0.0)
-    acc = acc + w[0, 0] * y0[j]
-    acc = acc + w[0, 1] * y0[j + 1]
-    acc = acc + w[0, 2] * y0[j + 2]
-    acc = acc + w[1, 0] * y1[j]
-    acc = acc + w[1, 1] * y1[j + 1]
-    acc = acc + w[1, 2] * y1[j + 2]
-    acc = acc + w[2, 0] * y2[j]
-    acc = acc + w[2, 1] * y2[j + 1]
-    acc = acc + w[2, 2] * y2[j + 2]
+    acc = acc + w[0, 0] * Yp[i, j]
+    acc = acc + w[0, 1] * Yp[i, j + 1]
+    acc = acc + w[0, 2] * Yp[i, j + 2]
+    acc = acc + w[1, 0] * Yp[i + 1, j]
+    acc = acc + w[1, 1] * Yp[i + 1, j + 1]
+    acc = acc + w[1, 2] * Yp[i + 1, j + 2]
+    acc = acc + w[2, 0] * Yp[i + 2, j]
+    acc = acc + w[2, 1] * Yp[i + 2, j + 1]
+    acc = acc + w[2, 2] * Yp[i + 2, j + 2]
     return acc
 
 
-@njit(cache=True)
-def _row_general(k, y0, y1, y2, s, f_, l_, u_, e_, y_out, ft, M, W, params,
-                 same_kernel):
-    """One iteration of one row with feeding and linking state (PCNN, ICM)."""
-    decay_f = params[P.DECAY_F]
-    v_f = params[P.V_F]
-    decay_l = params[P.DECAY_L]
-    v_l = params[P.V_L]
-    decay_u = params[P.DECAY_U]
-    beta = params[P.BETA]
-    decay_e = params[P.DECAY_E]
-    v_e = params[P.V_E]
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    for j in range(s.shape[0]):
-        acc_m = _synaptic_sum(y0, y1, y2, j, M)
-        acc_w = acc_m if same_kernel else _synaptic_sum(y0, y1, y2, j, W)
-        f = (decay_f * f_[j] + v_f * acc_m) + s[j]
-        f_[j] = f
-        lk = decay_l * l_[j] + v_l * acc_w
-        l_[j] = lk
-        u = decay_u * u_[j] + f * (one + beta * lk)
-        u_[j] = u
-        e = e_[j]
-        fired = u > e
-        y = one if fired else zero
-        e_[j] = decay_e * e + v_e * y
-        y_out[j + 1] = y
-        ft[j] = k if (fired and ft[j] < 0) else ft[j]
-
-
-@njit(cache=True)
-def _row_modulated(k, y0, y1, y2, s, u_, e_, y_out, ft, W, params):
-    """One iteration of one row when ``F = S`` and ``L = V_L (W * Y)`` (SPCNN, SCM)."""
-    v_l = params[P.V_L]
-    decay_u = params[P.DECAY_U]
-    beta = params[P.BETA]
-    decay_e = params[P.DECAY_E]
-    v_e = params[P.V_E]
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    for j in range(s.shape[0]):
-        lk = v_l * _synaptic_sum(y0, y1, y2, j, W)
-        u = decay_u * u_[j] + s[j] * (one + beta * lk)
-        u_[j] = u
-        e = e_[j]
-        fired = u > e
-        y = one if fired else zero
-        e_[j] = decay_e * e + v_e * y
-        y_out[j + 1] = y
-        ft[j] = k if (fired and ft[j] < 0) else ft[j]
-
-
 @njit(cache=True, fastmath=True)
-def _count(y_row):
+def _count_row(Yn, i):
     # Sum of 0/1 floats: exact in any order, so fastmath only lets it vectorise.
     c = np.float32(0.0)
-    for j in range(y_row.shape[0]):
-        c += y_row[j]
+    for j in range(1, Yn.shape[1] - 1):
+        c += Yn[i, j]
     return np.int64(c)
 
 
+# The sweeps index whole 2-D arrays instead of taking row views: a view per row
+# costs reference counting that, on 64-pixel rows, outweighed the arithmetic.
+
+@njit(cache=True, inline="always")
+def _update_general(i, j, k, acc_m, acc_w, S, F, L, U, E, Yn, fire_time, params):
+    """Canonical update of pixel (i, j) from its synaptic sums; returns the pulse."""
+    one = np.float32(1.0)
+    f = (params[P.DECAY_F] * F[i, j] + params[P.V_F] * acc_m) + S[i, j]
+    F[i, j] = f
+    lk = params[P.DECAY_L] * L[i, j] + params[P.V_L] * acc_w
+    L[i, j] = lk
+    u = params[P.DECAY_U] * U[i, j] + f * (one + params[P.BETA] * lk)
+    U[i, j] = u
+    e = E[i, j]
+    fired = u > e
+    y = one if fired else np.float32(0.0)
+    E[i, j] = params[P.DECAY_E] * e + params[P.V_E] * y
+    Yn[i + 1, j + 1] = y
+    fire_time[i, j] = k if (fired and fire_time[i, j] < 0) else fire_time[i, j]
+
+
 @njit(cache=True)
-def _row_step(i, k, S, F, L, U, E, Yp, Yn, fire_time, M, W, params, modulated,
-              same_kernel):
-    """Update image row ``i`` at iteration ``k``; return its pulse count."""
+def _sweep_general(i0, i1, k, S, F, L, U, E, Yp, Yn, fire_time, M, W, params,
+                   same_kernel):
+    """Iteration ``k`` on rows ``[i0, i1)`` with feeding and linking state (PCNN, ICM).
+
+    Returns the number of pulses in those rows.
+    """
+    total = 0
+    for i in range(i0, i1):
+        # two loops rather than a select, so one synaptic sum is computed when M == W
+        if same_kernel:
+            for j in range(S.shape[1]):
+                acc = _synaptic_sum(Yp, i, j, M)
+                _update_general(i, j, k, acc, acc, S, F, L, U, E, Yn, fire_time, params)
+        else:
+            for j in range(S.shape[1]):
+                _update_general(i, j, k, _synaptic_sum(Yp, i, j, M),
+                                _synaptic_sum(Yp, i, j, W), S, F, L, U, E, Yn,
+                                fire_time, params)
+        total += _count_row(Yn, i + 1)
+    return total
+
+
+@njit(cache=True)
+def _sweep_modulated(i0, i1, k, S, U, E, Yp, Yn, fire_time, W, params):
+    """Iteration ``k`` on rows ``[i0, i1)`` when ``F = S`` and ``L = V_L (W * Y)``.
+
+    The SPCNN / SCM case; returns the number of pulses in those rows.
+    """
+    v_l = params[P.V_L]
+    decay_u = params[P.DECAY_U]
+    beta = params[P.BETA]
+    decay_e = params[P.DECAY_E]
+    v_e = params[P.V_E]
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    total = 0
+    for i in range(i0, i1):
+        for j in range(S.shape[1]):
+            lk = v_l * _synaptic_sum(Yp, i, j, W)
+            u = decay_u * U[i, j] + S[i, j] * (one + beta * lk)
+            U[i, j] = u
+            e = E[i, j]
+            fired = u > e
+            y = one if fired else zero
+            E[i, j] = decay_e * e + v_e * y
+            Yn[i + 1, j + 1] = y
+            fire_time[i, j] = k if (fired and fire_time[i, j] < 0) else fire_time[i, j]
+        total += _count_row(Yn, i + 1)
+    return total
+
+
+@njit(cache=True)
+def _sweep(i0, i1, k, S, F, L, U, E, Yp, Yn, fire_time, M, W, params, modulated,
+           same_kernel):
+    """Update rows ``[i0, i1)`` at iteration ``k``; return their pulse count."""
     if modulated:
-        _row_modulated(k, Yp[i], Yp[i + 1], Yp[i + 2], S[i], U[i], E[i],
-                       Yn[i + 1], fire_time[i], W, params)
-    else:
-        _row_general(k, Yp[i], Yp[i + 1], Yp[i + 2], S[i], F[i], L[i], U[i],
-                     E[i], Yn[i + 1], fire_time[i], M, W, params, same_kernel)
-    return _count(Yn[i + 1])
+        return _sweep_modulated(i0, i1, k, S, U, E, Yp, Yn, fire_time, W, params)
+    return _sweep_general(i0, i1, k, S, F, L, U, E, Yp, Yn, fire_time, M, W,
+                          params, same_kernel)
 
 
 @njit(cache=True)
@@ -179,12 +198,15 @@ def pcnn_image(S, params, M, W, n_iter, record):
     n_rec = n_iter if record else 0
     spikes = np.zeros((n_rec, H if record else 0, Wd if record else 0),
                       dtype=np.bool_)
+    # chunks of a few rows: enough of them to balance threads, few enough to be cheap
+    n_chunks = (H + _CHUNK_ROWS - 1) // _CHUNK_ROWS
     for k in range(n_iter):
         kk = np.int32(k)
         total = 0
-        for i in prange(H):
-            total += _row_step(i, kk, S, F, L, U, E, Yp, Yn, fire_time, M, W,
-                               params, modulated, same_kernel)
+        for c in prange(n_chunks):
+            total += _sweep(c * _CHUNK_ROWS, min(H, (c + 1) * _CHUNK_ROWS), kk, S,
+                            F, L, U, E, Yp, Yn, fire_time, M, W, params, modulated,
+                            same_kernel)
         counts[k] = total
         if record:
             _record(spikes, k, Yn)
@@ -219,13 +241,9 @@ def pcnn_batch(S, params, M, W, n_iter, record):
     for b in prange(B):
         F, L, U, E, Yp, Yn = _state(H, Wd, params, modulated)
         for k in range(n_iter):
-            kk = np.int32(k)
-            total = 0
-            for i in range(H):
-                total += _row_step(i, kk, S[b], F, L, U, E, Yp, Yn,
-                                   fire_time[b], M, W, params, modulated,
-                                   same_kernel)
-            counts[b, k] = total
+            counts[b, k] = _sweep(0, H, np.int32(k), S[b], F, L, U, E, Yp, Yn,
+                                  fire_time[b], M, W, params, modulated,
+                                  same_kernel)
             if record:
                 _record(spikes[b], k, Yn)
             Yp, Yn = Yn, Yp

@@ -1,0 +1,275 @@
+"""Kernel throughput: pcnnseg's fused Numba loops against a NumPy reference and
+public PCNN packages, side by side in one run.
+
+Cases (DESIGN.md, issue "PCNN core"):
+
+- ``single``: one 256 x 256 phantom slice, 50 iterations;
+- ``batch``: 64 patches of 64 x 64 cut from phantom slices, 50 iterations.
+
+Throughput is pixel-iterations per second (H * W * N * images / median seconds).
+Fast implementations are timed round-robin, one run of each per round, so drift on a
+shared machine hits them alike; slow packages get fewer runs. Each package runs the
+model it implements (pulse-coupled-nn: the classic Johnson PCNN with a 3x3 Gaussian
+kernel; pyclustering: its PCNN on an 8-neighbour grid, C++ core), so their figures
+compare cost per pixel-iteration, not identical outputs.
+
+Usage::
+
+    python benchmarks/kernels.py [--repeats 30] [--no-packages]
+
+Writes ``benchmarks/results/kernels.json`` and ``kernels.md``.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numba
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import kernels  # noqa: E402
+import pcnnseg  # noqa: E402
+from pcnnseg import PCNN, SPCNN, normalize, phantom  # noqa: E402
+from tests import reference  # noqa: E402
+
+N_ITER = 50
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+
+
+def make_inputs():
+    """The 256x256 slice and the (64, 64, 64) batch of patches, normalised."""
+    image, _ = phantom.make_slice((256, 256), seed=0)
+    rng = np.random.default_rng(0)
+    patches = []
+    for seed in range(8):
+        slice_, _ = phantom.make_slice((240, 240), seed=seed)
+        for _ in range(8):
+            y, x = rng.integers(30, 240 - 64 - 30, size=2)
+            patches.append(slice_[y:y + 64, x:x + 64])
+    batch = np.stack(patches)
+    return normalize(image), normalize(batch, value_range=(0.0, float(batch.max())))
+
+
+def time_runs(fn, min_runs, budget_s):
+    """Run ``fn`` at least ``min_runs`` times (more while under ``budget_s``)."""
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (time.perf_counter() - start < budget_s and len(times) < 100):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def round_robin(fns, repeats):
+    """Time each callable once per round, ``repeats`` rounds."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def with_threads(n, fn):
+    def run():
+        before = numba.get_num_threads()
+        numba.set_num_threads(n)
+        try:
+            fn()
+        finally:
+            numba.set_num_threads(before)
+    return run
+
+
+def pcnnseg_fns(S, B):
+    """Callables for pcnnseg's kernels and API on the two cases."""
+    spcnn = SPCNN.from_image(S)
+    pcnn = PCNN()
+    out = {}
+    n_all = numba.config.NUMBA_NUM_THREADS
+    for label, model in (("SPCNN", spcnn), ("PCNN", pcnn)):
+        p, M, W = model.kernel_params()
+        for threads in sorted({1, n_all}):
+            out[("single", f"pcnnseg {label} kernel, {threads} thread(s)")] = with_threads(
+                threads, lambda p=p, M=M, W=W: kernels.pcnn_image(S, p, M, W, N_ITER, False))
+            out[("batch", f"pcnnseg {label} batch kernel, {threads} thread(s)")] = with_threads(
+                threads, lambda p=p, M=M, W=W: kernels.pcnn_batch(B, p, M, W, N_ITER, False))
+    p, M, W = spcnn.kernel_params()
+    out[("single", f"pcnnseg SPCNN kernel + pulse stack, {n_all} thread(s)")] = (
+        lambda: kernels.pcnn_image(S, p, M, W, N_ITER, True))
+    out[("single", f"pcnnseg.pulse() end to end (SPCNN from image), {n_all} thread(s)")] = (
+        lambda: pcnnseg.pulse(S, n_iter=N_ITER))
+    out[("single", "pcnnseg.pulse() overhead only: normalise + SPCNN.from_image")] = (
+        lambda: SPCNN.from_image(S))
+    return out, spcnn, pcnn
+
+
+def numpy_fns(S, B, spcnn, pcnn):
+    return {
+        ("single", "NumPy reference SPCNN"): lambda: reference.run(S, spcnn, N_ITER),
+        ("single", "NumPy reference PCNN"): lambda: reference.run(S, pcnn, N_ITER),
+        ("batch", "NumPy reference SPCNN (loop over patches)"):
+            lambda: [reference.run(b, spcnn, N_ITER) for b in B],
+    }
+
+
+def package_fns(S, B):
+    """Public PCNN packages, when installed (the ``bench`` extra)."""
+    out, notes = {}, {}
+    try:
+        from src.classic_model import ClassicalPCNN  # pulse-coupled-nn installs as 'src'
+
+        def pcnn_nn(images):
+            for image in images:
+                model = ClassicalPCNN(image.shape, "gaussian", 3)
+                for _ in range(N_ITER):
+                    model.iterate(image)
+
+        out[("single", "pulse-coupled-nn ClassicalPCNN")] = lambda: pcnn_nn([S.astype(np.float64)])
+        out[("batch", "pulse-coupled-nn ClassicalPCNN (loop over patches)")] = (
+            lambda: pcnn_nn(B.astype(np.float64)))
+    except ImportError as err:
+        notes["pulse-coupled-nn"] = f"not installed ({err})"
+    try:
+        from pyclustering.nnet import conn_type
+        from pyclustering.nnet.pcnn import pcnn_network, pcnn_parameters
+
+        def network(image):
+            h, w = image.shape
+            return pcnn_network(h * w, pcnn_parameters(), conn_type.GRID_EIGHT,
+                                height=h, width=w, ccore=True)
+
+        net_single = network(S)
+        stim_single = S.ravel().tolist()
+        out[("single", "pyclustering pcnn_network (C++ core, simulate only)")] = (
+            lambda: net_single.simulate(N_ITER, stim_single))
+        nets = [(network(b), b.ravel().tolist()) for b in B[:8]]
+        # 8 of the 64 patches, scaled to 64 below: the package is slow
+        out[("batch", "pyclustering pcnn_network (8 patches, simulate only)")] = (
+            lambda: [net.simulate(N_ITER, stim) for net, stim in nets])
+        notes["pyclustering"] = ("network construction excluded; batch case times 8 patches "
+                                 "and reports throughput over those 8")
+    except ImportError as err:
+        notes["pyclustering"] = f"not installed ({err})"
+    return out, notes
+
+
+def summarise(times, pixel_iters):
+    t = np.asarray(times)
+    med = float(np.median(t))
+    return {"median_s": med, "p25_s": float(np.percentile(t, 25)),
+            "p75_s": float(np.percentile(t, 75)), "runs": len(t),
+            "pixel_iterations_per_s": pixel_iters / med}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30, help="rounds for fast implementations")
+    parser.add_argument("--no-packages", action="store_true", help="skip public packages")
+    args = parser.parse_args(argv)
+
+    S, B = make_inputs()
+    work = {"single": S.size * N_ITER, "batch": B.size * N_ITER}
+    ours, spcnn, pcnn = pcnnseg_fns(S, B)
+    t0 = time.perf_counter()
+    for fn in ours.values():  # compile (or load the cache) before timing
+        fn()
+    warmup_s = time.perf_counter() - t0
+
+    fast = dict(ours)
+    timed = round_robin(fast, args.repeats)
+    slow, notes = numpy_fns(S, B, spcnn, pcnn), {}
+    if not args.no_packages:
+        pkgs, notes = package_fns(S, B)
+        slow.update(pkgs)
+    for key, fn in slow.items():
+        fn()  # warm-up
+        timed[key] = time_runs(fn, min_runs=3, budget_s=20.0)
+
+    rows = []
+    for (case, name), times in timed.items():
+        n_work = work[case]
+        if name.startswith("pyclustering") and case == "batch":
+            n_work = 8 * 64 * 64 * N_ITER
+        if "overhead only" in name:
+            n_work = work[case]  # throughput is not meaningful; kept for the table shape
+        rows.append({"case": case, "implementation": name, **summarise(times, n_work)})
+
+    def best(case, prefix):
+        cands = [r for r in rows if r["case"] == case and r["implementation"].startswith(prefix)
+                 and "overhead" not in r["implementation"] and "pulse()" not in r["implementation"]
+                 and "pulse stack" not in r["implementation"]]
+        return max(cands, key=lambda r: r["pixel_iterations_per_s"]) if cands else None
+
+    ratios = {}
+    for case in ("single", "batch"):
+        ours_best = best(case, "pcnnseg")
+        for label, prefix in (("numpy", "NumPy"), ("pulse-coupled-nn", "pulse-coupled-nn"),
+                              ("pyclustering", "pyclustering")):
+            other = best(case, prefix)
+            if other and ours_best:
+                ratios[f"{case}: fastest pcnnseg / fastest {label}"] = (
+                    ours_best["pixel_iterations_per_s"] / other["pixel_iterations_per_s"])
+
+    info = {
+        "cpu": _cpu_name(), "cores": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "threading_layer": numba.threading_layer(), "python": platform.python_version(),
+        "numpy": np.__version__, "numba": numba.__version__,
+        "compile_or_cache_load_s": warmup_s, "n_iter": N_ITER,
+        "single_shape": list(S.shape), "batch_shape": list(B.shape),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "notes": notes,
+    }
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "kernels.json"), "w") as fh:
+        json.dump({"machine": info, "results": rows, "ratios": ratios}, fh, indent=2)
+    md = _markdown(info, rows, ratios)
+    with open(os.path.join(RESULTS, "kernels.md"), "w") as fh:
+        fh.write(md)
+    print(md)
+    return 0
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _markdown(info, rows, ratios):
+    lines = [
+        "# PCNN kernel throughput",
+        "",
+        f"{info['cpu']}, {info['cores']} cores, numba {info['numba']} "
+        f"({info['threading_layer']}), numpy {info['numpy']}, {info['date']}. "
+        f"{info['n_iter']} iterations; single = {tuple(info['single_shape'])}, "
+        f"batch = {tuple(info['batch_shape'])}. Medians of repeated runs "
+        "(p25-p75 in brackets); `python benchmarks/kernels.py`.",
+        "",
+        "| case | implementation | median ms | (p25-p75) | runs | pixel-iterations/s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['implementation']} | {1e3 * r['median_s']:.2f} | "
+                     f"{1e3 * r['p25_s']:.2f}-{1e3 * r['p75_s']:.2f} | {r['runs']} | "
+                     f"{r['pixel_iterations_per_s']:.3g} |")
+    lines += ["", "| ratio (throughput) | value |", "|---|---:|"]
+    lines += [f"| {k} | {v:.1f}x |" for k, v in ratios.items()]
+    if info["notes"]:
+        lines += ["", "Notes: " + "; ".join(f"{k}: {v}" for k, v in info["notes"].items())]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
