@@ -99,12 +99,12 @@ def pcnnseg_fns(S, B):
         p, M, W = model.kernel_params()
         for threads in sorted({1, n_all}):
             out[("single", f"pcnnseg {label} kernel, {threads} thread(s)")] = with_threads(
-                threads, lambda p=p, M=M, W=W: kernels.pcnn_image(S, p, M, W, N_ITER, False))
+                threads, lambda p=p, M=M, W=W, t=threads: kernels.pcnn_image(S, p, M, W, N_ITER, False, t))
             out[("batch", f"pcnnseg {label} batch kernel, {threads} thread(s)")] = with_threads(
                 threads, lambda p=p, M=M, W=W: kernels.pcnn_batch(B, p, M, W, N_ITER, False))
     p, M, W = spcnn.kernel_params()
     out[("single", f"pcnnseg SPCNN kernel + pulse stack, {n_all} thread(s)")] = (
-        lambda: kernels.pcnn_image(S, p, M, W, N_ITER, True))
+        lambda: kernels.pcnn_image(S, p, M, W, N_ITER, True, n_all))
     out[("single", f"pcnnseg.pulse() end to end (SPCNN from image), {n_all} thread(s)")] = (
         lambda: pcnnseg.pulse(S, n_iter=N_ITER))
     out[("single", "pcnnseg.pulse() overhead only: normalise + SPCNN.from_image")] = (

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
+import numba
 import numpy as np
 
 from kernels import pcnn_batch, pcnn_image
@@ -84,7 +85,10 @@ def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
     if model is None:
         model = SPCNN._from_stimulus(S)
     params, M, W = model.kernel_params()
-    kernel = pcnn_image if S.ndim == 2 else pcnn_batch
-    fire_time, counts, spikes = kernel(S, params, M, W, n_iter, bool(return_spikes))
+    if S.ndim == 2:
+        fire_time, counts, spikes = pcnn_image(S, params, M, W, n_iter, bool(return_spikes),
+                                               numba.get_num_threads())
+    else:
+        fire_time, counts, spikes = pcnn_batch(S, params, M, W, n_iter, bool(return_spikes))
     return PulseResult(fire_time=fire_time, counts=counts,
                        spikes=spikes if return_spikes else None, model=model)

@@ -18,7 +18,7 @@ def _stimulus(name):
 def test_fused_image_matches_reference(image_name, model_name):
     S, model = _stimulus(image_name), MODELS[model_name]
     params, M, W = model.kernel_params()
-    fire_time, counts, spikes = kernels.pcnn_image(S, params, M, W, N_ITER, True)
+    fire_time, counts, spikes = kernels.pcnn_image(S, params, M, W, N_ITER, True, 2)
     ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
     np.testing.assert_array_equal(spikes, ref_spikes)
     np.testing.assert_array_equal(counts, ref_counts)
@@ -49,7 +49,7 @@ def test_steps_compose_to_fused(image_name, model_name):
         U, Y = kernels.pulse(U, F, Lk, E, p[L.DECAY_U], p[L.BETA])
         E = kernels.threshold(E, Y, p[L.DECAY_E], p[L.V_E])
         stack.append(Y)
-    _, counts, spikes = kernels.pcnn_image(S, p, M, W, N_ITER, True)
+    _, counts, spikes = kernels.pcnn_image(S, p, M, W, N_ITER, True, 1)
     np.testing.assert_array_equal(spikes, np.array(stack))
     np.testing.assert_array_equal(counts, np.array(stack).sum(axis=(1, 2)))
 
@@ -80,7 +80,7 @@ def test_batch_matches_single_images(model_name):
     np.testing.assert_array_equal(ft_nr, ft)
     np.testing.assert_array_equal(counts_nr, counts)
     for b in range(S.shape[0]):
-        ft1, c1, sp1 = kernels.pcnn_image(S[b], params, M, W, N_ITER, True)
+        ft1, c1, sp1 = kernels.pcnn_image(S[b], params, M, W, N_ITER, True, 3)
         np.testing.assert_array_equal(ft[b], ft1)
         np.testing.assert_array_equal(counts[b], c1)
         np.testing.assert_array_equal(spikes[b], sp1)
@@ -89,7 +89,7 @@ def test_batch_matches_single_images(model_name):
 def test_spikes_not_recorded_by_default_shape():
     S = _stimulus("random")
     params, M, W = MODELS["pcnn"].kernel_params()
-    ft, counts, spikes = kernels.pcnn_image(S, params, M, W, 7, False)
+    ft, counts, spikes = kernels.pcnn_image(S, params, M, W, 7, False, 2)
     assert spikes.shape == (0, 0, 0)
     assert ft.dtype == np.int32 and counts.dtype == np.int64 and counts.shape == (7,)
 
@@ -100,10 +100,52 @@ def test_results_do_not_depend_on_thread_count():
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kernels.pcnn_image(S, params, M, W, N_ITER, False)
+        one = kernels.pcnn_image(S, params, M, W, N_ITER, False, 1)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kernels.pcnn_image(S, params, M, W, N_ITER, False)
+        many = kernels.pcnn_image(S, params, M, W, N_ITER, False,
+                                  numba.config.NUMBA_NUM_THREADS)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one[0], many[0])
     np.testing.assert_array_equal(one[1], many[1])
+
+
+def test_exact_symmetric_detection():
+    from kernels.fused import _exact_symmetric
+    from pcnnseg.models import CHEN_WEIGHTS, SCM_WEIGHTS
+    f32 = lambda w: np.array(w, dtype=np.float32)  # noqa: E731
+    assert _exact_symmetric(f32(CHEN_WEIGHTS))
+    assert not _exact_symmetric(f32(SCM_WEIGHTS))          # not dyadic
+    assert not _exact_symmetric(f32([[0.5, 1, 0.25], [1, 0, 1], [0.5, 1, 0.5]]))  # asymmetric
+    assert not _exact_symmetric(f32([[20, 20, 20], [20, 0, 20], [20, 20, 20]]))   # sum > 64
+
+
+@pytest.mark.parametrize("weights", [
+    ((-0.5, 0.25, -0.5), (0.25, -1.0, 0.25), (-0.5, 0.25, -0.5)),   # signs, centre weight
+    ((0.125, 2.0, 0.125), (2.0, 0.5, 2.0), (0.125, 2.0, 0.125)),
+])
+def test_symmetric_fast_path_matches_reference(weights):
+    # same_kernel + symmetric (general sweep) and symmetric (modulated sweep)
+    from pcnnseg import ICM, SPCNN
+    S = _stimulus("random_with_zeros")
+    for model in (ICM(weights=weights), SPCNN(alpha_f=1.1, beta=0.3, v_e=5.0, alpha_e=1.2,
+                                              weights=weights)):
+        params, M, W = model.kernel_params()
+        _, counts, spikes = kernels.pcnn_image(S, params, M, W, N_ITER, True, 2)
+        _, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
+        np.testing.assert_array_equal(spikes, ref_spikes)
+        assert len(np.unique(counts)) > 2
+
+
+@pytest.mark.parametrize("n_bands", [1, 2, 3, 7, 40, 1000])
+@pytest.mark.parametrize("model_name", ["pcnn", "spcnn", "scm"])
+def test_bands_with_halos_match_reference(n_bands, model_name):
+    # 40 rows: bands thinner than the halo, and more bands than rows
+    S = _stimulus("random")
+    model = MODELS[model_name]
+    params, M, W = model.kernel_params()
+    fire_time, counts, spikes = kernels.pcnn_image(S, params, M, W, 23, True, n_bands)
+    ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, 23)
+    np.testing.assert_array_equal(spikes, ref_spikes)
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(fire_time, ref_fire_time)
