@@ -32,7 +32,7 @@ from skimage.filters import threshold_otsu
 from kernels import layout as _layout
 from pcnnseg.validation import normalize
 
-__all__ = ["PCNN", "SPCNN", "ICM", "SCM", "CHEN_WEIGHTS", "SCM_WEIGHTS"]
+__all__ = ["PCNN", "SPCNN", "ICM", "SCM", "CHEN_WEIGHTS", "SCM_WEIGHTS", "otsu_threshold"]
 
 #: Synaptic weights of Chen et al. (2011), also the default for PCNN and ICM.
 CHEN_WEIGHTS = ((0.5, 1.0, 0.5), (1.0, 0.0, 1.0), (0.5, 1.0, 0.5))
@@ -73,6 +73,29 @@ def _pack(decay_f=0.0, v_f=0.0, decay_l=0.0, v_l=0.0, decay_u=0.0, beta=0.0,
     p[_layout.V_E] = v_e
     p[_layout.E0] = e0
     return p
+
+
+def otsu_threshold(S):
+    """Otsu's threshold of a [0, 1] stimulus, over 256 bins spanning its range.
+
+    The same bins as :func:`skimage.filters.threshold_otsu`, counted with
+    ``np.bincount`` (a third of the time of its ``np.histogram`` call on these
+    machines) and handed to it.
+
+    Parameters
+    ----------
+    S : float32 ndarray, not constant
+
+    Returns
+    -------
+    float
+    """
+    lo, hi = float(S.min()), float(S.max())
+    index = ((S - np.float32(lo)) * np.float32(256.0 / (hi - lo))).astype(np.intp)
+    np.minimum(index, 255, out=index)
+    counts = np.bincount(index.ravel(), minlength=256)
+    centers = lo + (np.arange(256) + 0.5) * ((hi - lo) / 256.0)
+    return float(threshold_otsu(hist=(counts, centers)))
 
 
 class _Model:
@@ -226,7 +249,7 @@ class SPCNN(_Model):
         if sigma == 0.0:
             raise ValueError("image: SPCNN parameters are undefined for a constant "
                              "(normalised) image; pass a model explicitly")
-        s_otsu = float(threshold_otsu(S))
+        s_otsu = otsu_threshold(S)
         s_max = float(S.max())
         if not 0.0 < s_otsu < s_max:
             raise ValueError(f"image: Otsu threshold {s_otsu} is not inside (0, {s_max}); "

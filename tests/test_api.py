@@ -143,6 +143,14 @@ def test_spcnn_from_image_otsu_property():
     assert 0 < spikes[2][full].sum() < full.sum()
 
 
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_otsu_threshold_matches_scikit_image(name):
+    from skimage.filters import threshold_otsu
+    from pcnnseg.models import otsu_threshold
+    S = normalize(IMAGES[name])
+    assert otsu_threshold(S) == pytest.approx(float(threshold_otsu(S)), abs=1e-6)
+
+
 def test_spcnn_from_image_values():
     from skimage.filters import threshold_otsu
     image = IMAGES["phantom"]
