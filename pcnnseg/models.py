@@ -173,8 +173,9 @@ class SPCNN(_Model):
 
     ``U[n] = e^-alpha_f U[n-1] + S (1 + beta v_l (W * Y[n-1]))``,
     ``Y[n] = U[n] > E[n-1]``, ``E[n] = e^-alpha_e E[n-1] + v_e Y[n]``, starting from
-    ``U[0] = E[0] = Y[0] = 0``. Chen et al., IEEE TNN 22(6):880-892, 2011,
-    doi:10.1109/TNN.2011.2128880. Use :meth:`from_image` for the automatic setting.
+    ``U[0] = Y[0] = 0`` and ``E[0] = e0`` (Chen's ``E[0] = 0`` by default). Chen et
+    al., IEEE TNN 22(6):880-892, 2011, doi:10.1109/TNN.2011.2128880. Use
+    :meth:`from_image` for the automatic setting.
 
     Parameters
     ----------
@@ -184,6 +185,9 @@ class SPCNN(_Model):
         Linking strength, linking amplitude, threshold amplitude.
     weights : 3x3 nested tuples of float
         Synaptic weights W (default: Chen's, summing to 6).
+    e0 : float
+        Initial threshold. With a positive ``e0`` no pixel pulses at once: pixels
+        first pulse in order of intensity, helped by their pulsing neighbours.
     """
 
     alpha_f: float
@@ -192,9 +196,10 @@ class SPCNN(_Model):
     alpha_e: float
     v_l: float = 1.0
     weights: tuple = field(default=CHEN_WEIGHTS)
+    e0: float = 0.0
 
     def __post_init__(self):
-        _check_finite(self, ("alpha_f", "beta", "v_e", "alpha_e", "v_l"),
+        _check_finite(self, ("alpha_f", "beta", "v_e", "alpha_e", "v_l", "e0"),
                       nonnegative=("alpha_f", "alpha_e"))
         object.__setattr__(self, "weights", _weights_array("weights", self.weights))
 
@@ -269,7 +274,7 @@ class SPCNN(_Model):
 
     def kernel_params(self):
         p = _pack(v_l=self.v_l, decay_u=math.exp(-self.alpha_f), beta=self.beta,
-                  decay_e=math.exp(-self.alpha_e), v_e=self.v_e)
+                  decay_e=math.exp(-self.alpha_e), v_e=self.v_e, e0=self.e0)
         w = self._weights(self.weights)
         return p, w, w
 

@@ -24,6 +24,7 @@ MODELS = {
     "pcnn": PCNN(),
     "pcnn_two_kernels": PCNN(linking_weights=((0.7, 1, 0.7), (1, 0, 1), (0.7, 1, 0.7)), e0=0.5),
     "spcnn": SPCNN(alpha_f=1.3, beta=0.4, v_e=4.9, alpha_e=1.7),
+    "spcnn_e0": SPCNN(alpha_f=0.2, beta=0.2, v_e=5.0, alpha_e=0.1, e0=1.5),
     "icm": ICM(),
     "scm": SCM(),
 }

@@ -48,7 +48,7 @@ def run(S, model, n_iter):
             E = de * E + f32(model.v_e) * Y
             spikes[k] = Y > 0
     elif isinstance(model, SPCNN):
-        E = np.zeros(S.shape, dtype=f32)
+        E = np.full(S.shape, model.e0, dtype=f32)
         df, de = f32(np.exp(-model.alpha_f)), f32(np.exp(-model.alpha_e))
         for k in range(n_iter):
             L = f32(model.v_l) * synaptic_sum(Y, model.weights)
