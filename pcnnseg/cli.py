@@ -1,9 +1,12 @@
 """The ``pcnnseg`` command."""
 import argparse
 import json
+import os
+import re
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
 import pcnnseg
 from pcnnseg import phantom
@@ -64,6 +67,52 @@ def _signature(args):
     return 0
 
 
+def _output_paths(args):
+    stem = "phantom" if args.input is None else os.path.basename(args.input)
+    for ext in (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".tif", ".tiff"):
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    output = args.output or f"{stem}_tumor.nii.gz"
+    overlay = args.overlay or re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", output) + ".png"
+    return output, overlay
+
+
+def _segment(args):
+    from pcnnseg.io import Image, write_mask
+    from pcnnseg.metrics import dice
+    from pcnnseg.overlay import overlay_slices
+    from pcnnseg.segment import segment_tumor
+
+    truth = None
+    if args.input is None:
+        volume, truth = phantom.make_volume(seed=args.seed)
+        image = Image(array=volume, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0),
+                      direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+        source = f"synthetic phantom volume (seed {args.seed})"
+    else:
+        image = read_image(args.input)
+        source = args.input
+    if args.labels:
+        truth = read_image(args.labels).array > 0
+        if truth.shape != image.array.shape:
+            raise ValueError(f"--labels: expected shape {image.array.shape}, got {truth.shape}")
+    output, overlay = _output_paths(args)
+    with tqdm(total=image.array.shape[0] if image.array.ndim == 3 else 1, unit="slice",
+              desc="segment", disable=args.quiet) as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+        mask = segment_tumor(image.array, progress=progress)
+    write_mask(output, mask, image)
+    write_png(overlay, overlay_slices(image.array, mask, truth))
+    print(f"{source}: {int(mask.sum())} tumor voxels of {mask.size}")
+    print(f"mask written to {output}, overlay to {overlay}")
+    if truth is not None:
+        print(f"Dice against the reference mask: {dice(mask, truth):.3f}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pcnnseg",
@@ -88,6 +137,23 @@ def build_parser():
     sig.add_argument("--fire-time", metavar="PNG", help="also write the fire-time map as PNG")
     sig.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sig.set_defaults(run=_signature)
+
+    seg = sub.add_parser(
+        "segment", help="whole-tumor mask of a FLAIR slice or volume",
+        description="Segment the whole tumor (tumor and edema) of a skull-stripped FLAIR "
+                    "image with a PCNN, no training. Writes the mask with the input's "
+                    "geometry and a PNG overlay of the slices with most tumor (red; the "
+                    "reference in green when given). With no INPUT, a synthetic phantom "
+                    "volume, and the Dice against its exact mask.")
+    seg.add_argument("input", nargs="?", metavar="INPUT",
+                     help="FLAIR image (NIfTI, MetaImage, NRRD, DICOM series folder, ...)")
+    seg.add_argument("-o", "--output", help="mask file (default: <input name>_tumor.nii.gz)")
+    seg.add_argument("--overlay", metavar="PNG", help="overlay (default: next to the mask)")
+    seg.add_argument("--labels", metavar="FILE",
+                     help="reference labels (any non-zero = tumor): drawn and scored")
+    seg.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
+    seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    seg.set_defaults(run=_segment)
     return parser
 
 

@@ -1,12 +1,30 @@
-"""Reading images with SimpleITK and writing outputs atomically."""
+"""Reading images with SimpleITK, writing outputs atomically, and BraTS case folders.
+
+Arrays keep SimpleITK's axis order: a slice is ``(H, W)`` and a volume ``(Z, Y, X)``;
+geometry (spacing, origin, direction) stays in SimpleITK's ``(x, y[, z])`` order.
+
+Every writer here goes through a temporary file in the target's own folder and a
+final :func:`os.replace`, so a reader never sees a half-written file and a failure
+leaves neither the target nor the temporary file behind.
+"""
 import os
-import tempfile
+import pathlib
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["Image", "read_image", "write_bytes_atomic", "write_png"]
+__all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
+           "BratsCase", "BRATS_SEQUENCES", "find_brats_cases", "load_brats_case"]
+
+#: The four BraTS sequences, in the order the challenge lists them.
+BRATS_SEQUENCES = ("flair", "t1", "t1ce", "t2")
+
+# Formats whose header names a separate data file: renaming the header after the
+# write would leave it pointing at the temporary data file, so they cannot be
+# written atomically with one rename.
+_TWO_FILE_SUFFIXES = (".mhd", ".hdr", ".img", ".hdr.gz", ".img.gz")
 
 
 @dataclass(frozen=True)
@@ -29,61 +47,141 @@ class Image:
     direction: tuple
 
 
-def read_image(path):
-    """Read a 2-D or 3-D image file that SimpleITK understands.
+def _last_line(err):
+    text = str(err).strip()
+    return text.splitlines()[-1] if text else ""
 
-    NIfTI, MetaImage, NRRD, PNG, TIFF and the other formats of SimpleITK's
-    ``ReadImage``. Colour images become grey by averaging the colour channels
-    (alpha ignored).
+
+def _from_sitk(img):
+    array = sitk.GetArrayFromImage(img)
+    if img.GetNumberOfComponentsPerPixel() > 1:
+        array = array[..., :3].astype(np.float64).mean(axis=-1)
+    return Image(array=array, spacing=tuple(img.GetSpacing()), origin=tuple(img.GetOrigin()),
+                 direction=tuple(img.GetDirection()))
+
+
+def _read_dicom_series(path, series_id):
+    try:
+        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(path)
+    except RuntimeError as err:
+        raise ValueError(f"path: cannot scan directory {path!r} for DICOM series "
+                         f"({_last_line(err)})") from None
+    ids = tuple(ids)
+    if not ids:
+        raise ValueError(f"path: expected an image file or a directory holding a DICOM "
+                         f"series, got a directory with no DICOM series: {path!r}")
+    if series_id is None:
+        if len(ids) > 1:
+            raise ValueError(f"path: directory {path!r} holds {len(ids)} DICOM series "
+                             f"{list(ids)}; pick one with series_id=")
+        series_id = ids[0]
+    elif series_id not in ids:
+        raise ValueError(f"series_id: expected one of {list(ids)} in {path!r}, "
+                         f"got {series_id!r}")
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(path, series_id)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    try:
+        img = reader.Execute()
+    except RuntimeError as err:
+        raise ValueError(f"path: cannot read DICOM series {series_id!r} in {path!r} "
+                         f"({_last_line(err)})") from None
+    return _from_sitk(img)
+
+
+def read_image(path, *, series_id=None):
+    """Read a 2-D or 3-D image file, or a DICOM series directory.
+
+    Files: NIfTI, MetaImage, NRRD, PNG, TIFF, single DICOM files and the other
+    formats of SimpleITK's ``ReadImage``. Colour images become grey by averaging
+    the colour channels (alpha ignored). Directories: the DICOM series in it,
+    read with ``ImageSeriesReader`` in the slice order GDCM sorts them into
+    (by position along the slice normal), so the z spacing comes from the
+    slice positions, not from the SliceThickness tag.
 
     Parameters
     ----------
     path : str or os.PathLike
+        An image file, or a directory holding one DICOM series.
+    series_id : str, optional
+        Series Instance UID to read when the directory holds several series.
+        Ignored for files.
 
     Returns
     -------
     Image
+        ``array`` is ``(H, W)`` or ``(Z, Y, X)`` in the file's pixel type.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file cannot be read as an image.
+        If the file cannot be read as an image, or the directory holds no DICOM
+        series (or several and ``series_id`` does not pick one).
+
+    Examples
+    --------
+    >>> import tempfile, SimpleITK as sitk
+    >>> folder = tempfile.mkdtemp()
+    >>> sitk.WriteImage(sitk.Image(4, 3, sitk.sitkUInt8), folder + "/a.mha")
+    >>> read_image(folder + "/a.mha").array.shape
+    (3, 4)
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no such file: {path!r}")
     if os.path.isdir(path):
-        raise ValueError(f"path: expected an image file, got a directory: {path!r}")
+        return _read_dicom_series(path, series_id)
     try:
         img = sitk.ReadImage(path)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        raise ValueError(f"path: cannot read {path!r} as an image ({first})") from None
-    array = sitk.GetArrayFromImage(img)
-    channels = img.GetNumberOfComponentsPerPixel()
-    if channels > 1:
-        array = array[..., :3].astype(np.float64).mean(axis=-1)
-    return Image(array=array, spacing=img.GetSpacing(), origin=img.GetOrigin(),
-                 direction=img.GetDirection())
+        raise ValueError(f"path: cannot read {path!r} as an image ({_last_line(err)})") from None
+    return _from_sitk(img)
+
+
+def _reserve_temp(path):
+    """Create an empty, uniquely named file next to ``path``; return its name.
+
+    The name ends with ``path``'s own file name, so writers that choose a format
+    from the extension (SimpleITK) pick the right one. ``O_EXCL`` makes the name
+    ours; mode 0o666 lets the process umask decide the final permissions, as for
+    any newly created file.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path: folder does not exist: {folder!r}")
+    name = os.path.basename(path)
+    while True:
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{name}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        return fd, tmp
+
+
+def _discard(tmp):
+    try:
+        os.remove(tmp)
+    except FileNotFoundError:
+        pass
 
 
 def write_bytes_atomic(path, data):
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
-    A failure or an interruption leaves no partial ``path`` behind.
+    A failure or an interruption leaves no partial ``path`` behind, and an
+    existing ``path`` stays as it was.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    fd, tmp = _reserve_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _discard(tmp)
         raise
 
 
@@ -104,3 +202,227 @@ def write_png(path, array):
     if not ok:
         raise ValueError(f"array: PNG encoding failed for shape {array.shape}")
     write_bytes_atomic(path, buf.tobytes())
+
+
+def _write_sitk_atomic(path, img):
+    path = os.fspath(path)
+    lower = path.lower()
+    if lower.endswith(_TWO_FILE_SUFFIXES):
+        raise ValueError(f"path: expected a single-file format (.nii.gz, .nii, .mha, "
+                         f".nrrd), got {path!r}, whose header names a separate data file")
+    fd, tmp = _reserve_temp(path)
+    try:
+        os.close(fd)
+        try:
+            sitk.WriteImage(img, tmp, True)  # useCompression: masks shrink a lot
+        except RuntimeError as err:
+            raise ValueError(f"path: cannot write {path!r} ({_last_line(err)})") from None
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def write_mask(path, mask, like):
+    """Write a binary mask as uint8 with the geometry of ``like``, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file; the extension picks the format (``.nii.gz``, ``.nii``,
+        ``.mha``, ``.nrrd``, ...). Two-file formats (``.mhd``, ``.hdr``/``.img``)
+        are refused because one rename cannot move both files atomically.
+    mask : (H, W) or (Z, Y, X) array_like of bool, or of 0 and 1
+        Same shape as ``like.array``. Written as 0/1 uint8.
+    like : Image
+        Supplies spacing, origin and direction, typically the image that was
+        segmented, so the mask overlays it in any viewer.
+
+    Raises
+    ------
+    TypeError
+        If ``like`` is not an :class:`Image` or ``mask`` has a non-real dtype.
+    ValueError
+        If the shapes differ, ``mask`` holds values other than 0 and 1 (or NaN),
+        or the file cannot be written.
+    FileNotFoundError
+        If the target folder does not exist.
+
+    Notes
+    -----
+    The data go to a temporary file in the target's folder whose name ends with
+    the target's name (so SimpleITK chooses the same writer), then
+    :func:`os.replace` moves it into place. On any failure, interruptions
+    included, the temporary file is removed and an existing target is untouched.
+    """
+    if not isinstance(like, Image):
+        raise TypeError(f"like: expected a pcnnseg.io.Image, got {type(like).__name__}")
+    arr = np.asarray(mask)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"mask: expected a bool or 0/1 numeric array, got dtype {arr.dtype}")
+    shape = np.shape(like.array)
+    if arr.shape != shape:
+        raise ValueError(f"mask: expected the shape of like.array {shape}, got {arr.shape}")
+    if arr.ndim not in (2, 3) or len(like.spacing) != arr.ndim:
+        raise ValueError(f"mask: expected a 2-D or 3-D array matching like's "
+                         f"{len(like.spacing)}-D geometry, got shape {arr.shape}")
+    if arr.dtype.kind != "b":
+        bad = ~((arr == 0) | (arr == 1))
+        if bad.any():
+            raise ValueError(f"mask: expected only 0 and 1, got values such as "
+                             f"{arr[bad].flat[0]!r}")
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr, dtype=np.uint8))
+    try:
+        img.SetSpacing(tuple(float(s) for s in like.spacing))
+        img.SetOrigin(tuple(float(o) for o in like.origin))
+        img.SetDirection(tuple(float(d) for d in like.direction))
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"like: invalid geometry for a {arr.ndim}-D mask "
+                         f"({_last_line(err)})") from None
+    _write_sitk_atomic(path, img)
+
+
+# --------------------------------------------------------------------------- BraTS
+
+
+@dataclass(frozen=True)
+class BratsCase:
+    """One BraTS case: co-registered sequences, optional labels, and geometry.
+
+    Attributes
+    ----------
+    name : str
+        Case identifier, the folder name (``Brats18_CBICA_ABM_1``).
+    images : dict of str to (Z, Y, X) ndarray
+        Raw intensities per sequence, in the file's dtype (int16 for BraTS 2018).
+    labels : (Z, Y, X) ndarray of uint8 or None
+        0 background, 1 necrotic / non-enhancing core, 2 edema, 4 enhancing tumor;
+        None when loaded with ``labels=False``.
+    geometry : Image
+        The first sequence read as an :class:`Image` (its array is the same object
+        as ``images[first]``); pass it as ``like`` to :func:`write_mask`.
+    """
+
+    name: str
+    images: dict
+    labels: np.ndarray | None
+    geometry: Image
+
+    @property
+    def shape(self):
+        """The common ``(Z, Y, X)`` shape of every array."""
+        return self.geometry.array.shape
+
+
+def _case_file(case_dir, suffix):
+    return case_dir / f"{case_dir.name}_{suffix}.nii.gz"
+
+
+def find_brats_cases(root):
+    """List the BraTS case folders under ``root``.
+
+    A case folder is a direct child ``<case>/`` holding
+    ``<case>_{flair,t1,t1ce,t2}.nii.gz``; ``<case>_seg.nii.gz`` is optional
+    (validation and test sets have none). Folders missing any sequence are left
+    out; :func:`load_brats_case` on one of them says which file is missing.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder of case folders, such as ``../shared/data/brats2018``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted by name; empty when no folder qualifies.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` does not exist.
+    ValueError
+        If ``root`` is not a directory.
+    """
+    root = pathlib.Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"root: no such directory: {str(root)!r}")
+    if not root.is_dir():
+        raise ValueError(f"root: expected a directory of BraTS case folders, got a file: "
+                         f"{str(root)!r}")
+    return sorted(d for d in root.iterdir()
+                  if d.is_dir() and all(_case_file(d, s).is_file() for s in BRATS_SEQUENCES))
+
+
+def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
+    """Read the sequences (and labels) of one BraTS case folder.
+
+    Parameters
+    ----------
+    case_dir : str or os.PathLike
+        ``<case>/`` holding ``<case>_<sequence>.nii.gz`` files.
+    sequences : sequence of str
+        Sequences to read, default all four; the first one supplies ``geometry``.
+    labels : bool
+        Also read ``<case>_seg.nii.gz``; it must then exist.
+
+    Returns
+    -------
+    BratsCase
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``case_dir`` or a requested file is missing (the message names it).
+    ValueError
+        If two arrays differ in shape (both named), the labels are not integers
+        in 0..255, ``sequences`` is empty or repeats a name, or a file is corrupt.
+    TypeError
+        If ``sequences`` holds something other than strings.
+    """
+    case_dir = pathlib.Path(case_dir)
+    if not case_dir.is_dir():
+        raise FileNotFoundError(f"case_dir: no such directory: {str(case_dir)!r}")
+    if isinstance(sequences, str):
+        sequences = (sequences,)
+    sequences = tuple(sequences)
+    if not sequences:
+        raise ValueError("sequences: expected at least one sequence name, got none")
+    for s in sequences:
+        if not isinstance(s, str):
+            raise TypeError(f"sequences: expected strings such as 'flair', got {s!r}")
+    if len(set(sequences)) != len(sequences):
+        raise ValueError(f"sequences: expected distinct names, got {sequences}")
+
+    wanted = [(s, _case_file(case_dir, s)) for s in sequences]
+    if labels:
+        wanted.append(("seg", _case_file(case_dir, "seg")))
+    for key, file in wanted:  # check them all before any slow read
+        if not file.is_file():
+            what = "labels" if key == "seg" else f"sequence {key!r}"
+            hint = " (pass labels=False for unlabelled cases)" if key == "seg" else ""
+            raise FileNotFoundError(f"case_dir: missing {what} file {str(file)!r}{hint}")
+
+    geometry, images, seg = None, {}, None
+    first_name = None
+    for key, file in wanted:
+        img = read_image(file)
+        if geometry is None:
+            geometry, first_name = img, file.name
+        elif img.array.shape != geometry.array.shape:
+            raise ValueError(f"case_dir: shape mismatch, {first_name} is "
+                             f"{geometry.array.shape} but {file.name} is {img.array.shape}")
+        if key == "seg":
+            seg = img.array
+        else:
+            images[key] = img.array
+    if seg is not None:
+        if seg.dtype.kind == "f":
+            ok = np.isfinite(seg).all() and np.array_equal(seg, np.round(seg))
+        else:
+            ok = seg.dtype.kind in "biu"
+        if not ok or seg.min() < 0 or seg.max() > 255:
+            raise ValueError(f"labels: expected integer labels in 0..255 in "
+                             f"{_case_file(case_dir, 'seg').name}, got dtype {seg.dtype} with "
+                             f"range [{seg.min()}, {seg.max()}]")
+        seg = seg.astype(np.uint8)
+    return BratsCase(name=case_dir.name, images=images, labels=seg, geometry=geometry)

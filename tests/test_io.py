@@ -1,0 +1,282 @@
+"""pcnnseg.io: DICOM series, atomic mask writing, BraTS case folders."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from pcnnseg import io
+from pcnnseg.io import (BratsCase, Image, find_brats_cases, load_brats_case, read_image,
+                        write_mask)
+
+BRATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2018"
+
+SPACING = (0.8, 0.9, 2.5)
+ORIGIN = (-10.0, 20.0, 30.0)
+
+
+def _write_dicom_series(folder, volume, *, series_uid, spacing=SPACING, origin=ORIGIN,
+                        prefix="slice"):
+    """Write ``volume`` (Z, Y, X) int16 as one DICOM file per slice."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for z, plane in enumerate(volume):
+        img = sitk.GetImageFromArray(plane)
+        img.SetSpacing(spacing[:2])
+        tags = {
+            "0008|0060": "MR",
+            "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
+            "0020|000e": series_uid,
+            "0020|0013": str(z + 1),
+            "0020|0032": "\\".join(str(c) for c in (origin[0], origin[1],
+                                                     origin[2] + z * spacing[2])),
+            "0020|0037": "1\\0\\0\\0\\1\\0",
+            "0018|0050": str(spacing[2]),
+            "0008|0018": f"{series_uid}.{z + 1}",
+        }
+        for key, value in tags.items():
+            img.SetMetaData(key, value)
+        writer.SetFileName(str(folder / f"{prefix}{z:03d}.dcm"))
+        writer.Execute(img)
+
+
+def _volume(shape=(6, 7, 9), seed=0):
+    return np.random.default_rng(seed).integers(0, 3000, shape).astype(np.int16)
+
+
+# ------------------------------------------------------------------------- DICOM
+
+
+def test_dicom_series_round_trip(tmp_path):
+    volume = _volume()
+    _write_dicom_series(tmp_path / "series", volume, series_uid="1.2.826.0.1.3680043.2.1125.7")
+    img = read_image(tmp_path / "series")
+    np.testing.assert_array_equal(img.array, volume)
+    np.testing.assert_allclose(img.spacing, SPACING, rtol=1e-5)
+    np.testing.assert_allclose(img.origin, ORIGIN, atol=1e-4)
+    np.testing.assert_allclose(img.direction, np.eye(3).ravel(), atol=1e-6)
+
+
+def test_dicom_slices_are_ordered_by_position_not_file_name(tmp_path):
+    volume = _volume(seed=1)
+    _write_dicom_series(tmp_path / "s", volume[::-1], series_uid="1.2.3.4.9",
+                        origin=(ORIGIN[0], ORIGIN[1], ORIGIN[2] + 5 * SPACING[2]),
+                        spacing=SPACING[:2] + (-SPACING[2],))
+    img = read_image(tmp_path / "s")
+    np.testing.assert_array_equal(img.array, volume)
+    np.testing.assert_allclose(img.origin, ORIGIN, atol=1e-4)
+
+
+def test_directory_without_dicom_is_a_value_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(ValueError, match="no DICOM series") as exc:
+        read_image(tmp_path)
+    assert str(tmp_path) in str(exc.value)
+
+
+def test_directory_with_two_series_needs_series_id(tmp_path):
+    a, b = _volume(seed=2), _volume(seed=3)
+    _write_dicom_series(tmp_path, a, series_uid="1.2.3.4.1", prefix="a")
+    _write_dicom_series(tmp_path, b, series_uid="1.2.3.4.2", prefix="b")
+    with pytest.raises(ValueError, match="series_id"):
+        read_image(tmp_path)
+    np.testing.assert_array_equal(read_image(tmp_path, series_id="1.2.3.4.2").array, b)
+    with pytest.raises(ValueError, match="series_id"):
+        read_image(tmp_path, series_id="9.9.9")
+
+
+# -------------------------------------------------------------------- write_mask
+
+
+def _like(shape=(5, 6, 7)):
+    direction = (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    return Image(array=np.zeros(shape, dtype=np.int16), spacing=(0.5, 1.5, 3.0),
+                 origin=(1.0, -2.0, 4.5), direction=direction)
+
+
+@pytest.mark.parametrize("name", ["mask.nii.gz", "mask.mha", "mask.nrrd"])
+def test_write_mask_keeps_geometry(tmp_path, name):
+    like = _like()
+    mask = np.random.default_rng(0).random(like.array.shape) > 0.5
+    write_mask(tmp_path / name, mask, like)
+    assert os.listdir(tmp_path) == [name]
+    back = sitk.ReadImage(str(tmp_path / name))
+    assert back.GetPixelID() == sitk.sitkUInt8
+    loaded = read_image(tmp_path / name)
+    np.testing.assert_array_equal(loaded.array, mask.astype(np.uint8))
+    np.testing.assert_allclose(loaded.spacing, like.spacing)
+    np.testing.assert_allclose(loaded.origin, like.origin)
+    np.testing.assert_allclose(loaded.direction, like.direction, atol=1e-6)
+
+
+def test_write_mask_accepts_01_numbers_and_2d(tmp_path):
+    like = Image(array=np.zeros((4, 3)), spacing=(0.7, 0.7), origin=(0.0, 0.0),
+                 direction=(1.0, 0.0, 0.0, 1.0))
+    mask = np.array([[0, 1, 0], [1, 1, 0], [0, 0, 0], [1.0, 0, 1]])
+    write_mask(tmp_path / "m.mha", mask, like)
+    np.testing.assert_array_equal(read_image(tmp_path / "m.mha").array, mask)
+
+
+def test_write_mask_shape_mismatch_names_both_shapes(tmp_path):
+    with pytest.raises(ValueError, match=r"\(5, 6, 7\).*\(5, 6, 8\)"):
+        write_mask(tmp_path / "m.nii.gz", np.zeros((5, 6, 8), bool), _like())
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("mask, error", [
+    (np.full((5, 6, 7), "a"), TypeError),      # unsupported dtype
+    (np.full((5, 6, 7), 2), ValueError),       # not binary
+    (np.full((5, 6, 7), np.nan), ValueError),
+])
+def test_write_mask_bad_values_write_nothing(tmp_path, mask, error):
+    with pytest.raises(error, match="mask"):
+        write_mask(tmp_path / "m.nii.gz", mask, _like())
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_mask_bad_like_or_path(tmp_path):
+    with pytest.raises(TypeError, match="like"):
+        write_mask(tmp_path / "m.nii.gz", np.zeros((2, 2), bool), np.zeros((2, 2)))
+    like = Image(np.zeros((2, 2)), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="single-file"):
+        write_mask(tmp_path / "m.mhd", np.zeros((2, 2), bool), like)
+    with pytest.raises(ValueError, match="m.unknownext"):
+        write_mask(tmp_path / "m.unknownext", np.zeros((2, 2), bool), like)
+    with pytest.raises(FileNotFoundError, match="folder"):
+        write_mask(tmp_path / "nowhere" / "m.mha", np.zeros((2, 2), bool), like)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_failing_write_leaves_no_files(tmp_path, monkeypatch, exc):
+    seen = []
+
+    def broken_write(image, path, *args, **kwargs):
+        seen.append(path)
+        with open(path, "wb") as fh:          # a partial file, as a crash would leave
+            fh.write(b"partial")
+        raise exc
+
+    monkeypatch.setattr(io.sitk, "WriteImage", broken_write)
+    with pytest.raises((ValueError, KeyboardInterrupt)):
+        write_mask(tmp_path / "seg.nii.gz", np.ones((5, 6, 7), bool), _like())
+    assert seen and seen[0].endswith("seg.nii.gz") and seen[0] != str(tmp_path / "seg.nii.gz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_failing_write_keeps_existing_target(tmp_path, monkeypatch):
+    target = tmp_path / "seg.mha"
+    write_mask(target, np.zeros((5, 6, 7), bool), _like())
+    before = target.read_bytes()
+
+    def broken_write(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(io.sitk, "WriteImage", broken_write)
+    with pytest.raises(ValueError, match="seg.mha"):
+        write_mask(target, np.ones((5, 6, 7), bool), _like())
+    assert target.read_bytes() == before and os.listdir(tmp_path) == ["seg.mha"]
+
+
+# ------------------------------------------------------------------------- BraTS
+
+SHAPE = (4, 5, 6)
+
+
+def _fake_case(root, name, *, seg=True, shapes=None, skip=()):
+    case = root / name
+    case.mkdir(parents=True)
+    shapes = shapes or {}
+    rng = np.random.default_rng(len(name))
+    for key in ("flair", "t1", "t1ce", "t2") + (("seg",) if seg else ()):
+        if key in skip:
+            continue
+        shape = shapes.get(key, SHAPE)
+        if key == "seg":
+            arr = rng.choice(np.array([0, 1, 2, 4], dtype=np.uint8), shape)
+        else:
+            arr = rng.integers(0, 500, shape).astype(np.int16)
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing((1.0, 1.0, 1.0))
+        img.SetOrigin((-3.0, 5.0, 7.0))
+        sitk.WriteImage(img, str(case / f"{name}_{key}.nii.gz"))
+    return case
+
+
+def test_find_brats_cases(tmp_path):
+    _fake_case(tmp_path, "Brats18_B_1")
+    _fake_case(tmp_path, "Brats18_A_1", seg=False)
+    _fake_case(tmp_path, "Brats18_C_1", skip=("t2",))    # incomplete: left out
+    (tmp_path / "README.txt").write_text("not a case")
+    (tmp_path / "empty").mkdir()
+    assert [p.name for p in find_brats_cases(tmp_path)] == ["Brats18_A_1", "Brats18_B_1"]
+    assert find_brats_cases(tmp_path / "empty") == []
+    with pytest.raises(FileNotFoundError, match="root"):
+        find_brats_cases(tmp_path / "missing")
+    with pytest.raises(ValueError, match="root"):
+        find_brats_cases(tmp_path / "README.txt")
+
+
+def test_load_brats_case(tmp_path):
+    case_dir = _fake_case(tmp_path, "Brats18_X_1")
+    case = load_brats_case(case_dir)
+    assert isinstance(case, BratsCase) and case.name == "Brats18_X_1"
+    assert list(case.images) == ["flair", "t1", "t1ce", "t2"]
+    assert all(a.shape == SHAPE for a in case.images.values()) and case.shape == SHAPE
+    assert case.labels.dtype == np.uint8 and set(np.unique(case.labels)) <= {0, 1, 2, 4}
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(case_dir / "Brats18_X_1_t1ce.nii.gz")))
+    np.testing.assert_array_equal(case.images["t1ce"], expected)
+    assert case.geometry.origin == (-3.0, 5.0, 7.0)
+    assert case.geometry.array is case.images["flair"]
+    with pytest.raises(AttributeError):
+        case.name = "other"
+
+    only = load_brats_case(case_dir, sequences=("t2",), labels=False)
+    assert list(only.images) == ["t2"] and only.labels is None
+
+
+def test_load_brats_case_errors(tmp_path):
+    unlabelled = _fake_case(tmp_path, "U", seg=False)
+    with pytest.raises(FileNotFoundError, match="U_seg.nii.gz"):
+        load_brats_case(unlabelled)
+    assert load_brats_case(unlabelled, labels=False).labels is None
+
+    missing = _fake_case(tmp_path, "M", skip=("t1ce",))
+    with pytest.raises(FileNotFoundError, match="M_t1ce.nii.gz"):
+        load_brats_case(missing)
+    with pytest.raises(FileNotFoundError, match="case_dir"):
+        load_brats_case(tmp_path / "nowhere")
+
+    odd = _fake_case(tmp_path, "S", shapes={"t2": (4, 5, 7)})
+    with pytest.raises(ValueError, match=r"S_flair.nii.gz.*\(4, 5, 6\).*S_t2.nii.gz.*\(4, 5, 7\)"):
+        load_brats_case(odd)
+    odd_seg = _fake_case(tmp_path, "L", shapes={"seg": (3, 5, 6)})
+    with pytest.raises(ValueError, match="L_seg.nii.gz"):
+        load_brats_case(odd_seg)
+
+    corrupt = _fake_case(tmp_path, "C")
+    (corrupt / "C_t1.nii.gz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="C_t1.nii.gz"):
+        load_brats_case(corrupt)
+
+    with pytest.raises(ValueError, match="sequences"):
+        load_brats_case(missing, sequences=())
+    with pytest.raises(ValueError, match="sequences"):
+        load_brats_case(missing, sequences=("t1", "t1"))
+    with pytest.raises(TypeError, match="sequences"):
+        load_brats_case(missing, sequences=(1,))
+
+
+def test_load_real_brats_case():
+    if not BRATS.is_dir():
+        pytest.skip(f"BraTS 2018 sample data not found at {BRATS}")
+    cases = find_brats_cases(BRATS)
+    assert cases, f"no complete case folder under {BRATS}"
+    case = load_brats_case(cases[0], sequences=("flair",))
+    assert case.shape == (155, 240, 240)
+    assert case.images["flair"].dtype.kind in "iuf"
+    np.testing.assert_allclose(case.geometry.spacing, (1.0, 1.0, 1.0))
+    assert set(np.unique(case.labels)) <= {0, 1, 2, 4} and case.labels.any()
+    assert (case.labels[case.images["flair"] == 0] == 0).all()

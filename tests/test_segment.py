@@ -1,0 +1,136 @@
+"""Segmentation maps, the tumor mask, the overlay and the segment command."""
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from pcnnseg import phantom, pulse
+from pcnnseg.cli import main
+from pcnnseg.io import read_image
+from pcnnseg.metrics import dice
+from pcnnseg.overlay import most_masked_slices, overlay_slices
+from pcnnseg.segment import (ALPHA_E, first_pulse_iteration, intensity_order_model, segment,
+                             segment_tumor)
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return phantom.make_volume((24, 64, 64), seed=2)
+
+
+@pytest.mark.parametrize("s", [0.9, 0.5, 0.25, 0.11])
+def test_isolated_pixel_first_pulse_follows_formula(s):
+    image = np.zeros((9, 9), dtype=np.float32)
+    image[4, 4] = s
+    result = pulse(image, intensity_order_model(), n_iter=60, value_range=(0, 1))
+    assert result.fire_time[4, 4] == first_pulse_iteration(s, ALPHA_E)
+    assert (result.fire_time >= 0).sum() == 1
+
+
+def test_linking_pulls_first_pulses_forward():
+    image, _ = phantom.make_slice((96, 96), seed=1)
+    with_link = segment(image, levels=8, beta=0.2)
+    without = segment(image, levels=8, beta=0.0)
+    assert np.all(with_link >= without) and np.any(with_link > without)
+
+
+def test_segment_levels_order_intensity():
+    image, tumor = phantom.make_slice((96, 96), seed=4)
+    labels = segment(image, levels=4)
+    assert labels.min() == 0 and labels.max() == 4
+    assert labels[image == 0].max() == 0
+    assert labels[tumor].mean() > labels[(image > 0) & ~tumor].mean()
+    assert segment(np.stack([image, image]), levels=4).shape == (2, 96, 96)
+    with pytest.raises(ValueError, match="levels"):
+        segment(image, levels=0)
+
+
+def test_segment_tumor_on_phantom_volume_and_slice(volume):
+    flair, truth = volume
+    mask = segment_tumor(flair)
+    assert mask.dtype == bool and mask.shape == flair.shape
+    assert dice(mask, truth) > 0.9
+    z = int(np.argmax(truth.sum(axis=(1, 2))))
+    assert dice(segment_tumor(flair[z]), truth[z]) > 0.9
+
+
+def test_segment_tumor_is_scale_invariant_and_reports_progress(volume):
+    flair, _ = volume
+    calls = []
+    mask = segment_tumor(flair, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(segment_tumor(flair * 4.0), mask)
+    np.testing.assert_array_equal(segment_tumor(flair.astype(np.float64)), mask)
+    assert calls[-1][0] == calls[-1][1] == int((flair > 0).any(axis=(1, 2)).sum())
+
+
+def test_segment_tumor_brain_mask_restricts(volume):
+    flair, truth = volume
+    brain = flair > 0
+    half = brain.copy()
+    half[:, :, 32:] = False
+    mask = segment_tumor(flair, brain_mask=half)
+    assert not mask[:, :, 32:].any()
+
+
+def test_segment_tumor_without_hyperintensity_is_empty():
+    rng = np.random.default_rng(0)
+    flair = np.zeros((40, 40))
+    flair[5:35, 5:35] = 100 + rng.normal(0, 1, (30, 30)).clip(-1.5, 1.5)
+    assert not segment_tumor(flair).any()
+
+
+@pytest.mark.parametrize("flair, kwargs, match", [
+    (np.zeros((16, 16)), {}, "no brain voxel"),
+    (np.full((16, 16), 5.0), {}, "no spread"),
+    (np.array([[1.0, np.nan], [2, 3]]), {}, "NaN"),
+    (np.ones(10), {}, "2-D or 3-D"),
+    (np.ones((8, 8)), {"brain_mask": np.ones((4, 4), bool)}, "brain_mask"),
+    (np.ones((8, 8)), {"z_threshold": -1.0}, "z_threshold"),
+])
+def test_segment_tumor_bad_input(flair, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        segment_tumor(flair, **kwargs)
+
+
+def test_overlay_draws_mask_and_truth(volume):
+    flair, truth = volume
+    picks = most_masked_slices(truth, 3)
+    assert len(picks) == 3 and truth[picks].sum() == np.sort(truth.sum(axis=(1, 2)))[-3:].sum()
+    rgb = overlay_slices(flair, truth, truth, count=3)
+    assert rgb.shape == (64, 3 * 64, 3) and rgb.dtype == np.uint8
+    red = (rgb[..., 0] == 255) & (rgb[..., 1] == 40)
+    assert red.any()
+    only_truth = overlay_slices(flair, np.zeros_like(truth), truth)
+    assert ((only_truth[..., 1] == 220) & (only_truth[..., 0] == 40)).any()
+
+
+def test_segment_command_keeps_geometry(tmp_path, capsys, volume):
+    flair, truth = volume
+    img = sitk.GetImageFromArray(flair)
+    img.SetSpacing((0.9, 0.8, 2.5))
+    img.SetOrigin((10.0, -4.0, 3.0))
+    src = tmp_path / "case_flair.nii.gz"
+    sitk.WriteImage(img, str(src))
+    out = tmp_path / "out" / "mask.nii.gz"
+    out.parent.mkdir()
+    assert main(["segment", str(src), "-o", str(out), "-q"]) == 0
+    written = read_image(out)
+    assert written.spacing == pytest.approx((0.9, 0.8, 2.5))
+    assert written.origin == pytest.approx((10.0, -4.0, 3.0))
+    np.testing.assert_array_equal(written.array > 0, segment_tumor(flair))
+    assert (tmp_path / "out" / "mask.png").exists()
+    assert "tumor voxels" in capsys.readouterr().out
+
+
+def test_segment_command_on_phantom_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["segment", "-q"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["phantom_tumor.nii.gz",
+                                                          "phantom_tumor.png"]
+    assert "Dice against the reference mask" in capsys.readouterr().out
+
+
+def test_segment_command_missing_input_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", str(tmp_path / "nope.nii.gz"), "-o", str(out), "-q"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
