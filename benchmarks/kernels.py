@@ -8,7 +8,8 @@ Cases (DESIGN.md, issue "PCNN core"):
 
 Throughput is pixel-iterations per second (H * W * N * images / median seconds).
 Fast implementations are timed round-robin, one run of each per round, so drift on a
-shared machine hits them alike; slow packages get fewer runs. Each package runs the
+shared machine hits them alike (grouped by thread count); slow packages get fewer
+runs. Each package runs the
 model it implements (pulse-coupled-nn: the classic Johnson PCNN with a 3x3 Gaussian
 kernel; pyclustering: its PCNN on an 8-neighbour grid, C++ core), so their figures
 compare cost per pixel-iteration, not identical outputs.
@@ -193,8 +194,12 @@ def main(argv=None):
         fn()
     warmup_s = time.perf_counter() - t0
 
-    fast = dict(ours)
-    timed = round_robin(fast, args.repeats)
+    # Round-robin within each thread count: switching counts between runs left the
+    # first multi-threaded runs waiting on threads to wake, inflating their times.
+    timed = {}
+    for threads in sorted(set(_threads_of(name) for _, name in ours)):
+        group = {key: fn for key, fn in ours.items() if _threads_of(key[1]) == threads}
+        timed.update(round_robin(group, args.repeats))
     slow, notes = numpy_fns(S, B, spcnn, pcnn), {}
     if not args.no_packages:
         pkgs, notes = package_fns(S, B)
@@ -245,6 +250,13 @@ def main(argv=None):
         fh.write(md)
     print(md)
     return 0
+
+
+def _threads_of(name):
+    """Thread count a pcnnseg row runs with (rows without one use all threads)."""
+    if "on 1 thread" in name or "1 thread(s)" in name:
+        return 1
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _cpu_name():
