@@ -102,6 +102,17 @@ def _unpack(params):
 
 
 @njit(cache=True, inline="always")
+def _pulse_and_threshold(i, j, k, u, E, Yn, fire_time, decay_e, v_e):
+    """Pulse of pixel (i, j) against the previous threshold, then its new threshold."""
+    e = E[i, j]
+    fired = u > e
+    y = np.float32(1.0) if fired else np.float32(0.0)
+    E[i, j] = decay_e * e + v_e * y
+    Yn[i + 1, j + 1] = y
+    fire_time[i, j] = k if (fired and fire_time[i, j] < 0) else fire_time[i, j]
+
+
+@njit(cache=True, inline="always")
 def _update_general(i, j, k, acc_m, acc_w, S, F, L, U, E, Yn, fire_time, c):
     """Canonical update of pixel (i, j) from its synaptic sums; ``c`` is
     :func:`_unpack` of the parameters."""
@@ -113,12 +124,7 @@ def _update_general(i, j, k, acc_m, acc_w, S, F, L, U, E, Yn, fire_time, c):
     L[i, j] = lk
     u = decay_u * U[i, j] + f * (one + beta * lk)
     U[i, j] = u
-    e = E[i, j]
-    fired = u > e
-    y = one if fired else np.float32(0.0)
-    E[i, j] = decay_e * e + v_e * y
-    Yn[i + 1, j + 1] = y
-    fire_time[i, j] = k if (fired and fire_time[i, j] < 0) else fire_time[i, j]
+    _pulse_and_threshold(i, j, k, u, E, Yn, fire_time, decay_e, v_e)
 
 
 @njit(cache=True)
@@ -161,12 +167,7 @@ def _update_modulated(i, j, k, acc, S, U, E, Yn, fire_time, c):
     lk = v_l * acc
     u = decay_u * U[i, j] + S[i, j] * (one + beta * lk)
     U[i, j] = u
-    e = E[i, j]
-    fired = u > e
-    y = one if fired else np.float32(0.0)
-    E[i, j] = decay_e * e + v_e * y
-    Yn[i + 1, j + 1] = y
-    fire_time[i, j] = k if (fired and fire_time[i, j] < 0) else fire_time[i, j]
+    _pulse_and_threshold(i, j, k, u, E, Yn, fire_time, decay_e, v_e)
 
 
 @njit(cache=True)
