@@ -24,12 +24,15 @@ def _load_slice(path, slice_index, seed):
         return image, f"synthetic phantom slice (seed {seed})"
     array = read_image(path).array
     if array.ndim == 2:
+        if slice_index is not None:
+            raise ValueError("--slice: the image is 2-D, it has no slices to choose from")
         return array, path
     if array.ndim != 3:
         raise ValueError(f"IMAGE: expected a 2-D or 3-D image, got shape {array.shape}")
     z = array.shape[0] // 2 if slice_index is None else slice_index
     if not -array.shape[0] <= z < array.shape[0]:
-        raise ValueError(f"--slice: expected an index in [0, {array.shape[0]}), got {z}")
+        raise ValueError(f"--slice: expected an index in [-{array.shape[0]}, "
+                         f"{array.shape[0]}), got {z}")
     return array[z], f"{path} slice {z % array.shape[0]}"
 
 
@@ -68,13 +71,13 @@ def _signature(args):
 
 
 def _output_paths(args):
-    stem = "phantom" if args.input is None else os.path.basename(args.input)
-    for ext in (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".tif", ".tiff"):
-        if stem.lower().endswith(ext):
-            stem = stem[: -len(ext)]
-            break
+    """Mask and overlay paths: given, or derived from the input's name."""
+    stem = "phantom" if args.input is None else os.path.basename(os.path.normpath(args.input))
+    stem = re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", stem) or "image"
     output = args.output or f"{stem}_tumor.nii.gz"
-    overlay = args.overlay or re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", output) + ".png"
+    overlay = args.overlay or re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", output) + "_overlay.png"
+    if os.path.abspath(overlay) == os.path.abspath(output):
+        raise ValueError(f"--overlay: the overlay would overwrite the mask {output!r}")
     return output, overlay
 
 
@@ -148,7 +151,8 @@ def build_parser():
     seg.add_argument("input", nargs="?", metavar="INPUT",
                      help="FLAIR image (NIfTI, MetaImage, NRRD, DICOM series folder, ...)")
     seg.add_argument("-o", "--output", help="mask file (default: <input name>_tumor.nii.gz)")
-    seg.add_argument("--overlay", metavar="PNG", help="overlay (default: next to the mask)")
+    seg.add_argument("--overlay", metavar="PNG",
+                     help="overlay (default: the mask's name with _overlay.png)")
     seg.add_argument("--labels", metavar="FILE",
                      help="reference labels (any non-zero = tumor): drawn and scored")
     seg.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
@@ -163,7 +167,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"pcnnseg {args.command}: error: {err}", file=sys.stderr)
         return 2
 

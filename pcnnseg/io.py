@@ -193,8 +193,9 @@ def write_png(path, array):
     import cv2
 
     array = np.asarray(array)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise ValueError(f"array: expected a 2-D or (H, W, 3) uint8 array, got "
+    if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3
+                                                         and array.shape[2] == 3)):
+        raise ValueError(f"array: expected a (H, W) or (H, W, 3) uint8 array, got "
                          f"{array.dtype} with shape {array.shape}")
     if array.ndim == 3:
         array = array[..., ::-1]  # OpenCV writes BGR

@@ -40,12 +40,15 @@ CHEN_WEIGHTS = ((0.5, 1.0, 0.5), (1.0, 0.0, 1.0), (0.5, 1.0, 0.5))
 SCM_WEIGHTS = ((0.1091, 0.1409, 0.1091), (0.1409, 0.0, 0.1409), (0.1091, 0.1409, 0.1091))
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _weights_array(name, weights):
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (3, 3):
         raise ValueError(f"{name}: expected 3x3 synaptic weights, got shape {w.shape}")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"{name}: synaptic weights must be finite, got {w.tolist()}")
+    if not np.all(np.isfinite(w) & (np.abs(w) <= _FLOAT32_MAX)):
+        raise ValueError(f"{name}: synaptic weights must be finite in float32, got {w.tolist()}")
     return tuple(tuple(float(x) for x in row) for row in w)
 
 
@@ -54,8 +57,9 @@ def _check_finite(model, names, nonnegative=()):
         value = getattr(model, name)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: expected a finite number, got {value}")
+        if not (math.isfinite(value) and abs(value) <= _FLOAT32_MAX):
+            raise ValueError(f"{name}: expected a number finite in float32 (the kernels' "
+                             f"precision), got {value}")
         if name in nonnegative and value < 0:
             raise ValueError(f"{name}: expected a value >= 0, got {value}")
 

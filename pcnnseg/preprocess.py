@@ -21,7 +21,7 @@ from scipy import ndimage
 from pcnnseg.validation import as_real_array
 
 __all__ = ["brain_mask", "bias_correct", "normalize_intensity", "crop_to_mask", "uncrop",
-           "nonempty_slices"]
+           "nonempty_slices", "keep_largest_component", "fill_holes_slicewise"]
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -102,18 +102,46 @@ def brain_mask(volume, *, largest_component=True, fill_holes=True):
     """
     arr = _check_volume(volume)
     mask = arr != 0
-    if largest_component and mask.any():
-        labels, n = ndimage.label(mask)
-        if n > 1:
-            sizes = np.bincount(labels.ravel())
-            sizes[0] = 0
-            mask = labels == int(np.argmax(sizes))
+    if largest_component:
+        mask = keep_largest_component(mask)
     if fill_holes:
-        if mask.ndim == 2:
-            mask = ndimage.binary_fill_holes(mask)
-        else:
-            mask = np.stack([ndimage.binary_fill_holes(s) if s.any() else s for s in mask])
+        mask = fill_holes_slicewise(mask)
     return mask
+
+
+def keep_largest_component(mask):
+    """The largest face-connected component of a bool mask (the mask if empty).
+
+    Parameters
+    ----------
+    mask : (H, W) or (Z, Y, X) bool ndarray
+
+    Returns
+    -------
+    bool ndarray, same shape
+    """
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def fill_holes_slicewise(mask):
+    """Fill holes of a bool mask in 2-D, slice by slice along axis 0 for a volume.
+
+    Parameters
+    ----------
+    mask : (H, W) or (Z, Y, X) bool ndarray
+
+    Returns
+    -------
+    bool ndarray, same shape
+    """
+    if mask.ndim == 2:
+        return ndimage.binary_fill_holes(mask)
+    return np.stack([ndimage.binary_fill_holes(s) if s.any() else s for s in mask])
 
 
 # ------------------------------------------------------------------- bias correction

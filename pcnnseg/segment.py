@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from pcnnseg.models import SPCNN
+from pcnnseg.preprocess import fill_holes_slicewise, keep_largest_component, nonempty_slices
 from pcnnseg.simulate import pulse
 from pcnnseg.validation import as_real_array
 
@@ -40,7 +41,7 @@ def intensity_order_model(*, beta=LINKING, alpha_e=ALPHA_E):
         Linking strength.
     alpha_e : float
         Threshold decay constant; an isolated pixel of stimulus ``S`` first
-        pulses at iteration ``ceil(ln(1 / S) / alpha_e)``.
+        pulses at iteration ``floor(ln(1 / S) / alpha_e) + 1``.
 
     Returns
     -------
@@ -50,8 +51,10 @@ def intensity_order_model(*, beta=LINKING, alpha_e=ALPHA_E):
 
 
 def first_pulse_iteration(stimulus, alpha_e):
-    """Iteration at which an isolated pixel of ``stimulus`` first pulses."""
-    return int(math.ceil(math.log(1.0 / stimulus) / alpha_e))
+    """Iteration at which an isolated pixel of ``stimulus`` (0 < S <= 1) first pulses
+    under :func:`intensity_order_model`: the smallest ``k`` with
+    ``S > exp(-alpha_e k)``, that is ``floor(ln(1 / S) / alpha_e) + 1``."""
+    return int(math.floor(math.log(1.0 / stimulus) / alpha_e)) + 1
 
 
 def robust_z(image, mask):
@@ -64,7 +67,7 @@ def robust_z(image, mask):
     """
     values = image[mask]
     if values.size == 0:
-        raise ValueError("brain_mask: no brain voxel (mask is empty)")
+        raise ValueError("brain: no brain voxel (an all-zero image, or an empty brain_mask)")
     median = float(np.median(values))
     mad = 1.4826 * float(np.median(np.abs(values - median)))
     if mad == 0.0:
@@ -89,8 +92,8 @@ def segment(image, *, levels=4, n_iter=60, beta=LINKING, value_range=None):
     levels : int
         Number of labels besides 0.
     n_iter : int
-        Iterations; pixels with ``S < exp(-alpha_e n_iter)`` (about 0.05 by
-        default) never pulse.
+        Iterations; isolated pixels with ``S <= exp(-alpha_e (n_iter - 1))``
+        (about 0.05 by default) never pulse.
     beta : float
         Linking strength.
     value_range : (float, float), optional
@@ -108,8 +111,10 @@ def segment(image, *, levels=4, n_iter=60, beta=LINKING, value_range=None):
     >>> int(labels[tumor].mean() > labels[(image > 0) & ~tumor].mean())
     1
     """
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
-        raise ValueError(f"levels: expected a positive integer, got {levels!r}")
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
+        raise TypeError(f"levels: expected a positive integer, got {type(levels).__name__}")
+    if levels < 1:
+        raise ValueError(f"levels: expected a positive integer, got {levels}")
     result = pulse(image, intensity_order_model(beta=beta), n_iter=n_iter,
                    value_range=value_range)
     ft = result.fire_time
@@ -133,7 +138,7 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
        (linking within the slice) until an isolated pixel at ``z_threshold``
        would pulse; the pixels that have pulsed are the candidates, bright
        regions having grown into their rims through linking;
-    5. a morphological opening removes specks, the largest connected component
+    5. an in-plane opening removes specks, the largest connected component
        (3-D for a volume) is kept, which enforces slice-to-slice consistency,
        and holes are filled slice by slice.
 
@@ -176,6 +181,8 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
         if brain.shape != flair.shape:
             raise ValueError(f"brain_mask: expected shape {flair.shape} (that of flair), "
                              f"got {brain.shape}")
+    if isinstance(z_threshold, bool) or not isinstance(z_threshold, (int, float, np.number)):
+        raise TypeError(f"z_threshold: expected a number, got {type(z_threshold).__name__}")
     if not (math.isfinite(z_threshold) and 0 < z_threshold < Z_SCALE):
         raise ValueError(f"z_threshold: expected a value in (0, {Z_SCALE}), got {z_threshold}")
     z = robust_z(flair, brain)
@@ -185,7 +192,7 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
     model = intensity_order_model(beta=beta)
     volume = S if S.ndim == 3 else S[None]
     candidates = np.zeros(volume.shape, dtype=bool)
-    slices = np.nonzero((volume > 0).any(axis=(1, 2)))[0]
+    slices = nonempty_slices(volume > 0)
     chunk = 16
     for start in range(0, len(slices), chunk):
         idx = slices[start:start + chunk]
@@ -198,15 +205,13 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
 
 
 def _clean(candidates):
-    """Opening, largest connected component, hole filling per slice."""
-    mask = ndi.binary_opening(candidates)
-    labels, n = ndi.label(mask)
-    if n == 0:
-        return mask
-    sizes = ndi.sum_labels(mask, labels, index=np.arange(1, n + 1))
-    mask = labels == 1 + int(np.argmax(sizes))
-    if mask.ndim == 2:
-        return ndi.binary_fill_holes(mask)
-    for z in np.nonzero(mask.any(axis=(1, 2)))[0]:
-        mask[z] = ndi.binary_fill_holes(mask[z])
-    return mask
+    """In-plane opening, largest connected component, hole filling per slice.
+
+    The opening is 2-D (slice by slice) so that volumes and lesions one or two
+    slices thick survive it.
+    """
+    structure = ndi.generate_binary_structure(2, 1)
+    if candidates.ndim == 3:
+        structure = structure[None]
+    mask = ndi.binary_opening(candidates, structure=structure)
+    return fill_holes_slicewise(keep_largest_component(mask))

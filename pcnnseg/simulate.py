@@ -7,7 +7,7 @@ import numpy as np
 
 from kernels import pcnn_batch, pcnn_image
 from pcnnseg.models import ICM, PCNN, SCM, SPCNN
-from pcnnseg.validation import as_real_array, check_n_iter, normalize
+from pcnnseg.validation import check_n_iter, normalize
 
 __all__ = ["PulseResult", "pulse", "DEFAULT_N_ITER"]
 
@@ -81,7 +81,7 @@ def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
     if model is not None and not isinstance(model, _MODELS):
         raise TypeError("model: expected a PCNN, SPCNN, ICM or SCM instance, "
                         f"got {type(model).__name__}")
-    S = normalize(as_real_array(image, "image", ndims=(2, 3)), value_range=value_range)
+    S = normalize(image, value_range=value_range)
     if model is None:
         model = SPCNN._from_stimulus(S)
     params, M, W = model.kernel_params()

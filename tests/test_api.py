@@ -178,6 +178,10 @@ def test_models_are_frozen_and_validated():
         SCM(weights=[[0, np.inf, 0], [0, 0, 0], [0, 0, 0]])
     with pytest.raises(ValueError, match="g"):
         ICM(g=1.5)
+    with pytest.raises(ValueError, match="v_e.*float32"):
+        PCNN(v_e=1e39)          # finite in float64, inf in the kernels
+    with pytest.raises(ValueError, match="linking_weights.*float32"):
+        PCNN(linking_weights=((1e39, 1, 1), (1, 0, 1), (1, 1, 1)))
 
 
 @pytest.mark.parametrize("bad, error, match", [

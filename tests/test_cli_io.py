@@ -94,3 +94,17 @@ def test_console_script_module_runs():
     out = subprocess.run([sys.executable, "-m", "pcnnseg", "signature", "--n-iter", "2"],
                          capture_output=True, text=True, check=True).stdout
     assert "phantom" in out
+
+
+def test_installed_console_script_runs():
+    import shutil
+    exe = shutil.which("pcnnseg") or os.path.join(os.path.dirname(sys.executable), "pcnnseg")
+    if not os.path.exists(exe):
+        pytest.skip("the pcnnseg console script is not installed in this environment")
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "segment" in out and "signature" in out
+
+
+def test_cli_reports_os_errors_without_traceback(tmp_path, capsys):
+    assert main(["signature", "--n-iter", "2", "--fire-time", str(tmp_path)]) == 2
+    assert "error" in capsys.readouterr().err

@@ -17,7 +17,7 @@ def volume():
     return phantom.make_volume((24, 64, 64), seed=2)
 
 
-@pytest.mark.parametrize("s", [0.9, 0.5, 0.25, 0.11])
+@pytest.mark.parametrize("s", [1.0, 0.9, 0.5, 0.25, 0.11, 0.06])
 def test_isolated_pixel_first_pulse_follows_formula(s):
     image = np.zeros((9, 9), dtype=np.float32)
     image[4, 4] = s
@@ -62,6 +62,17 @@ def test_segment_tumor_is_scale_invariant_and_reports_progress(volume):
     assert calls[-1][0] == calls[-1][1] == int((flair > 0).any(axis=(1, 2)).sum())
 
 
+@pytest.mark.parametrize("n_slices", [1, 2])
+def test_segment_tumor_on_volumes_one_or_two_slices_thick(volume, n_slices):
+    flair, truth = volume
+    z = int(np.argmax(truth.sum(axis=(1, 2))))
+    thin = flair[z:z + n_slices]
+    mask = segment_tumor(thin)
+    assert mask.shape == thin.shape
+    np.testing.assert_array_equal(mask[0], segment_tumor(flair[z]))
+    assert dice(mask, truth[z:z + n_slices]) > 0.9
+
+
 def test_segment_tumor_brain_mask_restricts(volume):
     flair, truth = volume
     brain = flair > 0
@@ -80,6 +91,7 @@ def test_segment_tumor_without_hyperintensity_is_empty():
 
 @pytest.mark.parametrize("flair, kwargs, match", [
     (np.zeros((16, 16)), {}, "no brain voxel"),
+    (np.ones((8, 8)), {"brain_mask": np.zeros((8, 8), bool)}, "no brain voxel"),
     (np.full((16, 16), 5.0), {}, "no spread"),
     (np.array([[1.0, np.nan], [2, 3]]), {}, "NaN"),
     (np.ones(10), {}, "2-D or 3-D"),
@@ -89,6 +101,11 @@ def test_segment_tumor_without_hyperintensity_is_empty():
 def test_segment_tumor_bad_input(flair, kwargs, match):
     with pytest.raises(ValueError, match=match):
         segment_tumor(flair, **kwargs)
+
+
+def test_segment_tumor_non_numeric_threshold():
+    with pytest.raises(TypeError, match="z_threshold"):
+        segment_tumor(np.ones((8, 8)), z_threshold="2")
 
 
 def test_overlay_draws_mask_and_truth(volume):
@@ -117,7 +134,7 @@ def test_segment_command_keeps_geometry(tmp_path, capsys, volume):
     assert written.spacing == pytest.approx((0.9, 0.8, 2.5))
     assert written.origin == pytest.approx((10.0, -4.0, 3.0))
     np.testing.assert_array_equal(written.array > 0, segment_tumor(flair))
-    assert (tmp_path / "out" / "mask.png").exists()
+    assert (tmp_path / "out" / "mask_overlay.png").exists()
     assert "tumor voxels" in capsys.readouterr().out
 
 
@@ -125,8 +142,30 @@ def test_segment_command_on_phantom_by_default(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["segment", "-q"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["phantom_tumor.nii.gz",
-                                                          "phantom_tumor.png"]
+                                                          "phantom_tumor_overlay.png"]
     assert "Dice against the reference mask" in capsys.readouterr().out
+
+
+def test_segment_command_png_output_keeps_mask_and_overlay_apart(tmp_path, volume):
+    flair, _ = volume
+    z = int(flair.sum(axis=(1, 2)).argmax())
+    src = tmp_path / "slice.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(flair[z]), str(src))
+    out = tmp_path / "slice_mask.png"
+    assert main(["segment", str(src), "-o", str(out), "-q"]) == 0
+    written = read_image(out).array
+    assert set(np.unique(written)) <= {0, 1}
+    np.testing.assert_array_equal(written > 0, segment_tumor(flair[z]))
+    assert (tmp_path / "slice_mask_overlay.png").exists()
+    assert main(["segment", str(src), "-o", str(out), "--overlay", str(out), "-q"]) == 2
+
+
+def test_segment_command_names_outputs_after_a_folder(tmp_path, monkeypatch):
+    from pcnnseg.cli import _output_paths, build_parser
+    args = build_parser().parse_args(["segment", str(tmp_path / "series") + "/"])
+    assert _output_paths(args) == ("series_tumor.nii.gz", "series_tumor_overlay.png")
+    args = build_parser().parse_args(["segment", "scan.dcm"])
+    assert _output_paths(args)[0] == "scan_tumor.nii.gz"
 
 
 def test_segment_command_missing_input_writes_nothing(tmp_path, capsys):
