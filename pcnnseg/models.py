@@ -64,6 +64,12 @@ def _check_finite(model, names, nonnegative=()):
             raise ValueError(f"{name}: expected a value >= 0, got {value}")
 
 
+def _check_decay_factors(model, names):
+    for name in names:
+        if getattr(model, name) > 1:
+            raise ValueError(f"{name}: expected a decay factor in [0, 1], got {getattr(model, name)}")
+
+
 def _pack(decay_f=0.0, v_f=0.0, decay_l=0.0, v_l=0.0, decay_u=0.0, beta=0.0,
           decay_e=0.0, v_e=0.0, e0=0.0):
     p = np.zeros(_layout.N_PARAMS, dtype=np.float32)
@@ -312,9 +318,7 @@ class ICM(_Model):
 
     def __post_init__(self):
         _check_finite(self, ("f", "g", "h", "e0"), nonnegative=("f", "g"))
-        for name in ("f", "g"):
-            if getattr(self, name) > 1:
-                raise ValueError(f"{name}: expected a decay factor in [0, 1], got {getattr(self, name)}")
+        _check_decay_factors(self, ("f", "g"))
         object.__setattr__(self, "weights", _weights_array("weights", self.weights))
 
     def kernel_params(self):
@@ -348,9 +352,7 @@ class SCM(_Model):
 
     def __post_init__(self):
         _check_finite(self, ("f", "g", "h"), nonnegative=("f", "g"))
-        for name in ("f", "g"):
-            if getattr(self, name) > 1:
-                raise ValueError(f"{name}: expected a decay factor in [0, 1], got {getattr(self, name)}")
+        _check_decay_factors(self, ("f", "g"))
         object.__setattr__(self, "weights", _weights_array("weights", self.weights))
 
     def kernel_params(self):
