@@ -138,7 +138,7 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
        (linking within the slice) until an isolated pixel at ``z_threshold``
        would pulse; the pixels that have pulsed are the candidates, bright
        regions having grown into their rims through linking;
-    5. an in-plane opening removes specks, the largest connected component
+    5. a morphological opening removes specks, the largest connected component
        (3-D for a volume) is kept, which enforces slice-to-slice consistency,
        and holes are filled slice by slice.
 
@@ -205,13 +205,16 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
 
 
 def _clean(candidates):
-    """In-plane opening, largest connected component, hole filling per slice.
+    """Opening, largest connected component, hole filling per slice.
 
-    The opening is 2-D (slice by slice) so that volumes and lesions one or two
-    slices thick survive it.
+    The opening is 3-D (6-neighbour cross) for volumes of at least 3 slices: it
+    also cuts thin bridges between slices, such as the bright cortical ribbon at
+    the top and bottom of a brain, that would otherwise join the tumor's
+    component. It removes structures thinner than 3 slices, so thinner volumes
+    are opened slice by slice instead.
     """
-    structure = ndi.generate_binary_structure(2, 1)
-    if candidates.ndim == 3:
-        structure = structure[None]
+    structure = ndi.generate_binary_structure(candidates.ndim, 1)
+    if candidates.ndim == 3 and candidates.shape[0] < 3:
+        structure = ndi.generate_binary_structure(2, 1)[None]
     mask = ndi.binary_opening(candidates, structure=structure)
     return fill_holes_slicewise(keep_largest_component(mask))

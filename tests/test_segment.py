@@ -143,7 +143,15 @@ def test_segment_command_on_phantom_by_default(tmp_path, capsys, monkeypatch):
     assert main(["segment", "-q"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["phantom_tumor.nii.gz",
                                                           "phantom_tumor_overlay.png"]
-    assert "Dice against the reference mask" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert float(out.split("Dice against the reference mask:")[1]) > 0.9
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_segment_tumor_on_default_phantom_volumes(seed):
+    # the default phantom's top and bottom slices are mostly bright cortex
+    flair, truth = phantom.make_volume(seed=seed)
+    assert dice(segment_tumor(flair), truth) > 0.9
 
 
 def test_segment_command_png_output_keeps_mask_and_overlay_apart(tmp_path, volume):
