@@ -169,9 +169,10 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
 
     Raises
     ------
-    ValueError
-        For invalid input (see :func:`pcnnseg.normalize`), an empty brain mask,
-        a mask of the wrong shape, or a non-positive ``z_threshold``.
+    TypeError, ValueError
+        For invalid input (see :func:`pcnnseg.normalize`), no brain voxel, a
+        mask of the wrong shape, or a ``z_threshold`` that is not a number in
+        (0, 8).
     """
     flair = as_real_array(flair, "flair", ndims=(2, 3))
     if brain_mask is None:
