@@ -30,24 +30,27 @@ _MIN_SIDE = 16
 
 
 def _check_shape(shape, ndim):
-    ok = (isinstance(shape, (tuple, list)) and len(shape) == ndim
-          and all(isinstance(n, Integral) and not isinstance(n, bool) and n >= _MIN_SIDE
-                  for n in shape))
-    if not ok:
+    if not (isinstance(shape, (tuple, list))
+            and all(isinstance(n, Integral) and not isinstance(n, bool) for n in shape)):
+        raise TypeError(f"shape must be a tuple of {ndim} ints, got {shape!r}")
+    if not (len(shape) == ndim and all(n >= _MIN_SIDE for n in shape)):
         raise ValueError(f"shape must be a tuple of {ndim} ints each >= {_MIN_SIDE}, "
                          f"got {shape!r}")
     return tuple(int(n) for n in shape)
 
 
 def _check_fraction(name, value):
-    if (isinstance(value, bool) or not isinstance(value, Real)
-            or not math.isfinite(value) or not 0.0 <= value < 1.0):
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a finite number in [0, 1), got {value!r}")
     return float(value)
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    if seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return int(seed)
 
@@ -136,8 +139,9 @@ def _phantom(shape, seed, tumor_radius, noise, bias, axes, scale):
     limit = _max_radius(half, axes, scale)
     if tumor_radius is None:
         tumor_radius = 0.12 * min(shape[-2:])
-    if (isinstance(tumor_radius, bool) or not isinstance(tumor_radius, Real)
-            or not math.isfinite(tumor_radius) or tumor_radius <= 0):
+    if isinstance(tumor_radius, bool) or not isinstance(tumor_radius, Real):
+        raise TypeError(f"tumor_radius must be a positive finite number, got {tumor_radius!r}")
+    if not math.isfinite(tumor_radius) or tumor_radius <= 0:
         raise ValueError(f"tumor_radius must be a positive finite number, got {tumor_radius!r}")
     if tumor_radius > limit:
         limit = math.floor(limit * 10.0) / 10.0

@@ -147,8 +147,6 @@ def test_noise_std_is_relative_to_white_matter():
         ({"shape": (240,)}, "shape"),
         ({"shape": (240, 240, 3)}, "shape"),
         ({"shape": (8, 240)}, "shape"),
-        ({"shape": (240.0, 240)}, "shape"),
-        ({"shape": "240x240"}, "shape"),
         ({"noise": -0.1}, "noise"),
         ({"noise": 1.0}, "noise"),
         ({"noise": float("nan")}, "noise"),
@@ -175,12 +173,27 @@ def test_slice_rejects_bad_arguments(kwargs, name):
         ({"noise": 2.0}, "noise"),
         ({"bias": float("nan")}, "bias"),
         ({"tumor_radius": 60}, "tumor_radius"),
-        ({"tumor_radius": "big"}, "tumor_radius"),
     ],
 )
 def test_volume_rejects_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         phantom.make_volume(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"shape": (240.0, 240)}, "shape"),
+        ({"shape": "240x240"}, "shape"),
+        ({"noise": "0.1"}, "noise"),
+        ({"bias": True}, "bias"),
+        ({"tumor_radius": "big"}, "tumor_radius"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
+def test_wrongly_typed_arguments_raise_type_error(kwargs, name):
+    with pytest.raises(TypeError, match=name):
+        phantom.make_slice(**kwargs)
 
 
 def test_largest_allowed_radius_still_fits():
