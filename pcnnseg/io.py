@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from pcnnseg.validation import as_binary_mask
+
 __all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
            "BratsCase", "BRATS_SEQUENCES", "find_brats_cases", "load_brats_case"]
 
@@ -259,19 +261,13 @@ def write_mask(path, mask, like):
     if not isinstance(like, Image):
         raise TypeError(f"like: expected a pcnnseg.io.Image, got {type(like).__name__}")
     arr = np.asarray(mask)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"mask: expected a bool or 0/1 numeric array, got dtype {arr.dtype}")
     shape = np.shape(like.array)
     if arr.shape != shape:
         raise ValueError(f"mask: expected the shape of like.array {shape}, got {arr.shape}")
-    if arr.ndim not in (2, 3) or len(like.spacing) != arr.ndim:
+    arr = as_binary_mask(arr, "mask")
+    if len(like.spacing) != arr.ndim:
         raise ValueError(f"mask: expected a 2-D or 3-D array matching like's "
                          f"{len(like.spacing)}-D geometry, got shape {arr.shape}")
-    if arr.dtype.kind != "b":
-        bad = ~((arr == 0) | (arr == 1))
-        if bad.any():
-            raise ValueError(f"mask: expected only 0 and 1, got values such as "
-                             f"{arr[bad].flat[0]!r}")
     img = sitk.GetImageFromArray(np.ascontiguousarray(arr, dtype=np.uint8))
     try:
         img.SetSpacing(tuple(float(s) for s in like.spacing))

@@ -56,6 +56,8 @@ import numbers
 import numpy as np
 from scipy import ndimage as ndi
 
+from pcnnseg.validation import as_binary_mask
+
 __all__ = [
     "dice",
     "iou",
@@ -88,31 +90,9 @@ _BRATS_REGIONS = {
 
 # --------------------------------------------------------------------------- checks
 
-def _as_mask(mask, name, ndims=(2, 3)):
-    """Return ``mask`` as a bool ndarray after checking dtype, shape and values."""
-    arr = np.asarray(mask)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a binary mask (bool array, or a real array "
-                        f"holding only 0 and 1), got dtype {arr.dtype}")
-    if arr.ndim not in ndims:
-        want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{name}: expected a {want} array, got {arr.ndim}-D with "
-                         f"shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {arr.shape}")
-    if arr.dtype.kind == "b":
-        return arr
-    is_one = arr == 1
-    if not np.all(is_one | (arr == 0)):
-        bad = arr[~(is_one | (arr == 0))]
-        raise ValueError(f"{name}: expected a binary mask with values 0 and 1 only, "
-                         f"found {bad.size} other value(s), e.g. {bad.flat[0]!r}")
-    return is_one
-
-
 def _check_pair(pred, truth, ndims=(2, 3)):
-    p = _as_mask(pred, "pred", ndims)
-    t = _as_mask(truth, "truth", ndims)
+    p = as_binary_mask(pred, "pred", ndims)
+    t = as_binary_mask(truth, "truth", ndims)
     if p.shape != t.shape:
         raise ValueError(f"pred, truth: expected masks of the same shape, got pred "
                          f"{p.shape} and truth {t.shape}")
@@ -141,6 +121,14 @@ def _check_spacing(spacing, ndim, name="spacing"):
                              f"{tuple(values)!r}")
         out.append(v)
     return tuple(out)
+
+
+def _check_axis(axis):
+    """Return a slicing axis of a volume as 0, 1 or 2."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) \
+            or not -3 <= axis < 3:
+        raise ValueError(f"axis: expected an integer in [-3, 2], got {axis!r}")
+    return int(axis) % 3
 
 
 def _confusion(p, t):
@@ -329,14 +317,7 @@ def _surface_distances(p, t, spacing):
     axis, so it is a surface voxel in the whole array as in the box; the surfaces,
     hence the distances, are those of the whole array.
     """
-    both = p | t
-    lo, hi = [], []
-    for ax in range(both.ndim):
-        other = tuple(i for i in range(both.ndim) if i != ax)
-        idx = np.flatnonzero(np.any(both, axis=other))
-        lo.append(int(idx[0]))
-        hi.append(int(idx[-1]) + 1)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    box = ndi.find_objects((p | t).view(np.uint8))[0]
     sp, st = _surface(p[box]), _surface(t[box])
     # distance_transform_edt: distance of each non-zero voxel to the nearest zero
     # voxel, so ~surface gives the distance to the nearest surface voxel.
@@ -667,10 +648,7 @@ def evaluate_slices(pred, truth, *, spacing=None, axis=0):
     """
     p, t = _check_pair(pred, truth, ndims=(3,))
     spacing = _check_spacing(spacing, 3)
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) \
-            or not -3 <= axis < 3:
-        raise ValueError(f"axis: expected an integer in [-3, 2], got {axis!r}")
-    axis = int(axis) % 3
+    axis = _check_axis(axis)
     plane = tuple(s for i, s in enumerate(spacing) if i != axis)
     p = np.moveaxis(p, axis, 0)
     t = np.moveaxis(t, axis, 0)
@@ -716,11 +694,9 @@ def mean_tumor_slice_dice(pred, truth, *, axis=0):
     0.6667
     """
     p, t = _check_pair(pred, truth, ndims=(3,))
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) \
-            or not -3 <= axis < 3:
-        raise ValueError(f"axis: expected an integer in [-3, 2], got {axis!r}")
-    p = np.moveaxis(p, int(axis), 0)
-    t = np.moveaxis(t, int(axis), 0)
+    axis = _check_axis(axis)
+    p = np.moveaxis(p, axis, 0)
+    t = np.moveaxis(t, axis, 0)
     n = p.shape[0]
     p2, t2 = p.reshape(n, -1), t.reshape(n, -1)
     n_t = np.count_nonzero(t2, axis=1)

@@ -108,8 +108,8 @@ def otsu_threshold(S):
     return float(threshold_otsu(hist=(counts, centers)))
 
 
-class _Model:
-    """Shared behaviour: validation hook and kernel arrays."""
+class Model:
+    """Base of the parameter sets: each maps itself onto the canonical kernel update."""
 
     def kernel_params(self):
         """Canonical kernel parameters.
@@ -128,7 +128,7 @@ class _Model:
 
 
 @dataclass(frozen=True)
-class PCNN(_Model):
+class PCNN(Model):
     """Eckhorn-Johnson pulse-coupled neural network.
 
     ``F[n] = e^-alpha_f F[n-1] + v_f (M * Y[n-1]) + S``,
@@ -178,7 +178,7 @@ class PCNN(_Model):
 
 
 @dataclass(frozen=True)
-class SPCNN(_Model):
+class SPCNN(Model):
     """Simplified PCNN of Chen, Park, Ma & Ala with automatic parameters.
 
     ``U[n] = e^-alpha_f U[n-1] + S (1 + beta v_l (W * Y[n-1]))``,
@@ -290,7 +290,7 @@ class SPCNN(_Model):
 
 
 @dataclass(frozen=True)
-class ICM(_Model):
+class ICM(Model):
     """Intersecting Cortical Model of Ekblad & Kinser.
 
     ``F[n] = f F[n-1] + S + (W * Y[n-1])``, ``Y[n] = F[n] > T[n-1]``,
@@ -328,7 +328,7 @@ class ICM(_Model):
 
 
 @dataclass(frozen=True)
-class SCM(_Model):
+class SCM(Model):
     """Spiking Cortical Model of Zhan, Zhang & Ma.
 
     ``U[n] = f U[n-1] + S (W * Y[n-1]) + S``, ``Y[n] = U[n] > E[n-1]``,

@@ -15,6 +15,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from pcnnseg.validation import check_int
+
 __all__ = ["make_slice", "make_volume"]
 
 # FLAIR-like class intensities (arbitrary units): CSF suppressed, grey matter a
@@ -45,14 +47,6 @@ def _check_fraction(name, value):
     if not math.isfinite(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a finite number in [0, 1), got {value!r}")
     return float(value)
-
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, Integral):
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
 
 
 def _wave_field(rng, coords, n_waves, frequency):
@@ -132,7 +126,7 @@ def _phantom(shape, seed, tumor_radius, noise, bias, axes, scale):
     ndim = len(shape)
     noise = _check_fraction("noise", noise)
     bias = _check_fraction("bias", bias)
-    seed = _check_seed(seed)
+    seed = check_int(seed, "seed", 0)
     half = np.asarray(shape, dtype=float) / 2.0
     axes = np.asarray(axes, dtype=float)
     scale = np.asarray(scale, dtype=float)

@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from pcnnseg.validation import as_real_array
+from pcnnseg.validation import as_real_array, check_int
 
 __all__ = ["brain_mask", "bias_correct", "normalize_intensity", "crop_to_mask", "uncrop",
            "nonempty_slices", "keep_largest_component", "fill_holes_slicewise"]
@@ -45,15 +45,6 @@ def _check_mask(mask, shape, *, name="mask", need_brain=True):
         raise ValueError(f"{name}: expected at least one voxel inside the brain, got an "
                          f"empty mask")
     return out
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer >= {minimum}, got "
-                        f"{type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------- brain mask
@@ -218,7 +209,7 @@ def bias_correct(volume, mask=None, *, shrink=4, iterations=(50, 50, 30, 20)):
                              "an all-zero volume")
     else:
         inside = _check_mask(mask, arr.shape)
-    shrink = _check_int(shrink, "shrink", 1)
+    shrink = check_int(shrink, "shrink", 1)
     if isinstance(iterations, numbers.Integral):
         iterations = (iterations,)
     try:
@@ -228,7 +219,7 @@ def bias_correct(volume, mask=None, *, shrink=4, iterations=(50, 50, 30, 20)):
                         f"{type(iterations).__name__}") from None
     if not iterations:
         raise ValueError("iterations: expected at least one fitting level, got none")
-    iterations = tuple(_check_int(i, "iterations", 1) for i in iterations)
+    iterations = tuple(check_int(i, "iterations", 1) for i in iterations)
 
     data = arr.astype(np.float32)
     fit = inside & (data > 0)
@@ -373,13 +364,10 @@ def crop_to_mask(volume, mask, *, margin=0):
         if len(margins) != arr.ndim:
             raise ValueError(f"margin: expected an int or {arr.ndim} ints, got "
                              f"{len(margins)} values")
-    margins = [_check_int(m, "margin", 0) for m in margins]
-    bbox = []
-    for axis, (n, m) in enumerate(zip(arr.shape, margins)):
-        other = tuple(a for a in range(arr.ndim) if a != axis)
-        hits = np.flatnonzero(inside.any(axis=other))
-        bbox.append(slice(max(int(hits[0]) - m, 0), min(int(hits[-1]) + 1 + m, n)))
-    bbox = tuple(bbox)
+    margins = [check_int(m, "margin", 0) for m in margins]
+    tight = ndimage.find_objects(inside.view(np.uint8))[0]
+    bbox = tuple(slice(max(b.start - m, 0), min(b.stop + m, n))
+                 for b, n, m in zip(tight, arr.shape, margins))
     return arr[bbox].copy(), bbox
 
 
@@ -422,7 +410,7 @@ def uncrop(cropped, bbox, shape, *, fill=0):
         shape = tuple(shape)
     except TypeError:
         raise TypeError(f"shape: expected a tuple of ints, got {type(shape).__name__}") from None
-    shape = tuple(_check_int(n, "shape", 1) for n in shape)
+    shape = tuple(check_int(n, "shape", 1) for n in shape)
     if not isinstance(bbox, (tuple, list)) or not all(isinstance(s, slice) for s in bbox):
         raise TypeError(f"bbox: expected a tuple of slices, got {bbox!r}")
     if not (arr.ndim == len(bbox) == len(shape)):
@@ -488,7 +476,7 @@ def nonempty_slices(mask, *, axis=0, min_pixels=1):
     if not -arr.ndim <= axis < arr.ndim:
         raise ValueError(f"axis: expected -{arr.ndim} <= axis < {arr.ndim} for a "
                          f"{arr.ndim}-D mask, got {axis}")
-    min_pixels = _check_int(min_pixels, "min_pixels", 1)
+    min_pixels = check_int(min_pixels, "min_pixels", 1)
     axis = int(axis) % arr.ndim
     other = tuple(a for a in range(arr.ndim) if a != axis)
     counts = np.count_nonzero(inside, axis=other)

@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 from pcnnseg.models import SPCNN
 from pcnnseg.preprocess import fill_holes_slicewise, keep_largest_component, nonempty_slices
 from pcnnseg.simulate import pulse
-from pcnnseg.validation import as_real_array
+from pcnnseg.validation import as_real_array, check_int
 
 __all__ = ["segment", "segment_tumor", "intensity_order_model", "robust_z"]
 
@@ -111,10 +111,7 @@ def segment(image, *, levels=4, n_iter=60, beta=LINKING, value_range=None):
     >>> int(labels[tumor].mean() > labels[(image > 0) & ~tumor].mean())
     1
     """
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
-        raise TypeError(f"levels: expected a positive integer, got {type(levels).__name__}")
-    if levels < 1:
-        raise ValueError(f"levels: expected a positive integer, got {levels}")
+    levels = check_int(levels, "levels", 1)
     result = pulse(image, intensity_order_model(beta=beta), n_iter=n_iter,
                    value_range=value_range)
     ft = result.fire_time

@@ -6,16 +6,13 @@ import numba
 import numpy as np
 
 from kernels import pcnn_batch, pcnn_image
-from pcnnseg.models import ICM, PCNN, SCM, SPCNN
+from pcnnseg.models import SPCNN, Model
 from pcnnseg.validation import check_n_iter, normalize
 
 __all__ = ["PulseResult", "pulse", "DEFAULT_N_ITER"]
 
 #: Iterations run when the caller does not say.
 DEFAULT_N_ITER = 50
-
-_MODELS = (PCNN, SPCNN, ICM, SCM)
-
 
 @dataclass(frozen=True)
 class PulseResult:
@@ -78,7 +75,7 @@ def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
     ((240, 240), (20,))
     """
     n_iter = check_n_iter(n_iter)
-    if model is not None and not isinstance(model, _MODELS):
+    if model is not None and not isinstance(model, Model):
         raise TypeError("model: expected a PCNN, SPCNN, ICM or SCM instance, "
                         f"got {type(model).__name__}")
     S = normalize(image, value_range=value_range)

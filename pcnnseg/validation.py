@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_real_array", "normalize", "check_n_iter"]
+__all__ = ["as_real_array", "as_binary_mask", "normalize", "check_int", "check_n_iter"]
 
 
 def as_real_array(image, name="image", ndims=(2, 3)):
@@ -91,10 +91,64 @@ def normalize(image, *, value_range=None):
     return np.ascontiguousarray(S, dtype=np.float32)
 
 
+def check_int(value, name, minimum):
+    """Return ``value`` as an int after checking it is an integer >= ``minimum``.
+
+    Raises
+    ------
+    TypeError
+        For a bool or a non-integral value (``2.0`` included).
+    ValueError
+        For an integer below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, got "
+                        f"{type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return int(value)
+
+
 def check_n_iter(n_iter):
     """Return ``n_iter`` as an int after checking it is a positive integer."""
-    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral):
-        raise TypeError(f"n_iter: expected a positive integer, got {type(n_iter).__name__}")
-    if n_iter < 1:
-        raise ValueError(f"n_iter: expected a positive integer, got {n_iter}")
-    return int(n_iter)
+    return check_int(n_iter, "n_iter", 1)
+
+
+def as_binary_mask(mask, name="mask", ndims=(2, 3)):
+    """Return ``mask`` as a bool ndarray after checking dtype, shape and values.
+
+    Parameters
+    ----------
+    mask : array_like
+        A bool array, or a real array holding only 0 and 1.
+    name : str
+        Argument name used in error messages.
+    ndims : tuple of int
+        Accepted numbers of dimensions.
+
+    Raises
+    ------
+    TypeError
+        For non-real dtypes.
+    ValueError
+        For a wrong number of dimensions, an empty array, or values other than
+        0 and 1 (NaN included).
+    """
+    arr = np.asarray(mask)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a binary mask (bool array, or a real array "
+                        f"holding only 0 and 1), got dtype {arr.dtype}")
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name}: expected a {want} array, got {arr.ndim}-D with "
+                         f"shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {arr.shape}")
+    if arr.dtype.kind == "b":
+        return arr
+    is_one = arr == 1
+    if not np.all(is_one | (arr == 0)):
+        bad = arr[~(is_one | (arr == 0))]
+        raise ValueError(f"{name}: expected a binary mask with values 0 and 1 only, "
+                         f"found {bad.size} other value(s), e.g. {bad.flat[0]!r}")
+    return is_one
