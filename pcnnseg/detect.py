@@ -1,0 +1,468 @@
+"""Tumor detection: selective-search boxes ranked by PCNN time-signature distance.
+
+The published method on a slice M: (1) selective search proposes boxes; (2)
+boxes larger than ``theta`` are dropped; (3) patches are cut; (4) each patch's
+PCNN time signature is computed (Johnson, Appl. Opt. 33(26):6239-6253, 1994,
+doi:10.1364/AO.33.006239); (5) its Euclidean distance to the signature of M is
+taken; (6) the nearest patch is the tumor box. :func:`detect` runs it with
+``reference=None``; by default it measures distances to a reference learned from
+labelled tumors instead (:func:`fit_reference`), which
+``benchmarks/detection.py`` found far better (see :func:`detect`).
+
+Slices are turned into a stimulus where the tumor is bright whatever the
+scanner: the robust z-score of the intensity over the brain, divided by its
+99.5th percentile in the slice (at least 2) and clipped to [0, 1]. The model
+is :func:`pcnnseg.segment.intensity_order_model`, so a pixel's first pulse comes
+in order of brightness, and a patch's signature says how much of it is how
+bright. Patches are resized to ``patch_size`` squared so that all of them run in
+one batched kernel call.
+"""
+from dataclasses import dataclass
+import functools
+import json
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pcnnseg.boxes import largest_component_box
+from pcnnseg.io import write_bytes_atomic
+from pcnnseg.proposals import METHODS, selective_search
+from pcnnseg.segment import intensity_order_model
+from pcnnseg.simulate import pulse
+from pcnnseg.validation import as_binary_mask, as_real_array, check_int
+
+__all__ = ["Detection", "Reference", "detect", "fit_reference", "default_reference",
+           "detection_stimulus", "candidate_boxes", "box_signatures"]
+
+#: Largest box kept, as a fraction of the slice's area (theta).
+MAX_AREA = 0.25
+#: Smallest box side kept, in pixels.
+MIN_SIDE = 4
+#: Side of the square every patch is resized to.
+PATCH_SIZE = 32
+#: Context window of a box: the box scaled by this factor about its centre.
+CONTEXT = 2.0
+#: PCNN iterations per signature.
+N_ITER = 30
+#: Added to the reference's standard deviations so no iteration weighs infinitely.
+SPREAD_FLOOR = 1e-3
+
+_BRIGHT_PERCENTILE = 99.5
+_MIN_TOP_Z = 2.0
+_REFERENCE_FILE = Path(__file__).parent / "data" / "detection_reference.json"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Result of :func:`detect` on one slice.
+
+    Attributes
+    ----------
+    box : (x, y, w, h) tuple of int, or None
+        The tumor box; None when the slice has no brain or no box passed the
+        filters.
+    distance : float
+        Its signature distance (NaN without a box).
+    candidates : (K, 4) int64 ndarray
+        Every box that was scored, ``(x, y, w, h)``.
+    distances : (K,) float64 ndarray
+        Their distances, same order.
+    """
+
+    box: object
+    distance: float
+    candidates: np.ndarray
+    distances: np.ndarray
+
+    def to_dict(self, top=10):
+        """JSON-ready summary: the box, its distance, and the ``top`` best candidates."""
+        order = np.argsort(self.distances, kind="stable")[:top]
+        return {
+            "box": None if self.box is None else list(self.box),
+            "distance": None if self.box is None else float(self.distance),
+            "n_candidates": int(len(self.candidates)),
+            "top": [{"box": [int(v) for v in self.candidates[i]],
+                     "distance": float(self.distances[i])} for i in order],
+        }
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Signature of labelled tumor boxes, learned by :func:`fit_reference`.
+
+    Attributes
+    ----------
+    mean, spread : (2 n_iter,) float64 ndarray
+        Mean and standard deviation (plus ``SPREAD_FLOOR``) of the features of
+        :func:`box_signatures` over the training boxes.
+    n_boxes : int
+        Number of training boxes.
+    patch_size, context, n_iter
+        The settings the features were computed with; :func:`detect` uses them.
+    """
+
+    mean: np.ndarray
+    spread: np.ndarray
+    n_boxes: int
+    patch_size: int = PATCH_SIZE
+    context: float = CONTEXT
+    n_iter: int = N_ITER
+
+    def distance(self, features):
+        """Euclidean distance in units of the spread: ``||(f - mean) / spread||``.
+
+        Parameters
+        ----------
+        features : (K, 2 n_iter) array from :func:`box_signatures`
+
+        Returns
+        -------
+        (K,) float64 ndarray
+        """
+        return np.sqrt((((features - self.mean) / self.spread) ** 2).sum(axis=-1))
+
+    def save(self, path):
+        """Write the reference as JSON (atomically)."""
+        data = {"mean": self.mean.tolist(), "spread": self.spread.tolist(),
+                "n_boxes": self.n_boxes, "patch_size": self.patch_size,
+                "context": self.context, "n_iter": self.n_iter}
+        write_bytes_atomic(os.fspath(path), (json.dumps(data, indent=1) + "\n").encode())
+
+    @classmethod
+    def load(cls, path):
+        """Read a reference written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            For a missing file, or one that is not a saved reference.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"reference: no such file: {path}")
+        try:
+            data = json.loads(path.read_text())
+            n_iter = check_int(data["n_iter"], "n_iter", 1)
+            ref = cls(mean=np.asarray(data["mean"], dtype=np.float64),
+                      spread=np.asarray(data["spread"], dtype=np.float64),
+                      n_boxes=check_int(data["n_boxes"], "n_boxes", 1),
+                      patch_size=check_int(data["patch_size"], "patch_size", 1),
+                      context=float(data["context"]), n_iter=n_iter)
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"reference: {path} is not a saved detection reference ({err})") from None
+        if (ref.mean.shape != (2 * n_iter,) or ref.spread.shape != (2 * n_iter,)
+                or not np.all(ref.spread > 0) or not np.all(np.isfinite(ref.mean))):
+            raise ValueError(f"reference: {path} has malformed mean / spread vectors")
+        return ref
+
+
+@functools.lru_cache(maxsize=1)
+def default_reference():
+    """The reference bundled with pcnnseg.
+
+    Fitted by ``python benchmarks/detection.py --save-reference`` on the FLAIR
+    slices of the 10 BraTS 2018 cases of ``../shared/data/brats2018`` whose
+    whole tumor covers at least 500 pixels (each case's tumor box on every such
+    slice).
+
+    Returns
+    -------
+    Reference
+    """
+    return Reference.load(_REFERENCE_FILE)
+
+
+def detection_stimulus(image, brain):
+    """Stimulus in [0, 1] where the brightest tissue of the slice is near 1.
+
+    ``z = (I - median) / (1.4826 MAD)`` over the brain, then
+    ``S = clip(z / max(P99.5(z), 2), 0, 1)`` inside the brain and 0 outside.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray
+    brain : (H, W) bool ndarray
+
+    Returns
+    -------
+    (H, W) float32 ndarray, or None when the brain is empty or its intensities
+    have no spread (MAD = 0).
+    """
+    values = image[brain].astype(np.float64)
+    if values.size == 0:
+        return None
+    median = np.median(values)
+    mad = 1.4826 * np.median(np.abs(values - median))
+    if mad == 0:
+        return None
+    z = (image.astype(np.float64) - median) / mad
+    top = max(float(np.percentile(z[brain], _BRIGHT_PERCENTILE)), _MIN_TOP_Z)
+    S = np.clip(z / top, 0.0, 1.0)
+    S[~brain] = 0.0
+    return S.astype(np.float32)
+
+
+def _window(S, x, y, w, h):
+    """``S[y:y+h, x:x+w]`` with zeros outside the slice."""
+    H, W = S.shape
+    out = np.zeros((h, w), dtype=np.float32)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x0 < x1 and y0 < y1:
+        out[y0 - y:y1 - y, x0 - x:x1 - x] = S[y0:y1, x0:x1]
+    return out
+
+
+def _context_box(box, context):
+    x, y, w, h = (int(v) for v in box)
+    cw, ch = max(1, round(w * context)), max(1, round(h * context))
+    return (int(math.floor(x + w / 2 - cw / 2)), int(math.floor(y + h / 2 - ch / 2)), cw, ch)
+
+
+def box_signatures(S, boxes, *, patch_size=PATCH_SIZE, context=CONTEXT, n_iter=N_ITER):
+    """Time signatures of boxes and of their context windows, in one kernel call.
+
+    Each box, and the box scaled by ``context`` about its centre (zeros outside
+    the slice), is resized to ``patch_size`` squared (area interpolation) and
+    run through :func:`pcnnseg.segment.intensity_order_model` as one batch.
+
+    Parameters
+    ----------
+    S : (H, W) float32 ndarray
+        Stimulus in [0, 1] (see :func:`detection_stimulus`).
+    boxes : (K, 4) int array_like
+        ``(x, y, w, h)``.
+
+    Returns
+    -------
+    signatures : (K, 2, n_iter) float64 ndarray
+        ``G[n] / patch_size**2`` of the box (``[:, 0]``) and of its context
+        window (``[:, 1]``).
+    """
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.zeros((0, 2, n_iter))
+    size = (patch_size, patch_size)
+    patches = np.empty((len(boxes), 2, patch_size, patch_size), dtype=np.float32)
+    for k, box in enumerate(boxes):
+        for c, (x, y, w, h) in enumerate((box, _context_box(box, context))):
+            patches[k, c] = cv2.resize(_window(S, x, y, w, h), size, interpolation=cv2.INTER_AREA)
+    result = pulse(patches.reshape(-1, patch_size, patch_size), intensity_order_model(),
+                   n_iter=n_iter, value_range=(0.0, 1.0))
+    return result.counts.reshape(len(boxes), 2, n_iter) / float(patch_size * patch_size)
+
+
+def _features(signatures):
+    """Reference features: cumulative signatures (fraction pulsed by iteration n)
+    of box and context, concatenated, (K, 2 n_iter)."""
+    return np.cumsum(signatures, axis=-1).reshape(len(signatures), -1)
+
+
+def _brain(image, brain_mask):
+    if brain_mask is None:
+        return image != 0
+    brain = as_binary_mask(brain_mask, "brain_mask", ndims=(2,))
+    if brain.shape != image.shape:
+        raise ValueError(f"brain_mask: expected shape {image.shape} (that of the slice), "
+                         f"got {brain.shape}")
+    return brain
+
+
+def _check_fraction(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if not (0 < value <= 1):
+        raise ValueError(f"{name}: expected a fraction in (0, 1], got {value}")
+    return float(value)
+
+
+def candidate_boxes(S, brain, *, max_area=MAX_AREA, method="fast", scale=100.0, sigma=0.8,
+                    min_size=50):
+    """Selective-search boxes on the brain's bounding box that :func:`detect` scores.
+
+    Boxes larger than ``max_area`` of the slice, with a side under ``MIN_SIDE``
+    or with their centre outside the brain are dropped.
+
+    Parameters
+    ----------
+    S : (H, W) float32 ndarray
+        Stimulus from :func:`detection_stimulus`.
+    brain : (H, W) bool ndarray
+        Not empty.
+    max_area, method, scale, sigma, min_size
+        See :func:`detect`.
+
+    Returns
+    -------
+    (K, 4) int64 ndarray
+        ``(x, y, w, h)`` in pixels of the slice.
+    """
+    rows = np.flatnonzero(brain.any(axis=1))
+    cols = np.flatnonzero(brain.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    boxes = selective_search(S[y0:y1, x0:x1], scale=scale, sigma=sigma, min_size=min_size,
+                             method=method, value_range=(0.0, 1.0))
+    boxes[:, 0] += x0
+    boxes[:, 1] += y0
+    x, y, w, h = boxes.T
+    keep = (w * h <= max_area * S.size) & (w >= MIN_SIDE) & (h >= MIN_SIDE)
+    keep &= brain[y + h // 2, x + w // 2]
+    return boxes[keep]
+
+
+def detect(image, *, brain_mask=None, reference="default", max_area=MAX_AREA,
+           proposals="fast", scale=100.0, sigma=0.8, min_size=50):
+    """Find the tumor box of a slice.
+
+    Selective search proposes boxes on the brain (:mod:`pcnnseg.proposals`);
+    boxes wider than ``max_area`` of the slice (theta), with a side under
+    ``MIN_SIDE`` pixels or a centre outside the brain are dropped; every box's
+    PCNN signature is computed (:func:`box_signatures`), and the box nearest to
+    the reference wins.
+
+    - ``reference=None``: the published method. Distance between the box's
+      signature and the whole slice's, both normalised by their pixel counts.
+    - ``reference="default"`` or a :class:`Reference`: distance (in units of
+      the reference's spread) between the cumulative signatures of the box and
+      of its context window and those of labelled tumor boxes. This is the
+      default because on the BraTS 2018 slices of ``benchmarks/detection.py``
+      (reference fitted on the other cases) it finds the tumor box far more
+      often: the published distance favours boxes that look like the whole
+      slice, i.e. mostly normal brain, and the context window tells a box
+      around a bright region from a box inside it.
+
+    Parameters
+    ----------
+    image : (H, W) array_like
+        A slice, any real dtype; FLAIR for brain tumors (hyperintense).
+    brain_mask : (H, W) bool array_like, optional
+        Default: the non-zero pixels (skull-stripped input).
+    reference : "default", Reference or None
+    max_area : float
+        Theta, as a fraction of the slice's area, in (0, 1].
+    proposals : {"fast", "package"}
+        Selective-search implementation (:func:`pcnnseg.proposals.selective_search`).
+    scale, sigma, min_size
+        Of the initial regions (:func:`pcnnseg.proposals.felzenszwalb`).
+
+    Returns
+    -------
+    Detection
+        With ``box=None`` for a slice without brain, with constant brain
+        intensities, or where no proposal passes the filters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an invalid slice, mask, reference or option.
+
+    Examples
+    --------
+    >>> from pcnnseg import phantom
+    >>> from pcnnseg.detect import detect
+    >>> image, tumor = phantom.make_slice()
+    >>> found = detect(image)
+    >>> x, y, w, h = found.box
+    >>> bool(tumor[y + h // 2, x + w // 2])
+    True
+    """
+    arr = as_real_array(image, "image", ndims=(2,))
+    brain = _brain(arr, brain_mask)
+    max_area = _check_fraction(max_area, "max_area")
+    if proposals not in METHODS:
+        raise ValueError(f"proposals: expected one of {METHODS}, got {proposals!r}")
+    if isinstance(reference, str):
+        if reference != "default":
+            raise ValueError(f"reference: expected 'default', a Reference or None, got {reference!r}")
+        reference = default_reference()
+    elif reference is not None and not isinstance(reference, Reference):
+        raise TypeError(f"reference: expected 'default', a Reference or None, got "
+                        f"{type(reference).__name__}")
+    nothing = Detection(None, math.nan, np.zeros((0, 4), dtype=np.int64), np.zeros(0))
+    S = detection_stimulus(arr, brain)
+    if S is None:
+        return nothing
+    boxes = candidate_boxes(S, brain, max_area=max_area, method=proposals, scale=scale,
+                       sigma=sigma, min_size=min_size)
+    if len(boxes) == 0:
+        return nothing
+    if reference is None:
+        signatures = box_signatures(S, boxes)
+        whole = pulse(S, intensity_order_model(), n_iter=N_ITER, value_range=(0.0, 1.0))
+        own = whole.counts / float(S.size)
+        distances = np.sqrt(((signatures[:, 0] - own) ** 2).sum(axis=-1))
+    else:
+        signatures = box_signatures(S, boxes, patch_size=reference.patch_size,
+                                    context=reference.context, n_iter=reference.n_iter)
+        distances = reference.distance(_features(signatures))
+    best = int(np.argmin(distances))
+    return Detection(tuple(int(v) for v in boxes[best]), float(distances[best]), boxes,
+                     distances)
+
+
+def fit_reference(slices, masks, *, brain_masks=None, patch_size=PATCH_SIZE,
+                  context=CONTEXT, n_iter=N_ITER):
+    """Learn a reference signature from labelled tumor slices.
+
+    On each slice with a non-empty mask, the box of the mask's largest
+    connected component (:func:`pcnnseg.boxes.largest_component_box`) is turned
+    into the features :func:`detect` compares (cumulative signatures of the box
+    and its context window); the reference is their mean and spread.
+
+    Parameters
+    ----------
+    slices : (B, H, W) array_like or sequence of (H, W) arrays
+    masks : same shapes, binary
+        Tumor masks; slices whose mask is empty are skipped.
+    brain_masks : same shapes, binary, optional
+        Default: each slice's non-zero pixels.
+    patch_size : int
+    context : float
+        At least 1.
+    n_iter : int
+
+    Returns
+    -------
+    Reference
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid inputs, mismatched counts or shapes, or no usable tumor slice.
+    """
+    patch_size = check_int(patch_size, "patch_size", 2)
+    n_iter = check_int(n_iter, "n_iter", 1)
+    if isinstance(context, bool) or not isinstance(context, (int, float, np.number)):
+        raise TypeError(f"context: expected a number, got {type(context).__name__}")
+    if not (math.isfinite(context) and context >= 1):
+        raise ValueError(f"context: expected a finite number >= 1, got {context}")
+    slices, masks = list(slices), list(masks)
+    if len(slices) != len(masks):
+        raise ValueError(f"masks: expected one mask per slice ({len(slices)}), got {len(masks)}")
+    if brain_masks is not None:
+        brain_masks = list(brain_masks)
+        if len(brain_masks) != len(slices):
+            raise ValueError(f"brain_masks: expected one per slice ({len(slices)}), "
+                             f"got {len(brain_masks)}")
+    features = []
+    for k, (image, mask) in enumerate(zip(slices, masks)):
+        arr = as_real_array(image, f"slices[{k}]", ndims=(2,))
+        tumor = as_binary_mask(mask, f"masks[{k}]", ndims=(2,))
+        if tumor.shape != arr.shape:
+            raise ValueError(f"masks[{k}]: expected shape {arr.shape}, got {tumor.shape}")
+        box = largest_component_box(tumor)
+        if box is None:
+            continue
+        S = detection_stimulus(arr, _brain(arr, None if brain_masks is None else brain_masks[k]))
+        if S is None:
+            continue
+        sig = box_signatures(S, [box], patch_size=patch_size, context=context, n_iter=n_iter)
+        features.append(_features(sig)[0])
+    if not features:
+        raise ValueError("masks: no slice with both a tumor and brain intensities to learn from")
+    features = np.array(features)
+    return Reference(mean=features.mean(axis=0), spread=features.std(axis=0) + SPREAD_FLOOR,
+                     n_boxes=len(features), patch_size=patch_size, context=float(context),
+                     n_iter=n_iter)
