@@ -1,5 +1,36 @@
 """Compressed U-Net baseline (PyTorch), compared against the PCNN pipeline.
 
-Not implemented yet: the networks, training, bundled weights and 8-bit
-inference land with their own issue. Install with ``pip install pcnnseg[baseline]``.
+The CNN of Niepceron, Nait-Sidi-Moh & Grassia, "Moving Medical Image Analysis to
+GPU Embedded Systems: Application to Brain Tumor Segmentation", Applied Artificial
+Intelligence 34(12):866-879, 2020: a U-Net whose convolutions are separable blocks
+(:mod:`cnn_baseline.blocks`, :mod:`cnn_baseline.networks`), trained on 128 x 128
+BraTS slices (:mod:`cnn_baseline.data`, :mod:`cnn_baseline.train`), with bundled
+fp32 and int8 weights (:mod:`cnn_baseline.quantize`, :mod:`cnn_baseline.inference`).
+
+Needs PyTorch: ``pip install pcnnseg[baseline]``.
+
+Examples
+--------
+>>> import numpy as np, cnn_baseline
+>>> net = cnn_baseline.load_pretrained()
+>>> cnn_baseline.count_parameters(net)
+2132001
+>>> cnn_baseline.predict(np.zeros((4, 40, 50))).shape
+(40, 50)
 """
+try:
+    import torch  # noqa: F401
+except ImportError as err:  # pragma: no cover - exercised without torch only
+    raise ImportError("cnn_baseline needs PyTorch, which is not installed: "
+                      "pip install pcnnseg[baseline]") from err
+
+from cnn_baseline.blocks import (DoubleSeparable, Down, IndependentComponent,  # noqa: E402
+                                 SeparableBlock, Up)
+from cnn_baseline.inference import load_pretrained, predict  # noqa: E402
+from cnn_baseline.losses import bce_dice_loss, soft_dice_loss  # noqa: E402
+from cnn_baseline.networks import CompressedUNet, UNet, count_parameters  # noqa: E402
+from cnn_baseline.quantize import quantize_model  # noqa: E402
+
+__all__ = ["CompressedUNet", "UNet", "count_parameters", "SeparableBlock",
+           "IndependentComponent", "DoubleSeparable", "Down", "Up", "bce_dice_loss",
+           "soft_dice_loss", "quantize_model", "load_pretrained", "predict"]

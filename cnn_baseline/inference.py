@@ -1,0 +1,204 @@
+"""Bundled weights and whole-tumor prediction on slices or volumes of any size.
+
+:func:`predict` applies the training's preprocessing to the input (per-input
+normalisation of each sequence, a square box around the brain resampled to 128 x
+128, see :mod:`cnn_baseline.data`), runs the network on every slice that holds
+brain, resamples the probabilities back into the box, thresholds them and pastes
+them into an array of the input's shape. Slices are taken along axis 0 of a
+``(Z, Y, X)`` volume, the axial slices of a volume read by
+:func:`pcnnseg.io.load_brats_case` (SimpleITK order), as in training.
+"""
+import pathlib
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnn_baseline.data import (SIZE, brain_box, crop_resize, normalize_case,
+                               paste_back)
+from cnn_baseline.networks import CompressedUNet
+from pcnnseg.io import BRATS_SEQUENCES, BratsCase
+
+__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict"]
+
+#: Folder of the bundled weights.
+WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+#: fp32 whole-tumor weights, written by ``python -m cnn_baseline.train --export``.
+FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet_wt.pt"
+#: int8 weights, written by ``python -m cnn_baseline.quantize``.
+INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_wt_int8.pt"
+
+
+def _read_bundle(path):
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no weights file {str(path)!r}")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_pretrained(quantized=False, *, path=None):
+    """The bundled compressed U-Net, trained on BraTS 2018 for the whole tumor.
+
+    Parameters
+    ----------
+    quantized : bool, optional
+        False (default) for the fp32 network, True for the int8 one (CPU only;
+        sets ``torch.backends.quantized.engine`` to the engine it was calibrated
+        for).
+    path : str or os.PathLike, optional
+        Another weights file of the same form (``train --export`` for fp32,
+        ``cnn_baseline.quantize`` for int8). Default: the bundled file.
+
+    Returns
+    -------
+    CompressedUNet
+        In eval mode on the CPU. ``model.info`` holds the training metadata
+        (cases of the split, epochs, seed, losses).
+
+    Raises
+    ------
+    TypeError
+        If ``quantized`` is not a bool.
+    FileNotFoundError
+        If the weights file is missing.
+
+    Examples
+    --------
+    >>> net = load_pretrained()
+    >>> net.config["out_channels"], net.info["regions"]
+    (1, ['whole_tumor'])
+    """
+    if not isinstance(quantized, bool):
+        raise TypeError(f"quantized: expected a bool, got {type(quantized).__name__}")
+    if path is None:
+        path = INT8_WEIGHTS if quantized else FP32_WEIGHTS
+    bundle = _read_bundle(path)
+    config = dict(bundle["config"])
+    config["channels"] = tuple(config["channels"])
+    if quantized:
+        from cnn_baseline.quantize import quantized_skeleton
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = quantized_skeleton(config, backend=bundle.get("backend", "x86"))
+            model.load_state_dict(bundle["state_dict"])
+    else:
+        model = CompressedUNet(**config)
+        model.load_state_dict(bundle["state_dict"])
+    model.eval()
+    model.info = {k: v for k, v in bundle.items() if k != "state_dict"}
+    return model
+
+
+def _as_stack(volume_or_slices):
+    if isinstance(volume_or_slices, BratsCase):
+        return volume_or_slices.images
+    if isinstance(volume_or_slices, dict):
+        return volume_or_slices
+    if isinstance(volume_or_slices, torch.Tensor):
+        return volume_or_slices.detach().cpu().numpy()
+    if isinstance(volume_or_slices, (np.ndarray, list, tuple)):
+        return np.asarray(volume_or_slices)
+    raise TypeError(f"volume_or_slices: expected a (4, H, W) or (4, Z, Y, X) array, a dict "
+                    f"of the sequences {list(BRATS_SEQUENCES)} or a BratsCase, got "
+                    f"{type(volume_or_slices).__name__}")
+
+
+@torch.no_grad()
+def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, batch_size=16,
+            min_brain_pixels=100, channels_last=False):
+    """Whole-tumor mask of a slice or a volume, with the input's shape.
+
+    Parameters
+    ----------
+    volume_or_slices : array_like, dict or pcnnseg.io.BratsCase
+        Raw (skull-stripped, background 0) intensities of FLAIR, T1, T1c and T2:
+        a ``(4, H, W)`` array (one slice), a ``(4, Z, Y, X)`` array (a volume, or
+        a stack of Z slices), a dict ``{"flair", "t1", "t1ce", "t2"}`` of ``(H,
+        W)`` or ``(Z, Y, X)`` arrays, or a BratsCase. Any real dtype; each
+        sequence is normalised over the whole input.
+    model : torch.nn.Module, optional
+        A network with the CompressedUNet interface. Default:
+        ``load_pretrained(quantized)``.
+    quantized : bool, optional
+        With ``model=None``, use the bundled int8 network. Default False.
+    threshold : float, optional
+        Probability above which a pixel is tumor, in (0, 1). Default 0.5.
+    batch_size : int, optional
+        Slices per forward pass. Default 16.
+    min_brain_pixels : int, optional
+        Slices with fewer brain pixels are not segmented (all False), as in
+        training. Default 100.
+    channels_last : bool, optional
+        Feed the network channels-last tensors (pair with a model converted by
+        ``model.to(memory_format=torch.channels_last)``). Default False.
+
+    Returns
+    -------
+    mask : ndarray of bool
+        ``(H, W)`` or ``(Z, Y, X)``, the input's spatial shape; for a network with
+        C > 1 outputs, ``(C, H, W)`` or ``(C, Z, Y, X)`` in
+        :data:`cnn_baseline.data.REGIONS` order. Tumor only inside the brain.
+
+    Raises
+    ------
+    TypeError
+        For an unsupported input type, non-real dtype, or a ``model`` that is not
+        a torch Module.
+    ValueError
+        For a wrong number of dimensions or of sequences, NaN / inf values, a
+        missing sequence, or a bad ``threshold`` / ``batch_size``.
+
+    Examples
+    --------
+    >>> from pcnnseg import phantom
+    >>> flair, truth = phantom.make_slice((150, 170), seed=0)
+    >>> mask = predict(np.stack([flair, flair, flair, flair]))
+    >>> mask.shape, mask.dtype
+    ((150, 170), dtype('bool'))
+    """
+    stack = _as_stack(volume_or_slices)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"threshold: expected a float in (0, 1), got {type(threshold).__name__}")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold: expected a float in (0, 1), got {threshold}")
+    for name, v in (("batch_size", batch_size), ("min_brain_pixels", min_brain_pixels)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size}")
+    if model is None:
+        model = load_pretrained(bool(quantized))
+    elif not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+
+    normalized, brain = normalize_case(stack)  # validates dtype, shape, NaN
+    two_d = brain.ndim == 2
+    if two_d:
+        normalized, brain = normalized[:, None], brain[None]
+    n_out = model.config["out_channels"] if hasattr(model, "config") else 1
+    out = np.zeros((n_out,) + brain.shape, dtype=bool)
+    keep = np.nonzero(brain.reshape(brain.shape[0], -1).sum(axis=1) >= min_brain_pixels)[0]
+    if len(keep):
+        box = brain_box(brain)
+        slices = crop_resize(normalized[:, keep], box).transpose(1, 0, 2, 3)
+        try:
+            device = next(model.parameters()).device
+        except StopIteration:  # int8 modules keep packed weights, not parameters
+            device = torch.device("cpu")
+        was_training = model.training
+        model.eval()
+        probs = np.empty((len(keep), n_out, SIZE, SIZE), dtype=np.float32)
+        for k in range(0, len(keep), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(slices[k:k + batch_size])).to(device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            probs[k:k + batch_size] = model(x).float().cpu().numpy()
+        model.train(was_training)
+        full = paste_back(probs, box, brain.shape[1:])  # (S, C, H, W)
+        out[:, keep] = (full > threshold).transpose(1, 0, 2, 3) & brain[keep][None]
+    if two_d:
+        out = out[:, 0]
+    return out[0] if n_out == 1 else out
+

@@ -1,0 +1,189 @@
+"""Post-training static 8-bit quantization of the compressed U-Net.
+
+Eager-mode static quantization (:mod:`torch.ao.quantization`): observers are
+inserted after every convolution (1x1, depthwise 3x3, pointwise 1x1, head),
+GroupNorm, LeakyReLU, residual addition and skip concatenation; calibration runs
+fp32 training slices through the network to record activation ranges; conversion
+swaps the modules for their int8 kernels (weights per output channel, activations
+per tensor). Max pooling and bilinear upsampling run directly on int8 tensors.
+The input is quantized once by the network's ``QuantStub`` and the logits are
+dequantized before the sigmoid.
+
+Eager-mode quantization runs on the CPU only; the ``x86`` engine (FBGEMM and
+oneDNN) is used by default. PyTorch 2.13 marks ``torch.ao.quantization`` as
+deprecated (in favour of torchao) but still ships it; its deprecation and observer
+warnings are silenced here.
+
+Command line, to write the bundled int8 weights from the fp32 ones::
+
+    python -m cnn_baseline.quantize DATA_DIR [--weights FP32.pt] [--out INT8.pt]
+        [--slices 64] [--seed 0]
+
+calibrates on slices of the *training* cases of the fp32 weights' split.
+"""
+import argparse
+import copy
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import torch
+from torch.ao import quantization as tq
+
+from cnn_baseline.networks import CompressedUNet
+
+__all__ = ["DEFAULT_BACKEND", "quantize_model", "quantized_skeleton", "calibration_batches"]
+
+#: Quantized engine used by default.
+DEFAULT_BACKEND = "x86"
+
+
+def _set_engine(backend):
+    if backend not in torch.backends.quantized.supported_engines:
+        raise ValueError(f"backend: expected one of "
+                         f"{torch.backends.quantized.supported_engines}, got {backend!r}")
+    # The quantized kernels are chosen by this process-wide setting at run time.
+    torch.backends.quantized.engine = backend
+
+
+def _prepared(model, backend):
+    if not isinstance(model, CompressedUNet):
+        raise TypeError(f"model: expected a CompressedUNet, got {type(model).__name__}")
+    _set_engine(backend)
+    work = copy.deepcopy(model).cpu().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        work.qconfig = tq.get_default_qconfig(backend)
+        return tq.prepare(work, inplace=False)
+
+
+def calibration_batches(images, *, n_slices=64, batch_size=16, seed=0):
+    """Pick calibration slices at random and group them in batches.
+
+    Parameters
+    ----------
+    images : (S, 4, H, W) ndarray of float32
+        Training slices (never the validation ones).
+    n_slices : int, optional
+        How many slices, at most ``S``. Default 64.
+    batch_size : int, optional
+        Slices per batch. Default 16.
+    seed : int, optional
+
+    Returns
+    -------
+    list of (n, 4, H, W) torch.Tensor
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"images: expected (S, 4, H, W) slices, got shape {images.shape}")
+    pick = np.sort(np.random.default_rng(seed).permutation(len(images))[:n_slices])
+    return [torch.from_numpy(images[pick[k:k + batch_size]])
+            for k in range(0, len(pick), batch_size)]
+
+
+@torch.no_grad()
+def quantize_model(model, calibration, *, backend=DEFAULT_BACKEND):
+    """Int8 copy of a trained :class:`CompressedUNet`, calibrated on slices.
+
+    Parameters
+    ----------
+    model : CompressedUNet
+        Trained fp32 network; left unchanged.
+    calibration : iterable of (N, 4, H, W) torch.Tensor
+        Batches of training slices, e.g. from :func:`calibration_batches`.
+    backend : str, optional
+        Quantized engine, default ``"x86"``; sets
+        ``torch.backends.quantized.engine``, which int8 inference needs.
+
+    Returns
+    -------
+    CompressedUNet
+        In eval mode on the CPU, with int8 modules; ``forward`` takes and returns
+        float tensors like the fp32 network.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a CompressedUNet.
+    ValueError
+        If ``calibration`` holds no batch, or the backend is unknown.
+    """
+    prepared = _prepared(model, backend)
+    n = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for batch in calibration:
+            prepared(torch.as_tensor(batch, dtype=torch.float32))
+            n += 1
+        if n == 0:
+            raise ValueError("calibration: expected at least one batch of slices, got none")
+        return tq.convert(prepared, inplace=False)
+
+
+def quantized_skeleton(config, *, backend=DEFAULT_BACKEND):
+    """An uncalibrated int8 CompressedUNet of ``config``, ready for ``load_state_dict``.
+
+    The state dict of a quantized model holds the int8 weights, scales and zero
+    points; loading it into this skeleton restores the calibrated model.
+
+    Parameters
+    ----------
+    config : dict
+        ``CompressedUNet.config`` of the fp32 network.
+    backend : str, optional
+        As in :func:`quantize_model`.
+
+    Returns
+    -------
+    CompressedUNet
+    """
+    kwargs = dict(config)
+    kwargs["channels"] = tuple(kwargs["channels"])
+    prepared = _prepared(CompressedUNet(**kwargs), backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tq.convert(prepared, inplace=False)
+
+
+def main(argv=None):
+    """Write the int8 weights: calibrate the fp32 bundle on its training cases."""
+    from cnn_baseline.inference import FP32_WEIGHTS, INT8_WEIGHTS, load_pretrained
+    from cnn_baseline.train import load_slices
+    from pcnnseg.io import find_brats_cases
+
+    p = argparse.ArgumentParser(prog="python -m cnn_baseline.quantize",
+                                description="Post-training static int8 quantization of "
+                                            "the compressed U-Net.")
+    p.add_argument("data_dir", help="folder of BraTS case folders")
+    p.add_argument("--weights", default=str(FP32_WEIGHTS), help="fp32 bundle")
+    p.add_argument("--out", default=str(INT8_WEIGHTS), help="int8 bundle to write")
+    p.add_argument("--slices", type=int, default=64, help="calibration slices (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default=DEFAULT_BACKEND)
+    args = p.parse_args(argv)
+    model = load_pretrained(path=args.weights)
+    info = model.info
+    train_cases = info["split"]["train_cases"]
+    dirs = {d.name: d for d in find_brats_cases(args.data_dir)}
+    missing = [n for n in train_cases if n not in dirs]
+    if missing:
+        print(f"error: training cases {missing} not found in {args.data_dir!r}",
+              file=sys.stderr)
+        return 2
+    images, _, _ = load_slices([dirs[n] for n in train_cases], tuple(info["regions"]))
+    batches = calibration_batches(images, n_slices=args.slices, seed=args.seed)
+    qmodel = quantize_model(model, batches, backend=args.backend)
+    bundle = {"state_dict": qmodel.state_dict(), "config": model.config,
+              "backend": args.backend, "regions": info["regions"], "split": info["split"],
+              "calibration": {"cases": train_cases, "slices": sum(len(b) for b in batches),
+                              "seed": args.seed},
+              "fp32_weights": pathlib.Path(args.weights).name, "torch": torch.__version__}
+    torch.save(bundle, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
