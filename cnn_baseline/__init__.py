@@ -29,7 +29,17 @@ from cnn_baseline.blocks import (DoubleSeparable, Down, IndependentComponent,  #
 from cnn_baseline.inference import load_pretrained, predict  # noqa: E402
 from cnn_baseline.losses import bce_dice_loss, soft_dice_loss  # noqa: E402
 from cnn_baseline.networks import CompressedUNet, UNet, count_parameters  # noqa: E402
-from cnn_baseline.quantize import quantize_model  # noqa: E402
+
+
+def __getattr__(name):
+    # Imported on first use, so that ``python -m cnn_baseline.quantize`` does not
+    # find its own module already imported by the package.
+    if name == "quantize_model":
+        from cnn_baseline.quantize import quantize_model
+
+        return quantize_model
+    raise AttributeError(f"module 'cnn_baseline' has no attribute {name!r}")
+
 
 __all__ = ["CompressedUNet", "UNet", "count_parameters", "SeparableBlock",
            "IndependentComponent", "DoubleSeparable", "Down", "Up", "bce_dice_loss",

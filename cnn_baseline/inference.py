@@ -34,7 +34,9 @@ def _read_bundle(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no weights file {str(path)!r}")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    with warnings.catch_warnings():  # deprecation notices of quantized tensor storage
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def load_pretrained(quantized=False, *, path=None):
