@@ -1,0 +1,275 @@
+"""The compressed U-Net baseline on its validation cases: accuracy, latency, size.
+
+For the bundled weights (``cnn_baseline/weights``), fp32 and int8, on the
+validation cases of their split (read from the weights, never seen in training):
+
+* Dice and HD95 (mm) of the whole tumor on each whole volume, with
+  :func:`cnn_baseline.predict`; tumor core and enhancing tumor when the weights
+  predict them (the bundled ones predict the whole tumor only);
+* latency per slice: one forward pass on a ``(1, 4, 128, 128)`` slice, median of
+  ``--slice-repeats`` runs; per volume: ``predict`` on the first validation case
+  (normalisation, cropping, every slice with brain, pasting back), median of
+  ``--volume-repeats`` runs. fp32 (default memory format), fp32 channels_last and
+  int8 are timed side by side, round-robin, in this one run;
+* parameters, multiply-accumulates per slice and size of the weights on disk; the
+  classic U-Net's parameter count for comparison.
+
+Usage::
+
+    python benchmarks/baseline.py [--data ../shared/data/brats2018] [--threads 2]
+        [--slice-repeats 30] [--volume-repeats 3]
+
+Writes ``benchmarks/results/baseline.json`` and ``baseline.md``. Exits 0 with a
+message when the data folder or the weights are absent.
+"""
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+import cnn_baseline  # noqa: E402
+from cnn_baseline import inference  # noqa: E402
+from cnn_baseline.data import extract_slices  # noqa: E402
+from cnn_baseline.networks import CompressedUNet, UNet, count_parameters  # noqa: E402
+from pcnnseg import metrics  # noqa: E402
+from pcnnseg.io import BRATS_SEQUENCES, load_brats_case  # noqa: E402
+
+DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+VARIANTS = ("fp32", "fp32_channels_last", "int8")
+
+
+def macs_per_slice(model, size=128):
+    """Multiply-accumulates of the convolutions for one ``size x size`` slice."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        total += out.numel() * (mod.in_channels // mod.groups) * k
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 4, size, size))
+    for h in handles:
+        h.remove()
+    return total
+
+
+def _median_ms(values):
+    return float(np.median(values) * 1e3)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--slice-repeats", type=int, default=30)
+    parser.add_argument("--volume-repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.data):
+        print(f"no data at {args.data}: nothing to evaluate")
+        return 0
+    if not (inference.FP32_WEIGHTS.is_file() and inference.INT8_WEIGHTS.is_file()):
+        print("bundled weights missing: train and quantize first")
+        return 0
+    torch.set_num_threads(args.threads)
+    # As in training: denormal floats can make CPU kernels many times slower.
+    torch.set_flush_denormal(True)
+
+    fp32 = cnn_baseline.load_pretrained()
+    int8 = cnn_baseline.load_pretrained(quantized=True)
+    fp32_cl = copy.deepcopy(fp32).to(memory_format=torch.channels_last)
+    models = {"fp32": (fp32, False), "fp32_channels_last": (fp32_cl, True),
+              "int8": (int8, False)}
+    info = fp32.info
+    split = info["split"]
+    regions = info["regions"]
+    load = os.getloadavg()
+
+    # ---------------------------------------------------------------- accuracy
+    rows = []
+    cases = {}
+    for name in split["val_cases"]:
+        case = load_brats_case(os.path.join(args.data, name))
+        cases[name] = case
+        truth = metrics.brats_regions(case.labels)
+        spacing = tuple(case.geometry.spacing[::-1])
+        for variant in ("fp32", "int8"):
+            model, cl = models[variant]
+            pred = cnn_baseline.predict(case, model=model, channels_last=cl)
+            pred = pred[None] if pred.ndim == 3 else pred
+            row = {"case": name, "variant": variant}
+            for k, region in enumerate(regions):
+                row[f"dice_{region}"] = metrics.dice(pred[k], truth[region])
+                row[f"hd95_mm_{region}"] = metrics.hausdorff95(pred[k], truth[region],
+                                                               spacing=spacing)
+                row[f"sensitivity_{region}"] = metrics.sensitivity(pred[k], truth[region])
+                row[f"volume_ratio_{region}"] = float(pred[k].sum() / max(truth[region].sum(), 1))
+            rows.append(row)
+            print(row, flush=True)
+
+    # ---------------------------------------------------------------- latency
+    first = cases[split["val_cases"][0]]
+    slices = extract_slices(first, regions=tuple(regions))
+    mid = slices.images[len(slices.images) // 2][None]
+    x = torch.from_numpy(np.ascontiguousarray(mid))
+    inputs = {"fp32": x, "fp32_channels_last": x.contiguous(memory_format=torch.channels_last),
+              "int8": x}
+    slice_times = {v: [] for v in VARIANTS}
+    with torch.no_grad():
+        for v in VARIANTS:  # warm-up
+            for _ in range(3):
+                models[v][0](inputs[v])
+        for _ in range(args.slice_repeats):
+            for v in VARIANTS:
+                t0 = time.perf_counter()
+                models[v][0](inputs[v])
+                slice_times[v].append(time.perf_counter() - t0)
+    volume = np.stack([first.images[s] for s in BRATS_SEQUENCES])
+    volume_times = {v: [] for v in VARIANTS}
+    for _ in range(args.volume_repeats):
+        for v in VARIANTS:
+            model, cl = models[v]
+            t0 = time.perf_counter()
+            cnn_baseline.predict(volume, model=model, channels_last=cl)
+            volume_times[v].append(time.perf_counter() - t0)
+
+    # ---------------------------------------------------------------- size
+    n_params = count_parameters(fp32)
+    summary = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "quantized_engine": info.get("backend", torch.backends.quantized.engine),
+        "loadavg_at_start": [round(v, 2) for v in load],
+        "loadavg_at_end": [round(v, 2) for v in os.getloadavg()],
+        "regions": regions, "train_cases": split["train_cases"],
+        "val_cases": split["val_cases"], "train_slices": split["train_slices"],
+        "best_epoch": info["best_epoch"], "epochs_run": info["epochs_run"],
+        "train_minutes": info["train_minutes"],
+        "parameters": n_params, "classic_unet_parameters": count_parameters(UNet()),
+        "macs_per_slice": macs_per_slice(CompressedUNet(**{**fp32.config})),
+        "size_on_disk_bytes": {"fp32": inference.FP32_WEIGHTS.stat().st_size,
+                               "int8": inference.INT8_WEIGHTS.stat().st_size},
+        "latency_slice_ms": {v: _median_ms(slice_times[v]) for v in VARIANTS},
+        "latency_volume_s": {v: float(np.median(volume_times[v])) for v in VARIANTS},
+        "volume_timed": split["val_cases"][0], "volume_slices_segmented": len(slices.index),
+        "slice_repeats": args.slice_repeats, "volume_repeats": args.volume_repeats,
+    }
+    for variant in ("fp32", "int8"):
+        sel = [r for r in rows if r["variant"] == variant]
+        summary[f"mean_{variant}"] = {k: float(np.mean([r[k] for r in sel]))
+                                      for k in sel[0] if k not in ("case", "variant")}
+    summary["dice_change_int8_minus_fp32"] = {
+        region: summary["mean_int8"][f"dice_{region}"] - summary["mean_fp32"][f"dice_{region}"]
+        for region in regions}
+    pcnn = os.path.join(RESULTS, "segmentation.json")
+    if os.path.isfile(pcnn):
+        with open(pcnn) as fh:
+            seg = {r["case"]: r for r in json.load(fh)["cases"]}
+        summary["pcnn_dice_same_cases"] = {n: seg[n]["dice"] for n in split["val_cases"]
+                                           if n in seg}
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "baseline.json"), "w") as fh:
+        json.dump({"summary": summary, "cases": rows,
+                   "raw_latency_slice_s": slice_times, "raw_latency_volume_s": volume_times,
+                   "training_history": info["history"]}, fh, indent=2)
+    md = _markdown(summary, rows)
+    with open(os.path.join(RESULTS, "baseline.md"), "w") as fh:
+        fh.write(md)
+    print(md)
+    return 0
+
+
+def _markdown(s, rows):
+    regions = s["regions"]
+    short = {"whole_tumor": "WT", "tumor_core": "TC", "enhancing": "ET"}
+    lat_s, lat_v = s["latency_slice_ms"], s["latency_volume_s"]
+    lines = [
+        "# Compressed U-Net baseline on BraTS 2018 validation cases",
+        "",
+        f"{s['date']}; {s['machine']}, torch {s['torch']}, {s['threads']} threads, "
+        f"quantized engine {s['quantized_engine']}. `python benchmarks/baseline.py`.",
+        f"Bundled weights: trained on {len(s['train_cases'])} cases ({s['train_slices']} "
+        f"slices), best of {s['epochs_run']} epochs = epoch {s['best_epoch']} "
+        f"({s['train_minutes']} min on the CPU); evaluated on the {len(s['val_cases'])} "
+        f"held-out cases {', '.join(s['val_cases'])}.",
+        "Dice and HD95 (95th percentile of surface distances, mm) on whole volumes "
+        "(240 x 240 x 155), predicted slice by slice.",
+        "",
+        "Sensitivity and predicted / true volume show over- or under-segmentation.",
+        "",
+        "| case | weights | " + " | ".join(
+            f"Dice {short[r]} | HD95 {short[r]} mm | sensitivity {short[r]} | "
+            f"volume pred / true {short[r]}" for r in regions) + " |",
+        "|---|---|" + "---:|---:|---:|---:|" * len(regions),
+    ]
+
+    def cells(r):
+        return " | ".join(f"{r[f'dice_{g}']:.3f} | {r[f'hd95_mm_{g}']:.1f} | "
+                          f"{r[f'sensitivity_{g}']:.3f} | {r[f'volume_ratio_{g}']:.2f}"
+                          for g in regions)
+
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['variant']} | {cells(r)} |")
+    for v in ("fp32", "int8"):
+        lines.append(f"| **mean** | {v} | {cells(s[f'mean_{v}'])} |")
+    missing = [short[g] for g in ("whole_tumor", "tumor_core", "enhancing") if g not in regions]
+    if missing:
+        lines += ["", f"{', '.join(missing)}: not measured, the bundled network predicts "
+                      f"{', '.join(short[g] for g in regions)} only."]
+    wt = s["mean_fp32"].get("dice_whole_tumor")
+    if wt is not None:
+        verdict = "reached" if wt >= 0.81 else "not reached"
+        lines += ["", f"Goal: the published whole-tumor Dice 0.81 (Niepceron et al. 2020, "
+                      f"BraTS 2015; core 0.77, enhancing 0.53). Here, fp32: {wt:.3f}, "
+                      f"{verdict}, with {len(s['train_cases'])} training cases and "
+                      f"{s['epochs_run']} epochs."]
+    change = ", ".join(f"{short[g]} {d:+.4f}" for g, d in s["dice_change_int8_minus_fp32"].items())
+    lines += ["", f"Dice change int8 - fp32 (mean over cases): {change}."]
+    if "pcnn_dice_same_cases" in s:
+        lines += [f"PCNN (`segment_tumor`, no training, benchmarks/results/segmentation.md) "
+                  f"whole-tumor Dice on the same cases: " + ", ".join(
+                      f"{k} {v:.3f}" for k, v in s["pcnn_dice_same_cases"].items()) + "."]
+    lines += [
+        "",
+        f"Latency, medians, measured side by side round-robin in one run "
+        f"({s['threads']} threads; load average {s['loadavg_at_start'][0]} at start, "
+        f"{s['loadavg_at_end'][0]} at end: the 2 cores are shared):",
+        "",
+        "| | fp32 | fp32 channels_last | int8 |",
+        "|---|---:|---:|---:|",
+        f"| ms per slice (1 x 4 x 128 x 128, {s['slice_repeats']} runs) | "
+        f"{lat_s['fp32']:.1f} | {lat_s['fp32_channels_last']:.1f} | {lat_s['int8']:.1f} |",
+        f"| s per volume ({s['volume_timed']}, {s['volume_slices_segmented']} slices, "
+        f"preprocessing included, {s['volume_repeats']} runs) | {lat_v['fp32']:.2f} | "
+        f"{lat_v['fp32_channels_last']:.2f} | {lat_v['int8']:.2f} |",
+        f"| speed-up over fp32, per slice | 1.00 | "
+        f"{lat_s['fp32'] / lat_s['fp32_channels_last']:.2f} | "
+        f"{lat_s['fp32'] / lat_s['int8']:.2f} |",
+        "",
+        f"Size: {s['parameters']:,} parameters (classic U-Net: "
+        f"{s['classic_unet_parameters']:,}), {s['macs_per_slice'] / 1e6:.0f} million "
+        f"multiply-accumulates per 128 x 128 slice; weights on disk "
+        f"{s['size_on_disk_bytes']['fp32'] / 2 ** 20:.2f} MiB fp32, "
+        f"{s['size_on_disk_bytes']['int8'] / 2 ** 20:.2f} MiB int8.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
