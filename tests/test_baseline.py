@@ -280,6 +280,15 @@ def test_bundled_weights_segment_a_validation_case():
     assert dice(mask, truth[z - 6:z + 6]) > 0.6
 
 
+def test_predict_three_regions_gives_one_mask_per_region(net):
+    stack, _ = _four(seed=2, shape=(70, 90))
+    out = cnn_baseline.predict(stack, model=net)
+    c = net.config["out_channels"]
+    assert out.shape == ((c, 70, 90) if c > 1 else (70, 90)) and out.dtype == bool
+    brain = data.normalize_case(stack)[1]
+    assert not (out & ~brain).any()  # tumor only inside the brain
+
+
 @needs_weights
 def test_predict_rejects_bad_input():
     stack, _ = _four(shape=(40, 40))
