@@ -88,8 +88,9 @@ def evaluate_slice(image, tumor, reference, use_package):
         t_prop = ms(t0)
         t0 = time.perf_counter()
         sig = D.box_signatures(S, boxes, patch_size=reference.patch_size,
-                               context=reference.context, n_iter=reference.n_iter)
-        ref_dist = reference.distance(D._features(sig))
+                               inner=reference.inner, context=reference.context,
+                               n_iter=reference.n_iter)
+        ref_dist = reference.distance(D.features(sig))
         t_sig = ms(t0)
         own = pulse(S, intensity_order_model(), n_iter=D.N_ITER,
                     value_range=(0.0, 1.0)).counts / float(S.size)
@@ -152,7 +153,8 @@ def main(argv=None):
     result = {
         "data": os.path.relpath(args.data, ROOT), "min_area_px": args.min_area,
         "settings": {"max_area": D.MAX_AREA, "min_side": D.MIN_SIDE,
-                     "patch_size": D.PATCH_SIZE, "context": D.CONTEXT, "n_iter": D.N_ITER},
+                     "patch_size": D.PATCH_SIZE, "inner": D.INNER, "context": D.CONTEXT,
+                     "n_iter": D.N_ITER, "n_neighbours": D.N_NEIGHBOURS},
         "methods": summary, "per_case_reference": per_case, "median_per_slice": median_timing,
         "machine": {"cpu": platform.processor() or platform.machine(),
                     "cores": os.cpu_count(), "numba_threads": numba.get_num_threads()},
@@ -167,7 +169,7 @@ def main(argv=None):
         reference = D.fit_reference(np.concatenate([c[0] for c in cases.values()]),
                                     np.concatenate([c[1] for c in cases.values()]))
         reference.save(D._REFERENCE_FILE)
-        print(f"wrote {D._REFERENCE_FILE} ({reference.n_boxes} boxes)")
+        print(f"wrote {D._REFERENCE_FILE} ({len(reference.exemplars)} boxes)")
     return 0
 
 

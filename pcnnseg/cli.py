@@ -116,6 +116,61 @@ def _segment(args):
     return 0
 
 
+def _detect(args):
+    from pcnnseg.boxes import box_iou, largest_component_box
+    from pcnnseg.detect import detect
+    from pcnnseg.io import write_bytes_atomic
+    from pcnnseg.overlay import box_picture
+
+    truth = None
+    if args.input is None:
+        volume, truth = phantom.make_volume(seed=args.seed)
+        source = f"synthetic phantom volume (seed {args.seed})"
+    else:
+        volume = read_image(args.input).array
+        source = args.input
+    if args.labels:
+        truth = read_image(args.labels).array > 0
+        if truth.shape != volume.shape:
+            raise ValueError(f"--labels: expected shape {volume.shape}, got {truth.shape}")
+    if volume.ndim not in (2, 3):
+        raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
+    stem = "phantom" if args.input is None else os.path.basename(os.path.normpath(args.input))
+    stem = re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", stem) or "image"
+    outdir = args.output or f"{stem}_detect"
+    slices = volume[None] if volume.ndim == 2 else volume
+    truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
+    with_brain = [z for z in range(len(slices)) if np.any(slices[z] != 0)]
+    os.makedirs(outdir, exist_ok=True)
+    records, hits = [], []
+    for z in tqdm(with_brain, unit="slice", desc="detect", disable=args.quiet):
+        found = detect(slices[z], reference=None if args.published else "default")
+        record = {"slice": z, **found.to_dict()}
+        truth_box = None
+        if truths is not None:
+            truth_box = largest_component_box(truths[z])
+            record["truth_box"] = None if truth_box is None else list(truth_box)
+            if truth_box is not None and found.box is not None:
+                record["iou"] = box_iou(found.box, truth_box)
+                hits.append(record["iou"] >= 0.5)
+        records.append(record)
+        if found.box is not None or truth_box is not None:
+            write_png(os.path.join(outdir, f"slice_{z:03d}.png"),
+                      box_picture(slices[z], found.box, truth_box))
+    summary = {"source": source, "shape": list(volume.shape),
+               "method": "published" if args.published else "reference",
+               "slices": records}
+    report = os.path.join(outdir, "detections.json")
+    write_bytes_atomic(report, (json.dumps(summary, indent=1) + "\n").encode())
+    n_boxes = sum(r["box"] is not None for r in records)
+    print(f"{source}: a box on {n_boxes} of {len(with_brain)} slices with brain")
+    print(f"boxes written to {report}, pictures to {outdir}/slice_*.png")
+    if hits:
+        print(f"IoU >= 0.5 with the reference box on {sum(hits)} of {len(hits)} slices "
+              f"with a tumor")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pcnnseg",
@@ -158,6 +213,27 @@ def build_parser():
     seg.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
     seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(run=_segment)
+
+    det = sub.add_parser(
+        "detect", help="tumor box of each slice of a FLAIR slice or volume",
+        description="Find the tumor box of every slice with brain: selective-search "
+                    "proposals ranked by PCNN time-signature distance to labelled tumor "
+                    "boxes (pcnnseg.detect). Writes OUTDIR/detections.json (boxes "
+                    "(x, y, w, h) with distances, per slice) and a PNG per slice (box in "
+                    "red; the reference box in green when labels are given). With no INPUT, "
+                    "a synthetic phantom volume with its exact labels.")
+    det.add_argument("input", nargs="?", metavar="INPUT",
+                     help="FLAIR slice or volume (NIfTI, MetaImage, NRRD, PNG, ...)")
+    det.add_argument("-o", "--output", metavar="OUTDIR",
+                     help="output folder (default: <input name>_detect)")
+    det.add_argument("--labels", metavar="FILE",
+                     help="reference labels (any non-zero = tumor): drawn and scored")
+    det.add_argument("--published", action="store_true",
+                     help="rank by distance to the slice's own signature (the published "
+                          "method) instead of the learned reference")
+    det.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
+    det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    det.set_defaults(run=_detect)
     return parser
 
 

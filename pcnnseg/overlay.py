@@ -2,7 +2,7 @@
 import numpy as np
 from skimage.segmentation import find_boundaries
 
-__all__ = ["overlay_slices", "most_masked_slices"]
+__all__ = ["overlay_slices", "most_masked_slices", "box_picture"]
 
 _RED = np.array([255, 40, 40], dtype=np.uint8)
 _GREEN = np.array([40, 220, 40], dtype=np.uint8)
@@ -56,3 +56,33 @@ def overlay_slices(volume, mask, truth=None, *, count=3):
         tile[find_boundaries(mask[z], mode="inner")] = _RED
         tiles.append(tile)
     return np.concatenate(tiles, axis=1)
+
+
+def _rectangle(tile, box, colour):
+    x, y, w, h = box
+    H, W = tile.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w - 1, W - 1), min(y + h - 1, H - 1)
+    tile[y0, x0:x1 + 1] = colour
+    tile[y1, x0:x1 + 1] = colour
+    tile[y0:y1 + 1, x0] = colour
+    tile[y0:y1 + 1, x1] = colour
+
+
+def box_picture(image, box=None, truth_box=None):
+    """RGB picture of a slice with a detected box (red) and a true box (green).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray
+    box, truth_box : (x, y, w, h), optional
+
+    Returns
+    -------
+    (H, W, 3) uint8 ndarray
+    """
+    tile = _grey(image)
+    if truth_box is not None:
+        _rectangle(tile, truth_box, _GREEN)
+    if box is not None:
+        _rectangle(tile, box, _RED)
+    return tile
