@@ -4,10 +4,14 @@ The public API: parameter sets (:class:`PCNN`, :class:`SPCNN`, :class:`ICM`,
 :class:`SCM`), :func:`pulse` to run a model, :func:`signature` and
 :func:`entropy_signature` for time signatures, :func:`normalize`,
 :func:`segment` and :func:`segment_tumor` for segmentation maps and tumor
-masks, and the modules :mod:`~pcnnseg.io`, :mod:`~pcnnseg.preprocess`,
+masks, :func:`detect` and :func:`fit_reference` for tumor boxes (the module
+:mod:`pcnnseg.detect` holds the details; the function of the same name shadows
+it as an attribute of the package, ``from pcnnseg.detect import ...`` still
+works), and the modules :mod:`~pcnnseg.io`, :mod:`~pcnnseg.preprocess`,
 :mod:`~pcnnseg.metrics` and the synthetic :mod:`~pcnnseg.phantom`.
 """
 from pcnnseg import io, metrics, phantom, preprocess
+from pcnnseg.detect import Detection, detect, fit_reference
 from pcnnseg.models import ICM, PCNN, SCM, SPCNN
 from pcnnseg.segment import segment, segment_tumor
 from pcnnseg.signature import entropy_signature, signature
@@ -17,5 +21,6 @@ from pcnnseg.validation import normalize
 __version__ = "0.1.0"
 
 __all__ = ["PCNN", "SPCNN", "ICM", "SCM", "PulseResult", "pulse", "signature",
-           "entropy_signature", "normalize", "segment", "segment_tumor", "io", "metrics",
+           "entropy_signature", "normalize", "segment", "segment_tumor", "detect",
+           "fit_reference", "Detection", "io", "metrics",
            "phantom", "preprocess", "__version__"]

@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 MODULES = ["pcnnseg.validation", "pcnnseg.simulate", "pcnnseg.signature", "pcnnseg.segment",
-           "pcnnseg.metrics", "pcnnseg.preprocess", "pcnnseg.io", "pcnnseg.models"]
+           "pcnnseg.metrics", "pcnnseg.preprocess", "pcnnseg.io", "pcnnseg.models",
+           "pcnnseg.detect", "pcnnseg.proposals", "pcnnseg.boxes"]
 # pcnnseg.phantom's examples run in tests/test_phantom.py
 
 
