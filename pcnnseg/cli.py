@@ -70,11 +70,15 @@ def _signature(args):
     return 0
 
 
+def _stem(path):
+    """Input file name without its extension ("phantom" when there is no input)."""
+    stem = "phantom" if path is None else os.path.basename(os.path.normpath(path))
+    return re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", stem) or "image"
+
+
 def _output_paths(args):
     """Mask and overlay paths: given, or derived from the input's name."""
-    stem = "phantom" if args.input is None else os.path.basename(os.path.normpath(args.input))
-    stem = re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", stem) or "image"
-    output = args.output or f"{stem}_tumor.nii.gz"
+    output = args.output or f"{_stem(args.input)}_tumor.nii.gz"
     overlay = args.overlay or re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", output) + "_overlay.png"
     if os.path.abspath(overlay) == os.path.abspath(output):
         raise ValueError(f"--overlay: the overlay would overwrite the mask {output!r}")
@@ -135,9 +139,7 @@ def _detect(args):
             raise ValueError(f"--labels: expected shape {volume.shape}, got {truth.shape}")
     if volume.ndim not in (2, 3):
         raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
-    stem = "phantom" if args.input is None else os.path.basename(os.path.normpath(args.input))
-    stem = re.sub(r"(\.nii\.gz|\.[A-Za-z]+)$", "", stem) or "image"
-    outdir = args.output or f"{stem}_detect"
+    outdir = args.output or f"{_stem(args.input)}_detect"
     slices = volume[None] if volume.ndim == 2 else volume
     truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
     with_brain = [z for z in range(len(slices)) if np.any(slices[z] != 0)]
