@@ -29,10 +29,11 @@ import numpy as np
 
 from pcnnseg.boxes import largest_component_box
 from pcnnseg.io import write_bytes_atomic
+from pcnnseg.preprocess import crop_to_mask
 from pcnnseg.proposals import METHODS, selective_search
 from pcnnseg.segment import intensity_order_model
 from pcnnseg.simulate import pulse
-from pcnnseg.validation import as_binary_mask, as_real_array, check_int
+from pcnnseg.validation import as_binary_mask, as_real_array, check_int, check_number
 
 __all__ = ["Detection", "Reference", "detect", "fit_reference", "default_reference",
            "detection_stimulus", "candidate_boxes", "box_signatures", "features"]
@@ -301,9 +302,7 @@ def _brain(image, brain_mask):
 
 
 def _check_fraction(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not (0 < value <= 1):
+    if not (0 < check_number(value, name) <= 1):
         raise ValueError(f"{name}: expected a fraction in (0, 1], got {value}")
     return float(value)
 
@@ -329,13 +328,11 @@ def candidate_boxes(S, brain, *, max_area=MAX_AREA, method="fast", scale=100.0, 
     (K, 4) int64 ndarray
         ``(x, y, w, h)`` in pixels of the slice.
     """
-    rows = np.flatnonzero(brain.any(axis=1))
-    cols = np.flatnonzero(brain.any(axis=0))
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    boxes = selective_search(S[y0:y1, x0:x1], scale=scale, sigma=sigma, min_size=min_size,
+    on_brain, (rows, cols) = crop_to_mask(S, brain)
+    boxes = selective_search(on_brain, scale=scale, sigma=sigma, min_size=min_size,
                              method=method, value_range=(0.0, 1.0))
-    boxes[:, 0] += x0
-    boxes[:, 1] += y0
+    boxes[:, 0] += cols.start
+    boxes[:, 1] += rows.start
     x, y, w, h = boxes.T
     keep = (w * h <= max_area * S.size) & (w >= MIN_SIDE) & (h >= MIN_SIDE)
     keep &= brain[y + h // 2, x + w // 2]
@@ -473,9 +470,7 @@ def fit_reference(slices, masks, *, brain_masks=None, patch_size=PATCH_SIZE, inn
     n_iter = check_int(n_iter, "n_iter", 1)
     n_neighbours = check_int(n_neighbours, "n_neighbours", 1)
     inner = _check_fraction(inner, "inner")
-    if isinstance(context, bool) or not isinstance(context, (int, float, np.number)):
-        raise TypeError(f"context: expected a number, got {type(context).__name__}")
-    if not (math.isfinite(context) and context >= 1):
+    if not (math.isfinite(check_number(context, "context")) and context >= 1):
         raise ValueError(f"context: expected a finite number >= 1, got {context}")
     slices, masks = list(slices), list(masks)
     if len(slices) != len(masks):

@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 
 from kernels.proposals import (felzenszwalb_labels, hierarchical_grouping, region_statistics,
                               texture_bins)
-from pcnnseg.validation import as_real_array, normalize
+from pcnnseg.validation import as_real_array, check_int, check_number, normalize
 
 __all__ = ["selective_search", "felzenszwalb", "METHODS"]
 
@@ -35,14 +35,9 @@ _ORIENTATIONS = 8
 
 def _check_options(scale, sigma, min_size):
     for name, value in (("scale", scale), ("sigma", sigma)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-        if not (np.isfinite(value) and value >= 0):
+        if not (np.isfinite(check_number(value, name)) and value >= 0):
             raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
-    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)):
-        raise TypeError(f"min_size: expected an integer, got {type(min_size).__name__}")
-    if min_size < 1:
-        raise ValueError(f"min_size: expected an integer >= 1, got {min_size}")
+    check_int(min_size, "min_size", 1)
 
 
 def _stimulus(image, value_range):

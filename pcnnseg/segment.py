@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 from pcnnseg.models import SPCNN
 from pcnnseg.preprocess import fill_holes_slicewise, keep_largest_component, nonempty_slices
 from pcnnseg.simulate import pulse
-from pcnnseg.validation import as_real_array, check_int
+from pcnnseg.validation import as_real_array, check_int, check_number
 
 __all__ = ["segment", "segment_tumor", "intensity_order_model", "robust_z"]
 
@@ -179,9 +179,7 @@ def segment_tumor(flair, *, brain_mask=None, z_threshold=Z_THRESHOLD, beta=LINKI
         if brain.shape != flair.shape:
             raise ValueError(f"brain_mask: expected shape {flair.shape} (that of flair), "
                              f"got {brain.shape}")
-    if isinstance(z_threshold, bool) or not isinstance(z_threshold, (int, float, np.number)):
-        raise TypeError(f"z_threshold: expected a number, got {type(z_threshold).__name__}")
-    if not (math.isfinite(z_threshold) and 0 < z_threshold < Z_SCALE):
+    if not (math.isfinite(check_number(z_threshold, "z_threshold")) and 0 < z_threshold < Z_SCALE):
         raise ValueError(f"z_threshold: expected a value in (0, {Z_SCALE}), got {z_threshold}")
     z = robust_z(flair, brain)
     S = np.clip(z / np.float32(Z_SCALE), 0.0, 1.0)

@@ -3,7 +3,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_real_array", "as_binary_mask", "normalize", "check_int", "check_n_iter"]
+__all__ = ["as_real_array", "as_binary_mask", "normalize", "check_int", "check_n_iter",
+           "check_number"]
 
 
 def as_real_array(image, name="image", ndims=(2, 3)):
@@ -107,6 +108,21 @@ def check_int(value, name, minimum):
     if value < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def check_number(value, name):
+    """Return ``value`` as a float after checking it is a real number (not a bool).
+
+    Range checks are the caller's.
+
+    Raises
+    ------
+    TypeError
+        For a bool or anything that is not a real number.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    return float(value)
 
 
 def check_n_iter(n_iter):
