@@ -85,11 +85,10 @@ def _output_paths(args):
     return output, overlay
 
 
-def _segment(args):
-    from pcnnseg.io import Image, write_mask
-    from pcnnseg.metrics import dice
-    from pcnnseg.overlay import overlay_slices
-    from pcnnseg.segment import segment_tumor
+def _read_input(args):
+    """INPUT (or the phantom volume when none) and the truth mask (--labels, or the
+    phantom's) as ``(Image, bool ndarray or None, description)``."""
+    from pcnnseg.io import Image
 
     truth = None
     if args.input is None:
@@ -104,6 +103,16 @@ def _segment(args):
         truth = read_image(args.labels).array > 0
         if truth.shape != image.array.shape:
             raise ValueError(f"--labels: expected shape {image.array.shape}, got {truth.shape}")
+    return image, truth, source
+
+
+def _segment(args):
+    from pcnnseg.io import write_mask
+    from pcnnseg.metrics import dice
+    from pcnnseg.overlay import overlay_slices
+    from pcnnseg.segment import segment_tumor
+
+    image, truth, source = _read_input(args)
     output, overlay = _output_paths(args)
     with tqdm(total=image.array.shape[0] if image.array.ndim == 3 else 1, unit="slice",
               desc="segment", disable=args.quiet) as bar:
@@ -126,17 +135,8 @@ def _detect(args):
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
 
-    truth = None
-    if args.input is None:
-        volume, truth = phantom.make_volume(seed=args.seed)
-        source = f"synthetic phantom volume (seed {args.seed})"
-    else:
-        volume = read_image(args.input).array
-        source = args.input
-    if args.labels:
-        truth = read_image(args.labels).array > 0
-        if truth.shape != volume.shape:
-            raise ValueError(f"--labels: expected shape {volume.shape}, got {truth.shape}")
+    image, truth, source = _read_input(args)
+    volume = image.array
     if volume.ndim not in (2, 3):
         raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
     outdir = args.output or f"{_stem(args.input)}_detect"
