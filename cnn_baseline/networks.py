@@ -11,6 +11,7 @@ from torch.ao.quantization import DeQuantStub, QuantStub
 
 from cnn_baseline.blocks import (ClassicDown, ClassicUp, DoubleConv, DoubleSeparable, Down,
                                  Up)
+from pcnnseg.validation import check_int
 
 __all__ = ["CompressedUNet", "UNet", "count_parameters", "MIN_SIZE"]
 
@@ -59,11 +60,8 @@ def _check_input(x, in_channels):
 
 
 def _check_config(in_channels, out_channels, channels):
-    for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{name}: expected a positive integer, got {type(v).__name__}")
-        if v < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {v}")
+    check_int(in_channels, "in_channels", 1)
+    check_int(out_channels, "out_channels", 1)
     channels = tuple(channels)
     if len(channels) != 5:
         raise ValueError(f"channels: expected 5 widths (4 levels and the bottleneck), got "
@@ -71,7 +69,29 @@ def _check_config(in_channels, out_channels, channels):
     return channels
 
 
-class CompressedUNet(nn.Module):
+class _UNetBase(nn.Module):
+    """The encoder-decoder pass shared by both networks.
+
+    Subclasses define ``inc``, ``down1..4``, ``up1..4`` and ``head``.
+    """
+
+    def _encode_decode(self, x):
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        x3 = self.down2(x2)
+        x4 = self.down3(x3)
+        x5 = self.down4(x4)
+        y = self.up1(x5, x4)
+        y = self.up2(y, x3)
+        y = self.up3(y, x2)
+        y = self.up4(y, x1)
+        return self.head(y)
+
+    def forward(self, x):
+        return torch.sigmoid(self.logits(x))
+
+
+class CompressedUNet(_UNetBase):
     """U-Net with separable blocks, bilinear upsampling and a bottleneck capped at 512.
 
     Encoder ``channels[0..3]`` with 2x2 max pooling between levels, bottleneck
@@ -145,22 +165,10 @@ class CompressedUNet(nn.Module):
     def logits(self, x):
         """Values before the sigmoid, ``(N, out_channels, H, W)``."""
         _check_input(x, self.config["in_channels"])
-        x1 = self.inc(self.quant(x))
-        x2 = self.down1(x1)
-        x3 = self.down2(x2)
-        x4 = self.down3(x3)
-        x5 = self.down4(x4)
-        y = self.up1(x5, x4)
-        y = self.up2(y, x3)
-        y = self.up3(y, x2)
-        y = self.up4(y, x1)
-        return self.dequant(self.head(y))
-
-    def forward(self, x):
-        return torch.sigmoid(self.logits(x))
+        return self.dequant(self._encode_decode(self.quant(x)))
 
 
-class UNet(nn.Module):
+class UNet(_UNetBase):
     """The classic U-Net of Ronneberger et al. (2015), for the size comparison.
 
     Widths 64-128-256-512-1024, two 3x3 convolutions (BatchNorm, ReLU) per level,
@@ -198,16 +206,4 @@ class UNet(nn.Module):
     def logits(self, x):
         """Values before the sigmoid, ``(N, out_channels, H, W)``."""
         _check_input(x, self.config["in_channels"])
-        x1 = self.inc(x)
-        x2 = self.down1(x1)
-        x3 = self.down2(x2)
-        x4 = self.down3(x3)
-        x5 = self.down4(x4)
-        y = self.up1(x5, x4)
-        y = self.up2(y, x3)
-        y = self.up3(y, x2)
-        y = self.up4(y, x1)
-        return self.head(y)
-
-    def forward(self, x):
-        return torch.sigmoid(self.logits(x))
+        return self._encode_decode(x)
