@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import brats_regions
-from pcnnseg.preprocess import brain_mask, normalize_intensity
+from pcnnseg.preprocess import brain_mask, nonempty_slices, normalize_intensity
 from pcnnseg.validation import as_real_array
 
 __all__ = ["SIZE", "FIELD", "REGIONS", "normalize_case", "brain_box", "crop_resize",
@@ -253,7 +253,7 @@ def extract_slices(case, *, regions=("whole_tumor",), min_brain_pixels=100):
     regions : sequence of str, optional
         Target regions among :data:`REGIONS`. Default whole tumor only.
     min_brain_pixels : int, optional
-        Slices with fewer brain voxels are skipped. Default 100.
+        Slices with fewer brain voxels are skipped; at least 1. Default 100.
 
     Returns
     -------
@@ -266,7 +266,7 @@ def extract_slices(case, *, regions=("whole_tumor",), min_brain_pixels=100):
     if stack.ndim != 4:
         raise ValueError(f"case: expected (Z, Y, X) volumes, got {stack.shape[1:]}")
     box = brain_box(brain)
-    keep = np.nonzero(brain.reshape(brain.shape[0], -1).sum(axis=1) >= min_brain_pixels)[0]
+    keep = nonempty_slices(brain, min_pixels=min_brain_pixels)
     images = crop_resize(stack[:, keep], box).transpose(1, 0, 2, 3)
     targets = None
     if case.labels is not None:

@@ -19,6 +19,7 @@ from cnn_baseline.data import (SIZE, brain_box, crop_resize, normalize_case,
                                paste_back)
 from cnn_baseline.networks import CompressedUNet
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
+from pcnnseg.preprocess import nonempty_slices
 
 __all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict"]
 
@@ -181,7 +182,8 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
         normalized, brain = normalized[:, None], brain[None]
     n_out = model.config["out_channels"] if hasattr(model, "config") else 1
     out = np.zeros((n_out,) + brain.shape, dtype=bool)
-    keep = np.nonzero(brain.reshape(brain.shape[0], -1).sum(axis=1) >= min_brain_pixels)[0]
+    # A slice without brain has nothing to segment (its output is masked to False).
+    keep = nonempty_slices(brain, min_pixels=max(int(min_brain_pixels), 1))
     if len(keep):
         box = brain_box(brain)
         slices = crop_resize(normalized[:, keep], box).transpose(1, 0, 2, 3)
