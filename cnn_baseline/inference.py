@@ -77,8 +77,7 @@ def load_pretrained(quantized=False, *, path=None):
     if path is None:
         path = INT8_WEIGHTS if quantized else FP32_WEIGHTS
     bundle = _read_bundle(path)
-    config = dict(bundle["config"])
-    config["channels"] = tuple(config["channels"])
+    config = bundle["config"]  # the network turns the channels into a tuple itself
     if quantized:
         from cnn_baseline.quantize import quantized_skeleton
 

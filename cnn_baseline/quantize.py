@@ -139,9 +139,7 @@ def quantized_skeleton(config, *, backend=DEFAULT_BACKEND):
     -------
     CompressedUNet
     """
-    kwargs = dict(config)
-    kwargs["channels"] = tuple(kwargs["channels"])
-    prepared = _prepared(CompressedUNet(**kwargs), backend)
+    prepared = _prepared(CompressedUNet(**config), backend)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tq.convert(prepared, inplace=False)
