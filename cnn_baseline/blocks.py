@@ -30,20 +30,13 @@ from torch import nn
 from torch.ao.nn.quantized import FloatFunctional
 from torch.nn import functional as F
 
+from pcnnseg.validation import check_int
+
 __all__ = ["IndependentComponent", "SeparableBlock", "DoubleSeparable", "Down", "Up",
            "DoubleConv", "ClassicDown", "ClassicUp"]
 
 #: Slope of the LeakyReLU for negative inputs (PyTorch's default).
 NEGATIVE_SLOPE = 0.01
-
-
-def _check_channels(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected a positive integer, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value}")
-    return value
 
 
 def _groups_for(channels, groups):
@@ -74,8 +67,8 @@ class IndependentComponent(nn.Sequential):
     """
 
     def __init__(self, channels, *, groups=8, dropout=0.1):
-        channels = _check_channels(channels, "channels")
-        groups = _check_channels(groups, "groups")
+        channels = check_int(channels, "channels", 1)
+        groups = check_int(groups, "groups", 1)
         if not isinstance(dropout, (int, float)) or isinstance(dropout, bool):
             raise TypeError(f"dropout: expected a float in [0, 1), got {type(dropout).__name__}")
         if not 0.0 <= dropout < 1.0:
@@ -116,8 +109,8 @@ class SeparableBlock(nn.Module):
 
     def __init__(self, in_channels, out_channels, *, groups=8, dropout=0.1):
         super().__init__()
-        in_channels = _check_channels(in_channels, "in_channels")
-        out_channels = _check_channels(out_channels, "out_channels")
+        in_channels = check_int(in_channels, "in_channels", 1)
+        out_channels = check_int(out_channels, "out_channels", 1)
         ic = dict(groups=groups, dropout=dropout)
         self.expand = nn.Conv2d(in_channels, out_channels, 1, bias=False)
         self.ic1 = IndependentComponent(out_channels, **ic)
@@ -196,8 +189,8 @@ class DoubleConv(nn.Sequential):
     """
 
     def __init__(self, in_channels, out_channels):
-        in_channels = _check_channels(in_channels, "in_channels")
-        out_channels = _check_channels(out_channels, "out_channels")
+        in_channels = check_int(in_channels, "in_channels", 1)
+        out_channels = check_int(out_channels, "out_channels", 1)
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
