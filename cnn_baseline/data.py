@@ -134,15 +134,27 @@ def brain_box(brain, *, field=FIELD):
     return y0, x0, side
 
 
-def _cut(array, box):
-    """``array[..., y0:y0+side, x0:x0+side]`` with zeros outside the image."""
+def _overlap(box, shape):
+    """Where the box and an ``(H, W)`` image meet: ``(in_image, in_box)`` index
+    tuples for ``(..., H, W)`` and ``(..., side, side)`` arrays, or None."""
     y0, x0, side = box
-    h, w = array.shape[-2:]
-    out = np.zeros(array.shape[:-2] + (side, side), dtype=np.float32)
+    h, w = shape
     ys, ye = max(y0, 0), min(y0 + side, h)
     xs, xe = max(x0, 0), min(x0 + side, w)
-    if ys < ye and xs < xe:
-        out[..., ys - y0:ye - y0, xs - x0:xe - x0] = array[..., ys:ye, xs:xe]
+    if ys >= ye or xs >= xe:
+        return None
+    return ((Ellipsis, slice(ys, ye), slice(xs, xe)),
+            (Ellipsis, slice(ys - y0, ye - y0), slice(xs - x0, xe - x0)))
+
+
+def _cut(array, box):
+    """``array[..., y0:y0+side, x0:x0+side]`` with zeros outside the image."""
+    side = box[2]
+    out = np.zeros(array.shape[:-2] + (side, side), dtype=np.float32)
+    overlap = _overlap(box, array.shape[-2:])
+    if overlap is not None:
+        in_image, in_box = overlap
+        out[in_box] = array[in_image]
     return out
 
 
@@ -192,19 +204,18 @@ def paste_back(values, box, shape):
     (..., H, W) ndarray of float32
         Bilinearly resampled values inside the box, 0 outside.
     """
-    y0, x0, side = box
+    side = box[2]
     t = torch.as_tensor(values, dtype=torch.float32)
     lead = tuple(t.shape[:-2])
     t = t.reshape((-1, 1) + tuple(t.shape[-2:]))
     if t.shape[-1] != side:
         t = F.interpolate(t, size=(side, side), mode="bilinear", align_corners=False)
     big = t.numpy().reshape(lead + (side, side))
-    h, w = shape
-    out = np.zeros(lead + (h, w), dtype=np.float32)
-    ys, ye = max(y0, 0), min(y0 + side, h)
-    xs, xe = max(x0, 0), min(x0 + side, w)
-    if ys < ye and xs < xe:
-        out[..., ys:ye, xs:xe] = big[..., ys - y0:ye - y0, xs - x0:xe - x0]
+    out = np.zeros(lead + tuple(shape), dtype=np.float32)
+    overlap = _overlap(box, shape)
+    if overlap is not None:
+        in_image, in_box = overlap
+        out[in_image] = big[in_box]
     return out
 
 
