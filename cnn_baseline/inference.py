@@ -8,6 +8,7 @@ them into an array of the input's shape. Slices are taken along axis 0 of a
 ``(Z, Y, X)`` volume, the axial slices of a volume read by
 :func:`pcnnseg.io.load_brats_case` (SimpleITK order), as in training.
 """
+import numbers
 import pathlib
 import warnings
 
@@ -20,6 +21,7 @@ from cnn_baseline.data import (SIZE, brain_box, crop_resize, normalize_case,
 from cnn_baseline.networks import CompressedUNet
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.preprocess import nonempty_slices
+from pcnnseg.validation import check_int, check_number
 
 __all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict"]
 
@@ -161,15 +163,12 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
     ((150, 170), dtype('bool'))
     """
     stack = _as_stack(volume_or_slices)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(f"threshold: expected a float in (0, 1), got {type(threshold).__name__}")
-    if not 0.0 < threshold < 1.0:
+    if not 0.0 < check_number(threshold, "threshold") < 1.0:
         raise ValueError(f"threshold: expected a float in (0, 1), got {threshold}")
-    for name, v in (("batch_size", batch_size), ("min_brain_pixels", min_brain_pixels)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name}: expected an integer, got {type(v).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size}")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    if isinstance(min_brain_pixels, bool) or not isinstance(min_brain_pixels, numbers.Integral):
+        raise TypeError(f"min_brain_pixels: expected an integer, got "
+                        f"{type(min_brain_pixels).__name__}")
     if model is None:
         model = load_pretrained(bool(quantized))
     elif not isinstance(model, nn.Module):
