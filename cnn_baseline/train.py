@@ -6,6 +6,7 @@
         [--batch-size 2] [--lr 1e-4] [--seed 0] [--val-fraction 0.2] [--cases N]
         [--regions whole_tumor [tumor_core enhancing]] [--augment 0.4]
         [--device auto|cpu|cuda] [--threads T] [--max-minutes M] [--export FILE]
+        [--init WEIGHTS]
 
 Cases are split 80/20 by patient (:func:`cnn_baseline.data.split_cases`), slices
 extracted with :func:`cnn_baseline.data.extract_slices`; Adam (lr 1e-4) minimises
@@ -16,7 +17,9 @@ computed; training stops when it has not improved for ``--patience`` epochs, aft
 receives ``last.pt`` (model, optimizer, epoch), ``best.pt`` (the weights of the best
 validation loss), ``log.csv`` (losses per epoch) and ``split.json``; ``--export``
 writes the best weights with their configuration and split, the form that
-:func:`cnn_baseline.load_pretrained` reads.
+:func:`cnn_baseline.load_pretrained` reads. ``--init`` starts from the weights of
+an exported file instead of random ones (see :func:`warm_start`), for instance the
+three-region network from the whole-tumor one.
 
 On a CPU shared with other busy processes, ``--threads 1`` is much faster than
 two threads: with 2 threads on 2 cores next to another process, steps went from
@@ -27,6 +30,7 @@ import argparse
 import csv
 import json
 import os
+import pickle
 import sys
 import time
 
@@ -38,7 +42,7 @@ from cnn_baseline.losses import bce_dice_loss
 from cnn_baseline.networks import CompressedUNet, count_parameters
 from pcnnseg.io import find_brats_cases, load_brats_case
 
-__all__ = ["main", "load_slices", "evaluate_loss"]
+__all__ = ["main", "load_slices", "evaluate_loss", "warm_start"]
 
 
 def load_slices(case_dirs, regions, *, progress=True):
@@ -51,6 +55,61 @@ def load_slices(case_dirs, regions, *, progress=True):
     images = np.concatenate([c.images for c in per_case])
     targets = np.concatenate([c.targets for c in per_case])
     return images, targets, per_case
+
+
+def _shared_config(config):
+    """A network configuration without its number of outputs, channels as a tuple."""
+    return {k: tuple(v) if k == "channels" else v for k, v in config.items()
+            if k != "out_channels"}
+
+
+@torch.no_grad()
+def warm_start(model, bundle, regions):
+    """Copy trained weights into ``model`` wherever names and shapes agree.
+
+    The output layer (``head``) of a network trained for other regions gets the
+    rows of the regions both share; its other rows keep their initial values.
+
+    Parameters
+    ----------
+    model : CompressedUNet
+        The network to train, with one output per entry of ``regions``.
+    bundle : dict
+        An exported weights file (``--export``): ``state_dict``, ``config``,
+        ``regions``.
+    regions : sequence of str
+        The regions of ``model``'s outputs.
+
+    Returns
+    -------
+    list of str
+        Names of the tensors copied (whole or in part).
+
+    Raises
+    ------
+    ValueError
+        If the bundle's network has another configuration than ``model`` (other
+        than the number of outputs).
+    """
+    if _shared_config(bundle["config"]) != _shared_config(model.config):
+        raise ValueError(f"init: network configuration {bundle['config']} does not match "
+                         f"{model.config}")
+    source_rows = {r: i for i, r in enumerate(bundle.get("regions", ["whole_tumor"]))}
+    copied = []
+    for name, target in model.state_dict().items():
+        source = bundle["state_dict"].get(name)
+        if source is None:
+            continue
+        if source.shape == target.shape:
+            target.copy_(source)
+        elif name.startswith("head."):
+            for row, region in enumerate(regions):
+                if region in source_rows:
+                    target[row].copy_(source[source_rows[region]])
+        else:
+            continue
+        copied.append(name)
+    return copied
 
 
 @torch.no_grad()
@@ -106,6 +165,9 @@ def _parser():
                    help="do not start an epoch that would end after this many minutes")
     p.add_argument("--export", default=None,
                    help="write the best weights, configuration and split to this .pt file")
+    p.add_argument("--init", default=None,
+                   help="start from the weights of this exported .pt file (matching layers; "
+                        "the output rows of shared regions)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -132,6 +194,13 @@ def main(argv=None):
     # times slower on x86 CPUs: flush them to zero.
     torch.set_flush_denormal(True)
 
+    init = None
+    if args.init:
+        try:
+            init = torch.load(args.init, map_location="cpu", weights_only=False)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:  # missing, corrupt
+            print(f"error: --init {args.init!r}: {err}", file=sys.stderr)
+            return 2
     try:
         dirs = find_brats_cases(args.data_dir)
     except (FileNotFoundError, ValueError) as err:
@@ -164,7 +233,15 @@ def main(argv=None):
           f"val: {len(val_names)} cases, {len(x_val)} slices; device {device}, "
           f"{torch.get_num_threads()} threads", file=sys.stderr)
 
-    model = CompressedUNet(out_channels=len(regions)).to(device)
+    model = CompressedUNet(out_channels=len(regions))
+    if init is not None:
+        try:
+            copied = warm_start(model, init, regions)
+        except (KeyError, ValueError, RuntimeError) as err:
+            print(f"error: --init {args.init!r}: {err}", file=sys.stderr)
+            return 2
+        print(f"initialised {len(copied)} tensors from {args.init}", file=sys.stderr)
+    model = model.to(device)
     print(f"CompressedUNet: {count_parameters(model):,} parameters", file=sys.stderr)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     dataset = SliceDataset(x_train, y_train, augment_prob=args.augment, seed=args.seed)
@@ -235,7 +312,8 @@ def main(argv=None):
                   "split": split, "best_epoch": best_epoch, "epochs_run": len(history),
                   "history": history, "seed": args.seed, "lr": args.lr,
                   "batch_size": args.batch_size, "augment": args.augment,
-                  "train_minutes": round(total / 60, 1), "torch": torch.__version__}
+                  "train_minutes": round(total / 60, 1), "torch": torch.__version__,
+                  "init": os.path.basename(args.init) if args.init else None}
         os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
         torch.save(bundle, args.export)
         print(f"wrote {args.export}", file=sys.stderr)

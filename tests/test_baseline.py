@@ -344,6 +344,40 @@ def test_train_cli_end_to_end(tmp_path):
     assert train.main([str(tmp_path / "nowhere"), "--no-progress"]) == 2
 
 
+def test_warm_start_copies_layers_and_shared_region_rows():
+    torch.manual_seed(0)
+    wt = CompressedUNet(out_channels=1, channels=(8, 8, 8, 8, 8), groups=4)
+    bundle = {"state_dict": wt.state_dict(), "config": wt.config, "regions": ["whole_tumor"]}
+    three = CompressedUNet(out_channels=3, channels=(8, 8, 8, 8, 8), groups=4)
+    before = three.head.weight.detach().clone()
+    copied = train.warm_start(three, bundle, data.REGIONS)
+    assert len(copied) == len(three.state_dict())
+    assert torch.equal(three.head.weight[0], wt.head.weight[0])
+    assert torch.equal(three.head.weight[1:], before[1:])  # regions the source lacks
+    assert torch.equal(three.inc.first.expand.weight, wt.inc.first.expand.weight)
+    other = CompressedUNet(out_channels=3, channels=(8, 8, 8, 8, 16), groups=4)
+    with pytest.raises(ValueError, match="does not match"):
+        train.warm_start(other, bundle, data.REGIONS)
+
+
+def test_train_cli_init_from_exported_weights(tmp_path):
+    _fake_brats(tmp_path, ["A", "B", "C"])
+    first, second = tmp_path / "wt.pt", tmp_path / "regions.pt"
+    common = ["--epochs", "1", "--no-progress", "--augment", "0"]
+    assert train.main([str(tmp_path), "--out", str(tmp_path / "r1"), "--export", str(first)]
+                      + common) == 0
+    assert train.main([str(tmp_path), "--out", str(tmp_path / "r2"), "--export", str(second),
+                       "--init", str(first), "--regions", *data.REGIONS] + common) == 0
+    net = cnn_baseline.load_pretrained(path=second)
+    assert net.config["out_channels"] == 3 and net.info["init"] == "wt.pt"
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a torch file")
+    for bad in (corrupt, tmp_path / "missing.pt"):
+        assert train.main([str(tmp_path), "--out", str(tmp_path / "r3"), "--init", str(bad)]
+                          + common) == 2
+    assert not (tmp_path / "r3").exists()  # nothing written before the check
+
+
 def test_import_without_torch_says_how_to_install():
     code = "import sys; sys.modules['torch'] = None; import cnn_baseline"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
