@@ -198,7 +198,7 @@ def main(argv=None):
     if args.init:
         try:
             init = torch.load(args.init, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:  # missing, corrupt
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             print(f"error: --init {args.init!r}: {err}", file=sys.stderr)
             return 2
     try:
