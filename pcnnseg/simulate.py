@@ -1,4 +1,5 @@
 """Running a PCNN model on an image or a batch: fire-time map and pulse counts."""
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -9,7 +10,7 @@ from kernels import pcnn_batch, pcnn_image
 from pcnnseg.models import SPCNN, Model
 from pcnnseg.validation import check_n_iter, normalize
 
-__all__ = ["PulseResult", "pulse", "DEFAULT_N_ITER"]
+__all__ = ["PulseResult", "pulse", "DEFAULT_N_ITER", "RunRecord", "record_runs"]
 
 #: Iterations run when the caller does not say.
 DEFAULT_N_ITER = 50
@@ -34,6 +35,56 @@ class PulseResult:
     counts: np.ndarray
     spikes: Optional[np.ndarray]
     model: object
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one :func:`pulse` call ran, for operation counts (:mod:`pcnnseg.energy`).
+
+    Attributes
+    ----------
+    model : PCNN, SPCNN, ICM or SCM
+    n_neurons : int
+        Pixels of the input (all images of a batch).
+    n_iter : int
+    n_pulses : int
+        Pulses over all iterations and images.
+    """
+
+    model: object
+    n_neurons: int
+    n_iter: int
+    n_pulses: int
+
+
+# Lists that record_runs() blocks are filling; pulse() appends to each.
+_recorders = []
+
+
+@contextmanager
+def record_runs():
+    """Record every :func:`pulse` call made inside the ``with`` block.
+
+    Yields
+    ------
+    list of RunRecord
+        Filled as the block runs; nested blocks each see the calls made inside
+        them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with record_runs() as runs:
+    ...     _ = pulse(np.eye(8), n_iter=5)
+    >>> runs[0].n_neurons, runs[0].n_iter
+    (64, 5)
+    """
+    runs = []
+    _recorders.append(runs)
+    try:
+        yield runs
+    finally:
+        _recorders.remove(runs)
 
 
 def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
@@ -87,5 +138,10 @@ def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
                                                numba.get_num_threads())
     else:
         fire_time, counts, spikes = pcnn_batch(S, params, M, W, n_iter, bool(return_spikes))
+    if _recorders:
+        record = RunRecord(model=model, n_neurons=int(S.size), n_iter=n_iter,
+                           n_pulses=int(counts.sum()))
+        for runs in _recorders:
+            runs.append(record)
     return PulseResult(fire_time=fire_time, counts=counts,
                        spikes=spikes if return_spikes else None, model=model)

@@ -6,7 +6,7 @@ import pytest
 
 MODULES = ["pcnnseg.validation", "pcnnseg.simulate", "pcnnseg.signature", "pcnnseg.segment",
            "pcnnseg.metrics", "pcnnseg.preprocess", "pcnnseg.io", "pcnnseg.models",
-           "pcnnseg.detect", "pcnnseg.proposals", "pcnnseg.boxes"]
+           "pcnnseg.detect", "pcnnseg.proposals", "pcnnseg.boxes", "pcnnseg.energy"]
 # pcnnseg.phantom's examples run in tests/test_phantom.py
 
 
