@@ -41,31 +41,13 @@ import torch  # noqa: E402
 import cnn_baseline  # noqa: E402
 from cnn_baseline import inference  # noqa: E402
 from cnn_baseline.data import extract_slices  # noqa: E402
-from cnn_baseline.networks import UNet, count_parameters  # noqa: E402
+from cnn_baseline.networks import UNet, count_macs, count_parameters  # noqa: E402
 from pcnnseg import metrics  # noqa: E402
 from pcnnseg.io import BRATS_SEQUENCES, load_brats_case  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 VARIANTS = ("fp32", "fp32_channels_last", "int8")
-
-
-def macs_per_slice(model, size=128):
-    """Multiply-accumulates of the convolutions for one ``size x size`` slice."""
-    total = 0
-
-    def hook(mod, inp, out):
-        nonlocal total
-        k = mod.kernel_size[0] * mod.kernel_size[1]
-        total += out.numel() * (mod.in_channels // mod.groups) * k
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, torch.nn.Conv2d)]
-    with torch.no_grad():
-        model(torch.zeros(1, 4, size, size))
-    for h in handles:
-        h.remove()
-    return total
 
 
 def _median_ms(values):
@@ -162,7 +144,7 @@ def main(argv=None):
         "best_epoch": info["best_epoch"], "epochs_run": info["epochs_run"],
         "train_minutes": info["train_minutes"],
         "parameters": n_params, "classic_unet_parameters": count_parameters(UNet()),
-        "macs_per_slice": macs_per_slice(fp32),
+        "macs_per_slice": count_macs(fp32),
         "size_on_disk_bytes": {"fp32": inference.FP32_WEIGHTS.stat().st_size,
                                "int8": inference.INT8_WEIGHTS.stat().st_size},
         "latency_slice_ms": {v: _median_ms(slice_times[v]) for v in VARIANTS},
@@ -243,7 +225,7 @@ def _markdown(s, rows):
     change = ", ".join(f"{short[g]} {d:+.4f}" for g, d in s["dice_change_int8_minus_fp32"].items())
     lines += ["", f"Dice change int8 - fp32 (mean over cases): {change}."]
     if "pcnn_dice_same_cases" in s:
-        lines += [f"PCNN (`segment_tumor`, no training, benchmarks/results/segmentation.md) "
+        lines += ["PCNN (`segment_tumor`, no training, benchmarks/results/segmentation.md) "
                   f"whole-tumor Dice on the same cases: " + ", ".join(
                       f"{k} {v:.3f}" for k, v in s["pcnn_dice_same_cases"].items()) + "."]
     lines += [

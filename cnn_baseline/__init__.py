@@ -28,7 +28,8 @@ from cnn_baseline.blocks import (DoubleSeparable, Down, IndependentComponent,  #
                                  SeparableBlock, Up)
 from cnn_baseline.inference import load_pretrained, predict  # noqa: E402
 from cnn_baseline.losses import bce_dice_loss, soft_dice_loss  # noqa: E402
-from cnn_baseline.networks import CompressedUNet, UNet, count_parameters  # noqa: E402
+from cnn_baseline.networks import (CompressedUNet, UNet, count_macs,  # noqa: E402
+                                   count_parameters)
 
 
 def __getattr__(name):
@@ -41,6 +42,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'cnn_baseline' has no attribute {name!r}")
 
 
-__all__ = ["CompressedUNet", "UNet", "count_parameters", "SeparableBlock",
+__all__ = ["CompressedUNet", "UNet", "count_parameters", "count_macs", "SeparableBlock",
            "IndependentComponent", "DoubleSeparable", "Down", "Up", "bce_dice_loss",
            "soft_dice_loss", "quantize_model", "load_pretrained", "predict"]

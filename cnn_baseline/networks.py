@@ -13,7 +13,7 @@ from cnn_baseline.blocks import (ClassicDown, ClassicUp, DoubleConv, DoubleSepar
                                  Up)
 from pcnnseg.validation import check_int
 
-__all__ = ["CompressedUNet", "UNet", "count_parameters", "MIN_SIZE"]
+__all__ = ["CompressedUNet", "UNet", "count_parameters", "count_macs", "MIN_SIZE"]
 
 #: Smallest height / width accepted: four 2x2 poolings need 16 pixels.
 MIN_SIZE = 16
@@ -46,6 +46,66 @@ def count_parameters(module, *, trainable_only=False):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     return sum(p.numel() for p in module.parameters()
                if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def count_macs(model, size=128):
+    """Multiply-accumulates of the convolutions for one ``size x size`` slice.
+
+    Counted from the network by running it on zeros: a ``Conv2d`` with output
+    ``(C_out, H', W')`` does ``C_out H' W' (C_in / groups) k_h k_w`` MACs; a
+    ``ConvTranspose2d`` does ``C_in H W (C_out / groups) k_h k_w`` for its input
+    ``(C_in, H, W)``. Normalisation, activations, pooling and upsampling (a few
+    operations per value, not per weight) are not counted.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network with fp32 convolutions taking ``(N, in_channels, H, W)``
+        (count an int8 network on its fp32 original: same layers).
+    size : int, optional
+        Slice height and width. Default 128, the training size.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> count_macs(torch.nn.Conv2d(4, 8, 3, padding=1), size=16)
+    73728
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    size = check_int(size, "size", 1)
+    total = 0
+
+    def conv(mod, inp, out):
+        nonlocal total
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        total += out.numel() * (mod.in_channels // mod.groups) * k
+
+    def transposed(mod, inp, out):
+        nonlocal total
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        total += inp[0].numel() * (mod.out_channels // mod.groups) * k
+
+    handles = [m.register_forward_hook(conv) for m in model.modules()
+               if isinstance(m, nn.Conv2d)]
+    handles += [m.register_forward_hook(transposed) for m in model.modules()
+                if isinstance(m, nn.ConvTranspose2d)]
+    in_channels = getattr(model, "config", {}).get("in_channels") or next(
+        m.in_channels for m in model.modules() if isinstance(m, (nn.Conv2d,
+                                                                 nn.ConvTranspose2d)))
+    was_training = model.training
+    model.eval()
+    try:
+        model(torch.zeros(1, in_channels, size, size))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return int(total)
 
 
 def _check_input(x, in_channels):

@@ -61,6 +61,31 @@ def test_compressed_unet_count_is_the_sum_of_its_levels():
     assert unet > 14 * total
 
 
+def test_count_macs_matches_a_hand_count_of_the_first_level():
+    net = CompressedUNet()
+    H = W = 64
+    # separable block i -> o: 1x1 expand (i*o), depthwise 3x3 (9*o), pointwise (o*o) per pixel
+    hand = H * W * ((4 * 32 + 9 * 32 + 32 * 32) + (32 * 32 + 9 * 32 + 32 * 32))
+    first = torch.nn.Sequential(net.inc)
+    first.config = {"in_channels": 4}
+    assert cnn_baseline.count_macs(first, size=H) == hand
+    # The whole network scales with the pixel count (no fully connected layer).
+    assert cnn_baseline.count_macs(net, size=128) == 4 * cnn_baseline.count_macs(net, size=64)
+    assert net.training  # left as it was
+
+
+def test_count_macs_transposed_convolution_and_errors():
+    up = torch.nn.ConvTranspose2d(8, 4, 2, stride=2)
+    # every input value meets every output channel through the 2x2 kernel
+    assert cnn_baseline.count_macs(up, size=16) == 8 * 16 * 16 * 4 * 4
+    assert cnn_baseline.count_macs(UNet(), size=64) > cnn_baseline.count_macs(
+        CompressedUNet(), size=64)
+    with pytest.raises(TypeError):
+        cnn_baseline.count_macs("net")
+    with pytest.raises(ValueError):
+        cnn_baseline.count_macs(up, size=0)
+
+
 def test_bottleneck_capped_at_512():
     net = CompressedUNet(channels=(8, 16, 32, 64, 1024))
     assert net.config["channels"][-1] == 512
