@@ -3,9 +3,8 @@
 For the bundled weights (``cnn_baseline/weights``), fp32 and int8, on the
 validation cases of their split (read from the weights, never seen in training):
 
-* Dice and HD95 (mm) of the whole tumor on each whole volume, with
-  :func:`cnn_baseline.predict`; tumor core and enhancing tumor when the weights
-  predict them (the bundled ones predict the whole tumor only);
+* Dice and HD95 (mm) of each region the weights predict (whole tumor, tumor
+  core, enhancing tumor) on each whole volume, with :func:`cnn_baseline.predict`;
 * latency per slice: one forward pass on a ``(1, 4, 128, 128)`` slice, median of
   ``--slice-repeats`` runs; per volume: ``predict`` on the first validation case
   (normalisation, cropping, every slice with brain, pasting back), median of
@@ -92,8 +91,7 @@ def main(argv=None):
         spacing = tuple(case.geometry.spacing[::-1])
         for variant in ("fp32", "int8"):
             model, cl = models[variant]
-            pred = cnn_baseline.predict(case, model=model, channels_last=cl)
-            pred = pred[None] if pred.ndim == 3 else pred
+            pred = cnn_baseline.predict(case, model=model, regions=regions, channels_last=cl)
             row = {"case": name, "variant": variant}
             for k, region in enumerate(regions):
                 # One check of the pair and one confusion count for the three metrics.

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_baseline.data import (SIZE, brain_box, crop_resize, normalize_case,
+from cnn_baseline.data import (REGIONS, SIZE, brain_box, crop_resize, normalize_case,
                                paste_back)
 from cnn_baseline.networks import CompressedUNet
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.preprocess import nonempty_slices
 from pcnnseg.validation import check_int, check_number
 
-__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict"]
+__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict",
+           "model_regions"]
 
 #: Folder of the bundled weights.
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
@@ -109,10 +110,33 @@ def _as_stack(volume_or_slices):
                     f"{type(volume_or_slices).__name__}")
 
 
+def model_regions(model):
+    """The regions of a network's outputs, in order.
+
+    ``model.info["regions"]`` for loaded weights; otherwise the first
+    ``out_channels`` of :data:`cnn_baseline.data.REGIONS`.
+    """
+    info = getattr(model, "info", None)
+    if isinstance(info, dict) and "regions" in info:
+        return tuple(info["regions"])
+    n_out = model.config["out_channels"] if hasattr(model, "config") else 1
+    return REGIONS[:n_out]
+
+
+def _output_rows(regions, available):
+    names = (regions,) if isinstance(regions, str) else tuple(regions)
+    if not names:
+        raise ValueError("regions: expected at least one region")
+    missing = [r for r in names if r not in available]
+    if missing:
+        raise ValueError(f"regions: the network predicts {list(available)}, not {missing}")
+    return [available.index(r) for r in names]
+
+
 @torch.no_grad()
-def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, batch_size=16,
-            min_brain_pixels=100, channels_last=False):
-    """Whole-tumor mask of a slice or a volume, with the input's shape.
+def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tumor",
+            threshold=0.5, batch_size=16, min_brain_pixels=100, channels_last=False):
+    """Whole-tumor (or other BraTS region) mask of a slice or a volume, with the input's shape.
 
     Parameters
     ----------
@@ -127,6 +151,10 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
         ``load_pretrained(quantized)``.
     quantized : bool, optional
         With ``model=None``, use the bundled int8 network. Default False.
+    regions : str or sequence of str, optional
+        ``"whole_tumor"`` (default), ``"tumor_core"`` or ``"enhancing"``, or a
+        sequence of them for one mask per region; the network must predict them
+        (:func:`model_regions`).
     threshold : float, optional
         Probability above which a pixel is tumor, in (0, 1). Default 0.5.
     batch_size : int, optional
@@ -141,9 +169,9 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
     Returns
     -------
     mask : ndarray of bool
-        ``(H, W)`` or ``(Z, Y, X)``, the input's spatial shape; for a network with
-        C > 1 outputs, ``(C, H, W)`` or ``(C, Z, Y, X)`` in
-        :data:`cnn_baseline.data.REGIONS` order. Tumor only inside the brain.
+        ``(H, W)`` or ``(Z, Y, X)``, the input's spatial shape, for one region
+        named by a string; ``(R, H, W)`` or ``(R, Z, Y, X)`` for a sequence of R
+        regions, in its order. Tumor only inside the brain.
 
     Raises
     ------
@@ -152,7 +180,8 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
         a torch Module.
     ValueError
         For a wrong number of dimensions or of sequences, NaN / inf values, a
-        missing sequence, or a bad ``threshold`` / ``batch_size``.
+        missing sequence, a region the network does not predict, or a bad
+        ``threshold`` / ``batch_size``.
 
     Examples
     --------
@@ -174,6 +203,7 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
 
+    rows = _output_rows(regions, model_regions(model))
     normalized, brain = normalize_case(stack)  # validates dtype, shape, NaN
     two_d = brain.ndim == 2
     if two_d:
@@ -200,7 +230,8 @@ def predict(volume_or_slices, *, model=None, quantized=False, threshold=0.5, bat
         model.train(was_training)
         full = paste_back(probs, box, brain.shape[1:])  # (S, C, H, W)
         out[:, keep] = (full > threshold).transpose(1, 0, 2, 3) & brain[keep][None]
+    out = out[rows]
     if two_d:
         out = out[:, 0]
-    return out[0] if n_out == 1 else out
+    return out[0] if isinstance(regions, str) else out
 

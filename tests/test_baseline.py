@@ -305,13 +305,22 @@ def test_bundled_weights_segment_a_validation_case():
     assert dice(mask, truth[z - 6:z + 6]) > 0.6
 
 
-def test_predict_three_regions_gives_one_mask_per_region(net):
+def test_predict_regions_gives_one_mask_per_region(net):
     stack, _ = _four(seed=2, shape=(70, 90))
-    out = cnn_baseline.predict(stack, model=net)
-    c = net.config["out_channels"]
-    assert out.shape == ((c, 70, 90) if c > 1 else (70, 90)) and out.dtype == bool
+    wt = cnn_baseline.predict(stack, model=net)
+    assert wt.shape == (70, 90) and wt.dtype == bool
     brain = data.normalize_case(stack)[1]
-    assert not (out & ~brain).any()  # tumor only inside the brain
+    assert not (wt & ~brain).any()  # tumor only inside the brain
+    available = inference.model_regions(net)
+    assert available == data.REGIONS[:net.config["out_channels"]]
+    both = cnn_baseline.predict(stack, model=net, regions=available[::-1])
+    assert both.shape == (len(available), 70, 90)
+    assert np.array_equal(both[-1], wt)  # same mask, whichever way it is asked for
+    if len(available) == 1:
+        with pytest.raises(ValueError, match="predicts"):
+            cnn_baseline.predict(stack, model=net, regions="enhancing")
+    with pytest.raises(ValueError, match="at least one"):
+        cnn_baseline.predict(stack, model=net, regions=())
 
 
 @needs_weights
