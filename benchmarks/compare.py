@@ -1,0 +1,586 @@
+"""Head to head on real MRI: the PCNN pipeline against the compressed U-Net and the U-Net.
+
+Methods, on the same validation cases (those of the bundled U-Net's split, never
+seen in its training) and the same slices:
+
+- ``pcnn``: :func:`pcnnseg.segment_tumor` on the FLAIR volume, plus
+  :func:`pcnnseg.detect` on every brain slice, its reference fitted here on the
+  U-Net's *training* cases (slices with at least 500 tumor pixels), so neither
+  method has seen the validation labels (the segmentation constants were chosen
+  on all ten cases, see ``segmentation.md``);
+- ``cnn_fp32``, ``cnn_int8``: :func:`cnn_baseline.predict` with the bundled
+  weights, fp32 and int8;
+- ``unet_fp32``: the classic U-Net, untrained (size and speed only); its volume
+  is timed once, on the first case, at the highest thread count.
+
+Each (method, thread count) runs in its own process (``--worker``), so peak
+resident memory and CPU time belong to that method alone; the processes run in
+``--rounds`` rounds, the order of methods rotating, and medians pool the rounds.
+Per worker:
+
+- latency per slice: the whole method on one 2-D slice (the middle tumor slice
+  of each case), ``--slice-repeats`` times; per volume: the whole method on each
+  case's volume (slices with at least 100 brain pixels, as the U-Net's
+  training);
+- throughput: brain slices per second over the volume runs;
+- CPU seconds (this process, all threads) of the volume runs, and the counters
+  of :class:`pcnnseg.energy.EnergyMeter` (RAPL, NVML) where readable;
+- operations: PCNN neuron updates and synaptic events recorded during the volume
+  runs (:func:`pcnnseg.energy.pcnn_operations`); U-Net MACs per slice
+  (:func:`cnn_baseline.count_macs`) times the slices segmented;
+- peak resident memory (``ru_maxrss``) and the resident memory after loading the
+  data, before the method (the difference is the method's).
+
+Energy per slice is reported per source: measured (RAPL / NVML) when a counter
+was readable, and two labelled estimates: CPU seconds x ``--watts-per-core``
+(:func:`pcnnseg.energy.energy_from_cpu_time`) and operation counts x Horowitz's
+45 nm energies (:func:`pcnnseg.energy.energy_from_operations`; for the PCNN both
+event-driven and dense synaptic counts; detection's proposals and the clean-up
+are not PCNN operations and are not in that count, but are in the CPU time).
+
+Usage::
+
+    python benchmarks/compare.py [--data ../shared/data/brats2018] [--threads 1 2]
+        [--rounds 2] [--slice-repeats 10] [--watts-per-core 10]
+
+Writes ``benchmarks/results/compare.json``, ``compare.md``,
+``compare_dice_energy.png`` and ``compare_latency.png`` (plots need matplotlib:
+``pip install pcnnseg[plots]``). Exits 0 with a message when the data folder or
+the bundled weights are absent.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from pcnnseg import energy, metrics  # noqa: E402
+from pcnnseg.io import BRATS_SEQUENCES, load_brats_case  # noqa: E402
+
+DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+METHODS = ("pcnn", "pcnn_segment", "cnn_fp32", "cnn_int8", "unet_fp32")
+LABELS = {"pcnn": "PCNN (detect + segment)", "pcnn_segment": "PCNN (segment only)",
+          "cnn_fp32": "compressed U-Net fp32",
+          "cnn_int8": "compressed U-Net int8", "unet_fp32": "U-Net fp32 (untrained)"}
+MIN_BRAIN_PIXELS = 100
+MIN_TUMOR_PIXELS = 500  # slices that score detection and fit its reference
+
+
+# ------------------------------------------------------------------ one method
+
+def _rss_mib():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _PCNN:
+    """Whole-tumor segmentation of the volume, with or without detection on every
+    brain slice."""
+
+    def __init__(self, reference_path, *, detection=True):
+        import pcnnseg
+        from pcnnseg.detect import Reference
+
+        self.pcnnseg = pcnnseg
+        self.reference = Reference.load(reference_path)
+        self.reference_path = reference_path
+        self.detection = detection
+
+    def slice(self, stack, flair):
+        box = (self.pcnnseg.detect(flair, reference=self.reference).box
+               if self.detection else None)
+        return self.pcnnseg.segment_tumor(flair), box
+
+    def volume(self, stack, flair, slices):
+        boxes = ({int(z): self.pcnnseg.detect(flair[z], reference=self.reference).box
+                  for z in slices} if self.detection else None)
+        return self.pcnnseg.segment_tumor(flair), boxes
+
+    def describe(self):
+        from pcnnseg.segment import intensity_order_model
+
+        params, M, W = intensity_order_model().kernel_params()
+        n_ref = int(np.asarray(self.reference.exemplars).size)
+        return {"parameters": int(params.size + M.size + W.size + n_ref),
+                "parameters_note": f"{params.size} kernel constants, {M.size + W.size} "
+                                   f"synaptic weights, {n_ref} reference exemplar values",
+                "size_on_disk_bytes": os.path.getsize(self.reference_path),
+                "size_note": "detection reference (JSON)"}
+
+
+class _CNN:
+    def __init__(self, method):
+        import torch
+
+        import cnn_baseline
+
+        torch.set_flush_denormal(True)
+        self.cb, self.method = cnn_baseline, method
+        if method == "unet_fp32":
+            torch.manual_seed(0)
+            self.model = cnn_baseline.UNet().eval()
+        else:
+            self.model = cnn_baseline.load_pretrained(method == "cnn_int8")
+
+    def slice(self, stack, flair):
+        return self.cb.predict(stack, model=self.model), None
+
+    def volume(self, stack, flair, slices):
+        return self.cb.predict(stack, model=self.model,
+                               min_brain_pixels=MIN_BRAIN_PIXELS), None
+
+    def describe(self):
+        """Size and MACs; called after the peak memory was read (int8 counts on fp32)."""
+        weights = self.cb.inference
+        if self.method == "unet_fp32":
+            fp32, path = self.model, None
+        elif self.method == "cnn_int8":
+            fp32, path = self.cb.load_pretrained(), weights.INT8_WEIGHTS
+        else:
+            fp32, path = self.model, weights.FP32_WEIGHTS
+        n = self.cb.count_parameters(fp32)
+        out = {"parameters": n, "macs_per_slice": self.cb.count_macs(fp32),
+               "precision": "int8" if self.method == "cnn_int8" else "fp32"}
+        if path is None:
+            return {**out, "size_on_disk_bytes": 4 * n,
+                    "size_note": "fp32 parameters (not saved: untrained)"}
+        return {**out, "size_on_disk_bytes": path.stat().st_size, "size_note": path.name}
+
+
+def _load(data, name):
+    """Case, its (4, Z, Y, X) stack, FLAIR, the brain slices and a timed slice."""
+    from cnn_baseline.data import normalize_case
+    from pcnnseg.preprocess import nonempty_slices
+
+    case = load_brats_case(os.path.join(data, name))
+    stack = np.stack([case.images[s] for s in BRATS_SEQUENCES])
+    brain = normalize_case(stack)[1]
+    slices = nonempty_slices(brain, min_pixels=MIN_BRAIN_PIXELS)
+    tumor = case.labels > 0
+    mid = int(np.argmax(tumor.sum(axis=(1, 2))))
+    return case, stack, slices, mid
+
+
+def worker(args):
+    """Run one method at one thread count; write its figures as JSON to ``args.out``."""
+    import numba
+
+    numba.set_num_threads(args.threads)
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:  # pragma: no cover - the parent checks for torch
+        pass
+    from pcnnseg.boxes import box_iou, largest_component_box
+    from pcnnseg.simulate import record_runs
+
+    loaded = [_load(args.data, n) for n in args.cases]
+    rss_data = _rss_mib()
+    pcnn = args.worker.startswith("pcnn")
+    runner = (_PCNN(args.reference, detection=args.worker == "pcnn") if pcnn
+              else _CNN(args.worker))
+    unet = args.worker == "unet_fp32"
+    runner.slice(loaded[0][1][:, loaded[0][3]], loaded[0][0].images["flair"][loaded[0][3]])
+
+    slice_s = []
+    for _ in range(min(args.slice_repeats, 3) if unet else args.slice_repeats):
+        for case, stack, _, mid in loaded:
+            t0 = time.perf_counter()
+            runner.slice(stack[:, mid], case.images["flair"][mid])
+            slice_s.append(time.perf_counter() - t0)
+
+    volumes = []
+    run_volumes = args.volumes and (not unet or args.threads == max(args.all_threads))
+    for case, stack, slices, _ in (loaded[:1] if unet else loaded) if run_volumes else []:
+        flair = case.images["flair"]
+        with record_runs() as runs, energy.EnergyMeter(nvml=args.nvml) as meter:
+            mask, boxes = runner.volume(stack, flair, slices)
+        row = {"case": case.name, "slices": int(len(slices)),
+               "wall_s": meter.wall_seconds, "cpu_s": meter.cpu_seconds,
+               "counters": [e.to_dict() for e in meter.energies]}
+        if pcnn:
+            row["pcnn_operations"] = energy.pcnn_operations(runs)
+        if args.accuracy and not unet:
+            truth = case.labels > 0
+            m = metrics.evaluate(mask, truth, spacing=tuple(case.geometry.spacing[::-1]))
+            row["dice"], row["hd95_mm"] = m["dice"], m["hausdorff95"]
+            if boxes is not None:
+                scored = [z for z in boxes if truth[z].sum() >= MIN_TUMOR_PIXELS]
+                hits = [boxes[z] is not None
+                        and box_iou(boxes[z], largest_component_box(truth[z])) >= 0.5
+                        for z in scored]
+                row["detection_slices"], row["detection_hits"] = len(scored), int(sum(hits))
+        volumes.append(row)
+
+    out = {"method": args.worker, "threads": args.threads, "slice_s": slice_s,
+           "volumes": volumes, "rss_after_data_mib": rss_data,
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           **runner.describe()}
+    with open(args.out, "w") as fh:
+        json.dump(out, fh)
+    return 0
+
+
+# ------------------------------------------------------------------ the run
+
+def _fit_reference(data, names, path):
+    """Detection reference from the training cases' tumor slices, saved to ``path``."""
+    from pcnnseg import fit_reference
+
+    slices, masks = [], []
+    for name in names:
+        case = load_brats_case(os.path.join(data, name), sequences=("flair",))
+        tumor = case.labels > 0
+        keep = np.flatnonzero(tumor.sum(axis=(1, 2)) >= MIN_TUMOR_PIXELS)
+        slices += list(case.images["flair"][keep])
+        masks += list(tumor[keep])
+    reference = fit_reference(slices, masks)
+    reference.save(path)
+    return len(slices)
+
+
+def _run_worker(method, threads, args, reference, out, accuracy):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(max(args.threads)),
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", method,
+           "--data", args.data, "--reference", reference, "--out", out,
+           "--slice-repeats", str(args.slice_repeats), "--worker-threads", str(threads),
+           "--threads", *map(str, args.threads), "--cases", *args.cases]
+    cmd += ["--accuracy"] if accuracy else []
+    cmd += ["--nvml"] if args.nvml else []
+    cmd += [] if args.volumes else ["--no-volumes"]
+    subprocess.run(cmd, check=True, env=env)
+    with open(out) as fh:
+        return json.load(fh)
+
+
+def _median(values):
+    return float(np.median(values)) if len(values) else None
+
+
+def summarise(runs, *, watts_per_core):
+    """Pool the workers' raw figures into one row per (method, threads)."""
+    rows = []
+    keys = sorted({(r["method"], r["threads"]) for r in runs},
+                  key=lambda k: (METHODS.index(k[0]), k[1]))
+    for method, threads in keys:
+        mine = [r for r in runs if r["method"] == method and r["threads"] == threads]
+        first = mine[0]
+        vols = [v for r in mine for v in r["volumes"]]
+        row = {"method": method, "label": LABELS[method], "threads": threads,
+               "parameters": first["parameters"],
+               "size_on_disk_bytes": first["size_on_disk_bytes"],
+               "size_note": first.get("size_note", ""),
+               "latency_slice_ms": 1e3 * _median([s for r in mine for s in r["slice_s"]]),
+               "peak_rss_mib": max(r["peak_rss_mib"] for r in mine),
+               "rss_after_data_mib": _median([r["rss_after_data_mib"] for r in mine]),
+               "n_volume_runs": len(vols)}
+        if vols:
+            n_slices = sum(v["slices"] for v in vols)
+            row["latency_volume_s"] = _median([v["wall_s"] for v in vols])
+            row["throughput_slices_per_s"] = n_slices / sum(v["wall_s"] for v in vols)
+            cpu_per_slice = _median([v["cpu_s"] / v["slices"] for v in vols])
+            row["cpu_s_per_slice"] = cpu_per_slice
+            est = energy.energy_from_cpu_time(cpu_per_slice, watts_per_core=watts_per_core)
+            row["energy_per_slice"] = {"estimate:cpu-time": est.to_dict()}
+            if method.startswith("pcnn"):
+                ops = {k: sum(v["pcnn_operations"][k] for v in vols) / n_slices
+                       for k in vols[0]["pcnn_operations"]}
+                row["operations_per_slice"] = ops
+                for mode, event in (("event-driven", True), ("dense", False)):
+                    counts = {k: int(c) for k, c in
+                              energy.pcnn_arithmetic(ops, event_driven=event).items()}
+                    e = energy.energy_from_operations(counts)
+                    row["energy_per_slice"][f"estimate:operations ({mode})"] = e.to_dict()
+            else:
+                # predict() runs the network once on each brain slice
+                macs = first["macs_per_slice"]
+                row["operations_per_slice"] = {"macs": macs}
+                e = energy.energy_from_operations(
+                    energy.cnn_arithmetic(macs, precision=first["precision"]))
+                row["energy_per_slice"]["estimate:operations"] = e.to_dict()
+            for source in ("rapl", "nvml"):
+                readings = [c["joules"] / v["slices"] for v in vols for c in v["counters"]
+                            if c["source"] == source and c["joules"] is not None]
+                if readings:
+                    row["energy_per_slice"][source] = {
+                        "joules": _median(readings), "source": source,
+                        "detail": next(c["detail"] for v in vols for c in v["counters"]
+                                       if c["source"] == source and c["joules"] is not None)}
+            scored = [v for v in vols if "dice" in v]
+            if scored:
+                row["cases"] = {v["case"]: {"dice": v["dice"], "hd95_mm": v["hd95_mm"]}
+                                for v in scored}
+                row["dice"] = float(np.mean([v["dice"] for v in scored]))
+                row["hd95_mm"] = float(np.mean([v["hd95_mm"] for v in scored]))
+                if "detection_slices" in scored[0]:
+                    n = sum(v["detection_slices"] for v in scored)
+                    row["detection_hit_rate"] = sum(v["detection_hits"] for v in scored) / n
+                    row["detection_slices"] = n
+        rows.append(row)
+    return rows
+
+
+def verdict(rows, method="pcnn"):
+    """The goal: PCNN >= 10x cheaper per slice than the int8 U-Net, Dice within 0.05.
+
+    Ratios of energy per slice (int8 over ``method``) for every source both have,
+    at the highest thread count; None when either lacks volume runs or Dice.
+    """
+    top = max(r["threads"] for r in rows)
+    by = {r["method"]: r for r in rows if r["threads"] == top}
+    pcnn, int8 = by.get(method), by.get("cnn_int8")
+    if not pcnn or not int8 or "energy_per_slice" not in pcnn or "dice" not in pcnn:
+        return None
+    ratios = {}
+    for source, e in int8["energy_per_slice"].items():
+        if source.startswith("estimate:operations"):
+            for mode in ("event-driven", "dense"):
+                mine = pcnn["energy_per_slice"][f"estimate:operations ({mode})"]["joules"]
+                ratios[f"estimate:operations ({mode})"] = e["joules"] / mine
+        elif source in pcnn["energy_per_slice"]:
+            ratios[source] = e["joules"] / pcnn["energy_per_slice"][source]["joules"]
+    dice_gap = int8["dice"] - pcnn["dice"]
+    return {"method": method, "threads": top, "energy_ratio_int8_over_pcnn": ratios,
+            "dice_int8_minus_pcnn": dice_gap,
+            "energy_goal_met": {k: v >= 10 for k, v in ratios.items()},
+            "dice_goal_met": dice_gap <= 0.05}
+
+
+def markdown(summary, rows):
+    top = max(r["threads"] for r in rows)
+    lines = [
+        "# PCNN pipeline against the compressed U-Net: Dice, latency, memory, energy",
+        "",
+        f"{summary['date']}; {summary['machine']}; torch {summary['torch']}, numba "
+        f"{summary['numba']}. `python benchmarks/compare.py` ({summary['rounds']} rounds, "
+        f"{summary['slice_repeats']} slice repeats).",
+        f"Validation cases (never in the U-Net's training): {', '.join(summary['cases'])}; "
+        f"detection reference fitted on the {len(summary['train_cases'])} training cases "
+        f"({summary['reference_slices']} slices).",
+        "Dice and HD95 of the whole tumor on the whole volumes; latencies are medians; "
+        "per-slice energy divides a volume run by its brain slices.",
+        "",
+        f"Energy: {summary['energy_sources']}",
+        "",
+        f"## All methods, {top} thread(s)",
+        "",
+        "| method | WT Dice | HD95 mm | slice ms | volume s | slices/s | peak RSS MiB | "
+        "params | size MiB | ops / slice | energy / slice, CPU-time est. mJ | "
+        "energy / slice, op-count est. mJ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+
+    def f(value, fmt):
+        return "—" if value is None else format(value, fmt)
+
+    for r in (r for r in rows if r["threads"] == top):
+        e = r.get("energy_per_slice", {})
+        if r["method"].startswith("pcnn"):
+            ops = r.get("operations_per_slice", {})
+            ops_text = (f"{ops.get('neuron_updates', 0) / 1e6:.1f} M neuron updates, "
+                        f"{ops.get('synaptic_events', 0) / 1e6:.2f} M synaptic events"
+                        if ops else "—")
+            op_mj = " / ".join(f(e.get(f"estimate:operations ({m})", {}).get("joules") and
+                                 e[f"estimate:operations ({m})"]["joules"] * 1e3, ".3f")
+                               for m in ("event-driven", "dense")) + " (event / dense)"
+        else:
+            macs = r.get("operations_per_slice", {}).get("macs")
+            ops_text = f"{macs / 1e6:.0f} M MACs" if macs else "—"
+            j = e.get("estimate:operations", {}).get("joules")
+            op_mj = f(j and j * 1e3, ".3f")
+        cpu = e.get("estimate:cpu-time", {}).get("joules")
+        lines.append(
+            f"| {r['label']} | {f(r.get('dice'), '.3f')} | {f(r.get('hd95_mm'), '.1f')} | "
+            f"{r['latency_slice_ms']:.1f} | {f(r.get('latency_volume_s'), '.2f')} | "
+            f"{f(r.get('throughput_slices_per_s'), '.1f')} | {r['peak_rss_mib']:.0f} | "
+            f"{r['parameters']:,} | {r['size_on_disk_bytes'] / 2**20:.2f} | {ops_text} | "
+            f"{f(cpu and cpu * 1e3, '.0f')} | {op_mj} |")
+    pcnn = next((r for r in rows if r["method"] == "pcnn" and r["threads"] == top), None)
+    if pcnn and "detection_hit_rate" in pcnn:
+        lines += ["", f"PCNN detection on the same volumes: hit rate (IoU >= 0.5) "
+                      f"{pcnn['detection_hit_rate']:.3f} over {pcnn['detection_slices']} "
+                      f"slices with at least {MIN_TUMOR_PIXELS} tumor pixels."]
+    per_case = [r for r in rows if r["threads"] == top and "cases" in r]
+    if per_case:
+        lines += ["", "Per case (Dice / HD95 mm): " + "; ".join(
+            f"{r['label']}: " + ", ".join(f"{c} {v['dice']:.3f} / {v['hd95_mm']:.1f}"
+                                          for c, v in r["cases"].items())
+            for r in per_case) + "."]
+    lines += ["", "## Thread scaling", "",
+              "| method | threads | slice ms | volume s | slices/s | CPU s / slice |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['threads']} | {r['latency_slice_ms']:.1f} | "
+                     f"{f(r.get('latency_volume_s'), '.2f')} | "
+                     f"{f(r.get('throughput_slices_per_s'), '.1f')} | "
+                     f"{f(r.get('cpu_s_per_slice'), '.3f')} |")
+    verdicts = [v for v in summary.get("verdicts", []) if v]
+    if verdicts:
+        lines += ["", "## Goal: PCNN >= 10x cheaper per slice than the int8 U-Net, Dice "
+                      "within 0.05", ""]
+    for v in verdicts:
+        ratios = ", ".join(f"{k}: {x:.2f}x" for k, x in v["energy_ratio_int8_over_pcnn"].items())
+        met = all(v["energy_goal_met"].values()) and v["dice_goal_met"]
+        lines += [f"- {LABELS[v['method']]}: energy per slice, int8 U-Net / PCNN "
+                  f"({v['threads']} threads): {ratios}. Dice int8 - PCNN: "
+                  f"{v['dice_int8_minus_pcnn']:+.3f}. Goal {'met' if met else 'not met'}."]
+    return "\n".join(lines) + "\n"
+
+
+def plots(rows, folder):
+    """Dice against energy per slice, and latency bars; None when matplotlib is absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    top = max(r["threads"] for r in rows)
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in (r for r in rows if r["threads"] == top and "dice" in r):
+        j = r["energy_per_slice"]["estimate:cpu-time"]["joules"] * 1e3
+        ax.scatter(j, r["dice"], s=40)
+        ax.annotate(r["label"], (j, r["dice"]), textcoords="offset points", xytext=(5, 5),
+                    fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per slice, mJ (estimate: CPU seconds x W per core)")
+    ax.set_ylabel("whole-tumor Dice (validation volumes)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    paths.append(os.path.join(folder, "compare_dice_energy.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    threads = sorted({r["threads"] for r in rows})
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(threads)
+    for k, t in enumerate(threads):
+        values = [next((r["latency_slice_ms"] for r in rows
+                        if r["method"] == m and r["threads"] == t), np.nan) for m in methods]
+        ax.bar(np.arange(len(methods)) + k * width, values, width, label=f"{t} thread(s)")
+    ax.set_xticks(np.arange(len(methods)) + width * (len(threads) - 1) / 2)
+    ax.set_xticklabels([LABELS[m] for m in methods], rotation=15, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency per slice, ms (median)")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(os.path.join(folder, "compare_latency.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="thread counts to run (default 1 to all cores)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--slice-repeats", type=int, default=10)
+    p.add_argument("--watts-per-core", type=float, default=energy.DEFAULT_WATTS_PER_CORE)
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--nvml", action="store_true", help="also read NVML (GPU) counters")
+    p.add_argument("--no-volumes", dest="volumes", action="store_false",
+                   help="slices only (quick check)")
+    p.add_argument("--results", default=RESULTS, help="output folder")
+    # Worker-only options, set by the parent.
+    p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    p.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--reference", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--cases", nargs="+", help=argparse.SUPPRESS)
+    p.add_argument("--accuracy", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    args.threads = args.threads or list(range(1, (os.cpu_count() or 1) + 1))
+    if args.worker:
+        args.all_threads, args.threads = args.threads, args.worker_threads
+        return worker(args)
+    if not os.path.isdir(args.data):
+        print(f"no data at {args.data}: nothing to compare")
+        return 0
+    try:
+        import numba
+        import torch
+
+        import cnn_baseline
+    except ImportError as err:
+        print(f"needs the baseline extra (PyTorch): {err}")
+        return 0
+    if not cnn_baseline.inference.FP32_WEIGHTS.is_file():
+        print("bundled weights missing: train and quantize first")
+        return 0
+    split = cnn_baseline.load_pretrained().info["split"]
+    args.cases = split["val_cases"]
+    load = os.getloadavg()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = os.path.join(tmp, "reference.json")
+        n_ref = _fit_reference(args.data, split["train_cases"], reference)
+        for rnd in range(args.rounds):
+            order = args.methods[rnd % len(args.methods):] + args.methods[
+                :rnd % len(args.methods)]
+            for threads in args.threads:
+                for method in order:
+                    accuracy = rnd == 0 and threads == max(args.threads)
+                    t0 = time.perf_counter()
+                    runs.append(_run_worker(method, threads, args, reference,
+                                            os.path.join(tmp, "out.json"), accuracy))
+                    print(f"round {rnd + 1}, {threads} thread(s), {method}: "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    rows = summarise(runs, watts_per_core=args.watts_per_core)
+    sources = [
+        "RAPL / NVML counters: " + ("read (see energy_per_slice)" if any(
+            s in r.get("energy_per_slice", {}) for r in rows for s in ("rapl", "nvml"))
+            else "none readable on this machine (no figure measured)"),
+        f"estimate: CPU seconds x {args.watts_per_core:g} W per busy core (assumed)",
+        "estimate: operation counts x energy per operation (Horowitz, ISSCC 2014, 45 nm; "
+        "fp32 MAC 4.6 pJ, int8 MAC 0.3 pJ with a 32-bit accumulate; arithmetic only, no "
+        "memory traffic); PCNN: neuron updates + synaptic events (event-driven) or every "
+        "synapse every iteration (dense, as the CPU kernel does); U-Net: convolution MACs",
+    ]
+    summary = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__, "numba": numba.__version__,
+        "cases": args.cases, "train_cases": split["train_cases"],
+        "reference_slices": n_ref, "rounds": args.rounds,
+        "slice_repeats": args.slice_repeats, "threads": args.threads,
+        "watts_per_core": args.watts_per_core, "energy_sources": "; ".join(sources),
+        "loadavg_at_start": [round(v, 2) for v in load],
+        "loadavg_at_end": [round(v, 2) for v in os.getloadavg()],
+    }
+    summary["verdicts"] = [verdict(rows, m) for m in ("pcnn", "pcnn_segment")]
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "compare.json"), "w") as fh:
+        json.dump({"summary": summary, "rows": rows, "raw": runs}, fh, indent=2)
+    md = markdown(summary, rows)
+    with open(os.path.join(args.results, "compare.md"), "w") as fh:
+        fh.write(md)
+    print(md)
+    made = plots(rows, args.results)
+    print("plots: " + (", ".join(made) if made else "skipped (pip install pcnnseg[plots])"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""benchmarks/compare.py: pooling of the workers' figures, the goal's verdict, the report."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from pcnnseg import energy
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare.py"
+
+
+@pytest.fixture(scope="module")
+def compare():
+    spec = importlib.util.spec_from_file_location("compare_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(method, threads, slice_s, wall, cpu, *, slices=10, dice=None, counters=(), **extra):
+    volume = {"case": "A", "slices": slices, "wall_s": wall, "cpu_s": cpu,
+              "counters": list(counters)}
+    if dice is not None:
+        volume.update(dice=dice, hd95_mm=4.0)
+    if method.startswith("pcnn"):
+        volume["pcnn_operations"] = {"neuron_updates": 100, "neuron_ops_fp32_mul": 600,
+                                     "neuron_ops_fp32_add": 400, "pulses": 5,
+                                     "synaptic_events": 40, "dense_synaptic_ops": 800}
+        if method == "pcnn":
+            volume.update(detection_slices=4, detection_hits=3)
+    return {"method": method, "threads": threads, "slice_s": slice_s, "volumes": [volume],
+            "rss_after_data_mib": 100.0, "peak_rss_mib": 150.0, "parameters": 10,
+            "size_on_disk_bytes": 2048, "size_note": "file", **extra}
+
+
+RAPL_NONE = {"joules": None, "source": "rapl", "detail": "no RAPL zones"}
+RAPL_20 = {"joules": 20.0, "source": "rapl", "detail": "RAPL package energy_uj"}
+
+
+def _runs():
+    return [
+        _run("pcnn", 1, [0.03], 2.0, 1.0, dice=0.80, counters=[RAPL_NONE]),
+        _run("pcnn", 2, [0.01, 0.03, 0.02], 1.0, 0.5, dice=0.80, counters=[RAPL_NONE]),
+        _run("cnn_int8", 2, [0.04, 0.05], 2.0, 1.0, dice=0.78, counters=[RAPL_20],
+             macs_per_slice=1000, precision="int8"),
+    ]
+
+
+def test_summarise_pools_medians_and_labels_energy(compare):
+    rows = compare.summarise(_runs(), watts_per_core=4.0)
+    assert [(r["method"], r["threads"]) for r in rows] == [("pcnn", 1), ("pcnn", 2),
+                                                            ("cnn_int8", 2)]
+    pcnn, int8 = rows[1], rows[2]
+    assert pcnn["latency_slice_ms"] == pytest.approx(20.0)
+    assert pcnn["cpu_s_per_slice"] == pytest.approx(0.05)
+    assert pcnn["throughput_slices_per_s"] == pytest.approx(10.0)
+    e = pcnn["energy_per_slice"]
+    assert e["estimate:cpu-time"]["joules"] == pytest.approx(0.2)
+    # per slice: 60 mul, 40 + 4 add (event-driven); 60 + 80 mul, 40 + 80 add (dense)
+    assert e["estimate:operations (event-driven)"]["joules"] == pytest.approx(
+        (60 * 3.7 + 44 * 0.9) * 1e-12)
+    assert e["estimate:operations (dense)"]["joules"] == pytest.approx(
+        (140 * 3.7 + 120 * 0.9) * 1e-12)
+    assert "rapl" not in e  # an unreadable counter is not a figure
+    assert int8["energy_per_slice"]["rapl"]["joules"] == pytest.approx(2.0)
+    assert int8["energy_per_slice"]["estimate:operations"]["joules"] == pytest.approx(
+        energy.energy_from_operations(energy.cnn_arithmetic(1000, precision="int8")).joules)
+    assert pcnn["detection_hit_rate"] == 0.75 and pcnn["dice"] == 0.80
+
+
+def test_verdict_ratios_only_for_shared_sources(compare):
+    rows = compare.summarise(_runs(), watts_per_core=4.0)
+    v = compare.verdict(rows)
+    assert v["threads"] == 2 and v["method"] == "pcnn"
+    assert v["energy_ratio_int8_over_pcnn"]["estimate:cpu-time"] == pytest.approx(2.0)
+    assert "rapl" not in v["energy_ratio_int8_over_pcnn"]
+    assert v["energy_goal_met"]["estimate:cpu-time"] is False
+    assert v["dice_int8_minus_pcnn"] == pytest.approx(-0.02) and v["dice_goal_met"]
+    assert compare.verdict(rows, "pcnn_segment") is None  # not run
+
+
+def test_markdown_reports_rows_scaling_and_goal(compare):
+    rows = compare.summarise(_runs(), watts_per_core=4.0)
+    summary = {"date": "today", "machine": "m", "torch": "t", "numba": "n", "rounds": 1,
+               "slice_repeats": 3, "cases": ["A"], "train_cases": ["B", "C"],
+               "reference_slices": 7, "energy_sources": "stated",
+               "verdicts": [compare.verdict(rows)]}
+    md = compare.markdown(summary, rows)
+    assert "| PCNN (detect + segment) | 0.800 | 4.0 | 20.0 |" in md
+    assert "hit rate (IoU >= 0.5) 0.750 over 4 slices" in md
+    assert "| PCNN (detect + segment) | 1 | 30.0 |" in md  # thread scaling
+    assert "estimate:cpu-time: 2.00x" in md and "Goal not met" in md
+
+
+def test_plots_write_two_pngs(compare, tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = compare.summarise(_runs(), watts_per_core=4.0)
+    paths = compare.plots(rows, str(tmp_path))
+    assert [Path(p).name for p in paths] == ["compare_dice_energy.png", "compare_latency.png"]
+    assert all(Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
