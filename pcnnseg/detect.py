@@ -133,8 +133,12 @@ class Reference:
         -------
         (K,) float64 ndarray
         """
-        f = np.asarray(features, dtype=np.float64)[:, None, :] / self.spread
-        d = ((f - self.exemplars[None] / self.spread) ** 2).sum(axis=-1)
+        f = np.asarray(features, dtype=np.float64) / self.spread
+        e = self.exemplars / self.spread
+        # |f - e|^2 expanded: a (K, B) product instead of a (K, B, 3 n_iter) array,
+        # which made this a third of detect()'s time.
+        d = (f * f).sum(axis=1)[:, None] + (e * e).sum(axis=1)[None] - 2.0 * (f @ e.T)
+        np.maximum(d, 0.0, out=d)  # rounding can leave -1e-15 for a zero distance
         k = min(self.n_neighbours, len(self.exemplars))
         return np.sort(d, axis=1)[:, :k].mean(axis=1)
 
