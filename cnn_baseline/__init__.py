@@ -13,8 +13,8 @@ Examples
 --------
 >>> import numpy as np, cnn_baseline
 >>> net = cnn_baseline.load_pretrained()
->>> cnn_baseline.count_parameters(net)
-2132001
+>>> cnn_baseline.count_parameters(net)  # three outputs (whole tumor, core, enhancing)
+2132067
 >>> cnn_baseline.predict(np.zeros((4, 40, 50))).shape
 (40, 50)
 """

@@ -28,10 +28,11 @@ __all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "pr
 
 #: Folder of the bundled weights.
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
-#: fp32 whole-tumor weights, written by ``python -m cnn_baseline.train --export``.
-FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet_wt.pt"
+#: fp32 weights (outputs: whole tumor, tumor core, enhancing tumor), written by
+#: ``python -m cnn_baseline.train --export``.
+FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet.pt"
 #: int8 weights, written by ``python -m cnn_baseline.quantize``.
-INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_wt_int8.pt"
+INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_int8.pt"
 
 
 def _read_bundle(path):
@@ -44,7 +45,7 @@ def _read_bundle(path):
 
 
 def load_pretrained(quantized=False, *, path=None):
-    """The bundled compressed U-Net, trained on BraTS 2018 for the whole tumor.
+    """The bundled compressed U-Net, trained on BraTS 2018 for the three tumor regions.
 
     Parameters
     ----------
@@ -73,7 +74,7 @@ def load_pretrained(quantized=False, *, path=None):
     --------
     >>> net = load_pretrained()
     >>> net.config["out_channels"], net.info["regions"]
-    (1, ['whole_tumor'])
+    (3, ['whole_tumor', 'tumor_core', 'enhancing'])
     """
     if not isinstance(quantized, bool):
         raise TypeError(f"quantized: expected a bool, got {type(quantized).__name__}")
