@@ -143,6 +143,7 @@ def main(argv=None):
         "train_minutes": info["train_minutes"],
         "parameters": n_params, "classic_unet_parameters": count_parameters(UNet()),
         "macs_per_slice": count_macs(fp32),
+        "int8_float_macs_per_slice": count_macs(fp32.inc),
         "size_on_disk_bytes": {"fp32": inference.FP32_WEIGHTS.stat().st_size,
                                "int8": inference.INT8_WEIGHTS.stat().st_size},
         "latency_slice_ms": {v: _median_ms(slice_times[v]) for v in VARIANTS},
@@ -224,7 +225,7 @@ def _markdown(s, rows):
     lines += ["", f"Dice change int8 - fp32 (mean over cases): {change}."]
     if "pcnn_dice_same_cases" in s:
         lines += ["PCNN (`segment_tumor`, no training, benchmarks/results/segmentation.md) "
-                  f"whole-tumor Dice on the same cases: " + ", ".join(
+                  "whole-tumor Dice on the same cases: " + ", ".join(
                       f"{k} {v:.3f}" for k, v in s["pcnn_dice_same_cases"].items()) + "."]
     lines += [
         "",
@@ -245,7 +246,8 @@ def _markdown(s, rows):
         "",
         f"Size: {s['parameters']:,} parameters (classic U-Net: "
         f"{s['classic_unet_parameters']:,}), {s['macs_per_slice'] / 1e6:.0f} million "
-        f"multiply-accumulates per 128 x 128 slice; weights on disk "
+        f"multiply-accumulates per 128 x 128 slice (int8: the first level, "
+        f"{s['int8_float_macs_per_slice'] / 1e6:.0f} million, stays in float); weights on disk "
         f"{s['size_on_disk_bytes']['fp32'] / 2 ** 20:.2f} MiB fp32, "
         f"{s['size_on_disk_bytes']['int8'] / 2 ** 20:.2f} MiB int8.",
     ]

@@ -153,6 +153,8 @@ class _CNN:
         n = self.cb.count_parameters(fp32)
         out = {"parameters": n, "macs_per_slice": self.cb.count_macs(fp32),
                "precision": "int8" if self.method == "cnn_int8" else "fp32"}
+        if self.method == "cnn_int8":  # its first level runs in float (quantize.py)
+            out["float_macs_per_slice"] = self.cb.count_macs(fp32.inc)
         if path is None:
             return {**out, "size_on_disk_bytes": 4 * n,
                     "size_note": "fp32 parameters (not saved: untrained)"}
@@ -308,9 +310,12 @@ def summarise(runs, *, watts_per_core):
             else:
                 # predict() runs the network once on each brain slice
                 macs = first["macs_per_slice"]
-                row["operations_per_slice"] = {"macs": macs}
-                e = energy.energy_from_operations(
-                    energy.cnn_arithmetic(macs, precision=first["precision"]))
+                in_float = first.get("float_macs_per_slice", 0)
+                row["operations_per_slice"] = {"macs": macs, "float_macs": in_float}
+                counts = energy.cnn_arithmetic(macs - in_float, precision=first["precision"])
+                for op, n in energy.cnn_arithmetic(in_float).items():
+                    counts[op] = counts.get(op, 0) + n
+                e = energy.energy_from_operations(counts)
                 row["energy_per_slice"]["estimate:operations"] = e.to_dict()
             for source in ("rapl", "nvml"):
                 readings = [c["joules"] / v["slices"] for v in vols for c in v["counters"]

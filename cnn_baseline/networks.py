@@ -136,7 +136,9 @@ class _UNetBase(nn.Module):
     """
 
     def _encode_decode(self, x):
-        x1 = self.inc(x)
+        return self._from_first_level(self.inc(x))
+
+    def _from_first_level(self, x1):
         x2 = self.down1(x1)
         x3 = self.down2(x2)
         x4 = self.down3(x3)
@@ -186,8 +188,8 @@ class CompressedUNet(_UNetBase):
     -----
     ``forward(x)``: ``x`` ``(N, in_channels, H, W)`` float, ``H, W >= 16``;
     returns ``(N, out_channels, H, W)`` probabilities in [0, 1]. Quantization
-    stubs mark where an int8 model quantizes its input and dequantizes its
-    logits; in fp32 they are identities.
+    stubs mark where an int8 model quantizes (after the first level) and
+    dequantizes its logits; in fp32 they are identities.
 
     References
     ----------
@@ -225,7 +227,9 @@ class CompressedUNet(_UNetBase):
     def logits(self, x):
         """Values before the sigmoid, ``(N, out_channels, H, W)``."""
         _check_input(x, self.config["in_channels"])
-        return self.dequant(self._encode_decode(self.quant(x)))
+        # An int8 model quantizes after the first level, which stays in float: see
+        # cnn_baseline.quantize.
+        return self.dequant(self._from_first_level(self.quant(self.inc(x))))
 
 
 class UNet(_UNetBase):

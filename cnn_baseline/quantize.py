@@ -6,8 +6,16 @@ GroupNorm, LeakyReLU, residual addition and skip concatenation; calibration runs
 fp32 training slices through the network to record activation ranges; conversion
 swaps the modules for their int8 kernels (weights per output channel, activations
 per tensor). Max pooling and bilinear upsampling run directly on int8 tensors.
-The input is quantized once by the network's ``QuantStub`` and the logits are
-dequantized before the sigmoid.
+The network's ``QuantStub`` quantizes once, after the first level, and the logits
+are dequantized before the sigmoid.
+
+The first level (``inc``: two separable blocks at full resolution, 62 million of
+the 814 million MACs of a 128 x 128 slice) stays in float32. Quantized, the
+GroupNorm after its depthwise convolution divided int8 rounding noise by the
+small spread of some channel groups: on validation slices the signal-to-noise
+ratio against fp32 fell from 14 dB to -13 dB at that layer and the whole-tumor
+Dice of one validation volume from 0.67 to 0.09; with the level in float the
+thresholded int8 outputs agree with fp32 on 99.9% of pixels.
 
 Eager-mode quantization runs on the CPU only; the ``x86`` engine (FBGEMM and
 oneDNN) is used by default. PyTorch 2.13 marks ``torch.ao.quantization`` as
@@ -55,6 +63,7 @@ def _prepared(model, backend):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         work.qconfig = tq.get_default_qconfig(backend)
+        work.inc.qconfig = None  # the first level stays in float (module docstring)
         return tq.prepare(work, inplace=False)
 
 
