@@ -29,6 +29,7 @@ Writes ``benchmarks/results/detection.json`` and ``detection.md``. Exits 0 with 
 message when the data folder is absent.
 """
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -41,7 +42,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from pcnnseg import detect as D  # noqa: E402
+# The module, not the function of the same name that the package exports.
+D = importlib.import_module("pcnnseg.detect")
 from pcnnseg.boxes import box_iou, largest_component_box  # noqa: E402
 from pcnnseg.io import find_brats_cases, load_brats_case  # noqa: E402
 from pcnnseg.segment import intensity_order_model  # noqa: E402
