@@ -42,6 +42,7 @@ Usage::
 
     python benchmarks/compare.py [--data ../shared/data/brats2018] [--threads 1 2]
         [--rounds 2] [--slice-repeats 10] [--watts-per-core 10]
+    python benchmarks/compare.py --report-only   # remake the report from compare.json
 
 Writes ``benchmarks/results/compare.json``, ``compare.md``,
 ``compare_dice_energy.png`` and ``compare_latency.png`` (plots need matplotlib:
@@ -371,6 +372,15 @@ def verdict(rows, method="pcnn"):
             "dice_goal_met": dice_gap <= 0.05}
 
 
+def _count(n):
+    """An operation count for the table: 3.5 k, 0.48 M, 815 M."""
+    if n < 1e3:
+        return f"{n:.0f}"
+    if n < 1e6:
+        return f"{n / 1e3:.1f} k"
+    return f"{n / 1e6:.2f} M" if n < 1e7 else f"{n / 1e6:.0f} M"
+
+
 def markdown(summary, rows):
     top = max(r["threads"] for r in rows)
     low = min(r["threads"] for r in rows)
@@ -390,7 +400,8 @@ def markdown(summary, rows):
         "",
         f"## All methods: latency and memory at {top} thread(s), energy at {low}",
         "",
-        "| method | WT Dice | HD95 mm | slice ms | volume s | slices/s | peak RSS MiB | "
+        "| method | WT Dice | HD95 mm | slice ms | volume s | slices/s | "
+        "peak RSS MiB (above loaded data) | "
         "params | size MiB | ops / slice | energy / slice, CPU-time est. mJ | "
         "energy / slice, op-count est. mJ |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
@@ -404,22 +415,23 @@ def markdown(summary, rows):
                  r).get("energy_per_slice", {})
         if r["method"].startswith("pcnn"):
             ops = r.get("operations_per_slice", {})
-            ops_text = (f"{ops.get('neuron_updates', 0) / 1e6:.1f} M neuron updates, "
-                        f"{ops.get('synaptic_events', 0) / 1e6:.2f} M synaptic events"
+            ops_text = (f"{_count(ops['neuron_updates'])} neuron updates, "
+                        f"{_count(ops['synaptic_events'])} synaptic events"
                         if ops else "—")
             op_mj = " / ".join(f(e.get(f"estimate:operations ({m})", {}).get("joules") and
                                  e[f"estimate:operations ({m})"]["joules"] * 1e3, ".3f")
                                for m in ("event-driven", "dense")) + " (event / dense)"
         else:
             macs = r.get("operations_per_slice", {}).get("macs")
-            ops_text = f"{macs / 1e6:.0f} M MACs" if macs else "—"
+            ops_text = f"{_count(macs)} MACs" if macs else "—"
             j = e.get("estimate:operations", {}).get("joules")
             op_mj = f(j and j * 1e3, ".3f")
         cpu = e.get("estimate:cpu-time", {}).get("joules")
         lines.append(
             f"| {r['label']} | {f(r.get('dice'), '.3f')} | {f(r.get('hd95_mm'), '.1f')} | "
             f"{r['latency_slice_ms']:.1f} | {f(r.get('latency_volume_s'), '.2f')} | "
-            f"{f(r.get('throughput_slices_per_s'), '.1f')} | {r['peak_rss_mib']:.0f} | "
+            f"{f(r.get('throughput_slices_per_s'), '.1f')} | {r['peak_rss_mib']:.0f} "
+            f"({r['peak_rss_mib'] - r['rss_after_data_mib']:+.0f}) | "
             f"{r['parameters']:,} | {r['size_on_disk_bytes'] / 2**20:.2f} | {ops_text} | "
             f"{f(cpu and cpu * 1e3, '.0f')} | {op_mj} |")
     pcnn = next((r for r in rows if r["method"] == "pcnn" and r["threads"] == top), None)
@@ -448,11 +460,14 @@ def markdown(summary, rows):
         lines += ["", "## Goal: PCNN >= 10x cheaper per slice than the int8 U-Net, Dice "
                       "within 0.05", ""]
     for v in verdicts:
-        ratios = ", ".join(f"{k}: {x:.2f}x" for k, x in v["energy_ratio_int8_over_pcnn"].items())
+        ratios = ", ".join(f"{k} {x:.2f}x ({'met' if v['energy_goal_met'][k] else 'not met'})"
+                           for k, x in v["energy_ratio_int8_over_pcnn"].items())
         met = all(v["energy_goal_met"].values()) and v["dice_goal_met"]
         lines += [f"- {LABELS[v['method']]}: energy per slice, int8 U-Net / PCNN "
-                  f"({v['threads']} threads): {ratios}. Dice int8 - PCNN: "
-                  f"{v['dice_int8_minus_pcnn']:+.3f}. Goal {'met' if met else 'not met'}."]
+                  f"({v['threads']} thread(s)): {ratios}. Dice int8 - PCNN "
+                  f"{v['dice_int8_minus_pcnn']:+.3f} ("
+                  f"{'met' if v['dice_goal_met'] else 'not met'}). "
+                  f"Goal {'met on every estimate' if met else 'not met'}."]
     return "\n".join(lines) + "\n"
 
 
@@ -516,6 +531,9 @@ def _parser():
     p.add_argument("--no-volumes", dest="volumes", action="store_false",
                    help="slices only (quick check)")
     p.add_argument("--results", default=RESULTS, help="output folder")
+    p.add_argument("--report-only", action="store_true",
+                   help="remake compare.md and the plots from the folder's compare.json "
+                        "(no new measurement)")
     # Worker-only options, set by the parent.
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
@@ -532,6 +550,11 @@ def main(argv=None):
     if args.worker:
         args.all_threads, args.threads = args.threads, args.worker_threads
         return worker(args)
+    if args.report_only:
+        with open(os.path.join(args.results, "compare.json")) as fh:
+            saved = json.load(fh)
+        rows = summarise(saved["raw"], watts_per_core=saved["summary"]["watts_per_core"])
+        return write_report(args.results, saved["summary"], rows, saved["raw"])
     if not os.path.isdir(args.data):
         print(f"no data at {args.data}: nothing to compare")
         return 0
@@ -586,15 +609,20 @@ def main(argv=None):
         "loadavg_at_start": [round(v, 2) for v in load],
         "loadavg_at_end": [round(v, 2) for v in os.getloadavg()],
     }
-    summary["verdicts"] = [verdict(rows, m) for m in ("pcnn", "pcnn_segment")]
     os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "compare.json"), "w") as fh:
+    return write_report(args.results, summary, rows, runs)
+
+
+def write_report(folder, summary, rows, runs):
+    """compare.json, compare.md and the plots in ``folder``; the verdicts are (re)made here."""
+    summary["verdicts"] = [verdict(rows, m) for m in ("pcnn", "pcnn_segment")]
+    with open(os.path.join(folder, "compare.json"), "w") as fh:
         json.dump({"summary": summary, "rows": rows, "raw": runs}, fh, indent=2)
     md = markdown(summary, rows)
-    with open(os.path.join(args.results, "compare.md"), "w") as fh:
+    with open(os.path.join(folder, "compare.md"), "w") as fh:
         fh.write(md)
     print(md)
-    made = plots(rows, args.results)
+    made = plots(rows, folder)
     print("plots: " + (", ".join(made) if made else "skipped (pip install pcnnseg[plots])"))
     return 0
 

@@ -5,7 +5,7 @@ import pytest
 import pcnnseg
 from pcnnseg import ICM, PCNN, SCM, SPCNN, entropy_signature, normalize, pulse, signature
 from tests import reference
-from tests.conftest import IMAGES, MODELS
+from tests.conftest import IMAGES
 
 # Invariance under rotations and flips is exact when every partial synaptic sum
 # is exact in float32, whatever the order: true for dyadic weights.

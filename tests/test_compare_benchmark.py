@@ -4,8 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from pcnnseg import energy
-
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare.py"
 
 
@@ -90,10 +88,32 @@ def test_markdown_reports_rows_scaling_and_goal(compare):
                "reference_slices": 7, "energy_sources": "stated",
                "verdicts": [compare.verdict(rows)]}
     md = compare.markdown(summary, rows)
-    assert "| PCNN (detect + segment) | 0.800 | 4.0 | 20.0 |" in md
+    assert "| PCNN (detect + segment) | 0.800 | 4.0 | 20.0 | 1.00 | 10.0 | 150 (+50) |" in md
     assert "hit rate (IoU >= 0.5) 0.750 over 4 slices" in md
     assert "| PCNN (detect + segment) | 1 | 30.0 |" in md  # thread scaling
-    assert "estimate:cpu-time: 3.00x" in md and "Goal not met" in md
+    assert "estimate:cpu-time 3.00x (not met)" in md
+    assert "Dice int8 - PCNN -0.020 (met)" in md and "Goal not met." in md
+
+
+@pytest.mark.parametrize("n, text", [(0, "0"), (999, "999"), (3500, "3.5 k"),
+                                     (478_512, "478.5 k"), (1_700_000, "1.70 M"),
+                                     (815_136_768, "815 M")])
+def test_operation_counts_are_readable(compare, n, text):
+    assert compare._count(n) == text
+
+
+def test_report_only_remakes_the_report_from_saved_json(compare, tmp_path):
+    runs = _runs()
+    summary = {"date": "then", "machine": "m", "torch": "t", "numba": "n", "rounds": 1,
+               "slice_repeats": 3, "cases": ["A"], "train_cases": ["B"],
+               "reference_slices": 7, "energy_sources": "stated", "watts_per_core": 4.0}
+    rows = compare.summarise(runs, watts_per_core=4.0)
+    compare.write_report(str(tmp_path), dict(summary), rows, runs)
+    first = (tmp_path / "compare.md").read_text()
+    (tmp_path / "compare.md").unlink()
+    assert compare.main(["--report-only", "--results", str(tmp_path)]) == 0
+    assert (tmp_path / "compare.md").read_text() == first
+    assert "then; m" in first  # the measurement's date, not the report's
 
 
 def test_plots_write_two_pngs(compare, tmp_path):
