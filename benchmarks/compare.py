@@ -18,8 +18,8 @@ resident memory and CPU time belong to that method alone; the processes run in
 ``--rounds`` rounds, the order of methods rotating, and medians pool the rounds.
 Per worker:
 
-- latency per slice: the whole method on one 2-D slice (the middle tumor slice
-  of each case), ``--slice-repeats`` times; per volume: the whole method on each
+- latency per slice: the whole method on one 2-D slice (the slice with the most
+  tumor pixels in each case), ``--slice-repeats`` times; per volume: the whole method on each
   case's volume (slices with at least 100 brain pixels, as the U-Net's
   training);
 - throughput: brain slices per second over the volume runs;
@@ -290,6 +290,8 @@ def summarise(runs, *, watts_per_core):
                "latency_slice_ms": 1e3 * _median([s for r in mine for s in r["slice_s"]]),
                "peak_rss_mib": max(r["peak_rss_mib"] for r in mine),
                "rss_after_data_mib": _median([r["rss_after_data_mib"] for r in mine]),
+               "peak_above_data_mib": max(r["peak_rss_mib"] - r["rss_after_data_mib"]
+                                          for r in mine),
                "n_volume_runs": len(vols)}
         if vols:
             n_slices = sum(v["slices"] for v in vols)
@@ -345,6 +347,23 @@ def summarise(runs, *, watts_per_core):
     return rows
 
 
+def energy_sources(rows, watts_per_core):
+    """Where the energy figures come from, in words, with the models' constants."""
+    pj = energy.HOROWITZ_45NM_PJ
+    measured = any(s in r.get("energy_per_slice", {}) for r in rows for s in ("rapl", "nvml"))
+    return "; ".join([
+        "RAPL / NVML counters: " + ("read (see energy_per_slice)" if measured
+                                    else "none readable on this machine (no figure measured)"),
+        f"estimate: CPU seconds x {watts_per_core:g} W per busy core (assumed)",
+        "estimate: operation counts x energy per operation (Horowitz, ISSCC 2014, 45 nm; "
+        f"fp32 MAC {pj['fp32_mul'] + pj['fp32_add']:.1f} pJ, int8 MAC "
+        f"{pj['int8_mul'] + pj['int32_add']:.1f} pJ with a 32-bit accumulate; arithmetic "
+        "only, no memory traffic); PCNN: neuron updates + synaptic events (event-driven) "
+        "or every synapse at every iteration (dense); U-Net: convolution MACs, the int8 "
+        "network's first level counted in fp32 (it runs in float)",
+    ])
+
+
 def verdict(rows, method="pcnn"):
     """The goal: PCNN >= 10x cheaper per slice than the int8 U-Net, Dice within 0.05.
 
@@ -355,7 +374,8 @@ def verdict(rows, method="pcnn"):
     low = min(r["threads"] for r in rows)
     by = {r["method"]: r for r in rows if r["threads"] == low}
     pcnn, int8 = by.get(method), by.get("cnn_int8")
-    if not pcnn or not int8 or "energy_per_slice" not in pcnn or "dice" not in pcnn:
+    if not pcnn or not int8 or any("energy_per_slice" not in r or "dice" not in r
+                                   for r in (pcnn, int8)):
         return None
     ratios = {}
     for source, e in int8["energy_per_slice"].items():
@@ -373,7 +393,7 @@ def verdict(rows, method="pcnn"):
 
 
 def _count(n):
-    """An operation count for the table: 3.5 k, 0.48 M, 815 M."""
+    """An operation count for the table: 3.5 k, 478.5 k, 1.70 M, 815 M."""
     if n < 1e3:
         return f"{n:.0f}"
     if n < 1e6:
@@ -423,7 +443,10 @@ def markdown(summary, rows):
                                for m in ("event-driven", "dense")) + " (event / dense)"
         else:
             macs = r.get("operations_per_slice", {}).get("macs")
+            in_float = r.get("operations_per_slice", {}).get("float_macs")
             ops_text = f"{_count(macs)} MACs" if macs else "—"
+            if macs and in_float and r["method"] == "cnn_int8":
+                ops_text += f" ({_count(in_float)} in fp32)"
             j = e.get("estimate:operations", {}).get("joules")
             op_mj = f(j and j * 1e3, ".3f")
         cpu = e.get("estimate:cpu-time", {}).get("joules")
@@ -431,7 +454,7 @@ def markdown(summary, rows):
             f"| {r['label']} | {f(r.get('dice'), '.3f')} | {f(r.get('hd95_mm'), '.1f')} | "
             f"{r['latency_slice_ms']:.1f} | {f(r.get('latency_volume_s'), '.2f')} | "
             f"{f(r.get('throughput_slices_per_s'), '.1f')} | {r['peak_rss_mib']:.0f} "
-            f"({r['peak_rss_mib'] - r['rss_after_data_mib']:+.0f}) | "
+            f"({r['peak_above_data_mib']:+.0f}) | "
             f"{r['parameters']:,} | {r['size_on_disk_bytes'] / 2**20:.2f} | {ops_text} | "
             f"{f(cpu and cpu * 1e3, '.0f')} | {op_mj} |")
     pcnn = next((r for r in rows if r["method"] == "pcnn" and r["threads"] == top), None)
@@ -588,16 +611,6 @@ def main(argv=None):
                     print(f"round {rnd + 1}, {threads} thread(s), {method}: "
                           f"{time.perf_counter() - t0:.0f} s", flush=True)
     rows = summarise(runs, watts_per_core=args.watts_per_core)
-    sources = [
-        "RAPL / NVML counters: " + ("read (see energy_per_slice)" if any(
-            s in r.get("energy_per_slice", {}) for r in rows for s in ("rapl", "nvml"))
-            else "none readable on this machine (no figure measured)"),
-        f"estimate: CPU seconds x {args.watts_per_core:g} W per busy core (assumed)",
-        "estimate: operation counts x energy per operation (Horowitz, ISSCC 2014, 45 nm; "
-        "fp32 MAC 4.6 pJ, int8 MAC 0.3 pJ with a 32-bit accumulate; arithmetic only, no "
-        "memory traffic); PCNN: neuron updates + synaptic events (event-driven) or every "
-        "synapse every iteration (dense, as the CPU kernel does); U-Net: convolution MACs",
-    ]
     summary = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -605,7 +618,7 @@ def main(argv=None):
         "cases": args.cases, "train_cases": split["train_cases"],
         "reference_slices": n_ref, "rounds": args.rounds,
         "slice_repeats": args.slice_repeats, "threads": args.threads,
-        "watts_per_core": args.watts_per_core, "energy_sources": "; ".join(sources),
+        "watts_per_core": args.watts_per_core,
         "loadavg_at_start": [round(v, 2) for v in load],
         "loadavg_at_end": [round(v, 2) for v in os.getloadavg()],
     }
@@ -614,7 +627,9 @@ def main(argv=None):
 
 
 def write_report(folder, summary, rows, runs):
-    """compare.json, compare.md and the plots in ``folder``; the verdicts are (re)made here."""
+    """compare.json, compare.md and the plots in ``folder``; the verdicts and the
+    statement of energy sources are (re)made here."""
+    summary["energy_sources"] = energy_sources(rows, summary["watts_per_core"])
     summary["verdicts"] = [verdict(rows, m) for m in ("pcnn", "pcnn_segment")]
     with open(os.path.join(folder, "compare.json"), "w") as fh:
         json.dump({"summary": summary, "rows": rows, "raw": runs}, fh, indent=2)

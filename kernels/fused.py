@@ -211,7 +211,7 @@ def _sweep(i0, i1, c0, c1, k, S, F, L, U, E, Yp, Yn, fire_time, M, W, params, fl
 
 
 @njit(cache=True)
-def _flags(params, M, W):
+def update_flags(params, M, W):
     modulated = (params[P.DECAY_F] == 0 and params[P.V_F] == 0
                  and params[P.DECAY_L] == 0)
     same_kernel = True
@@ -352,7 +352,7 @@ def pcnn_image(S, params, M, W, n_iter, record, n_bands):
     spikes : (n_iter, H, W) bool ndarray, or (0, 0, 0) when not ``record``.
     """
     H, Wd = S.shape
-    flags = _flags(params, M, W)
+    flags = update_flags(params, M, W)
     n_bands = max(1, min(n_bands, H))
     halo = 0 if n_bands == 1 else _BLOCK_ITERS
     block = n_iter if n_bands == 1 else _BLOCK_ITERS
@@ -395,7 +395,7 @@ def pcnn_batch(S, params, M, W, n_iter, record):
     spikes : (B, n_iter, H, W) bool ndarray, or (B, 0, 0, 0) when not ``record``.
     """
     B, H, Wd = S.shape
-    flags = _flags(params, M, W)
+    flags = update_flags(params, M, W)
     fire_time = np.full((B, H, Wd), -1, dtype=np.int32)
     counts = np.zeros((B, n_iter), dtype=np.int64)
     n_rec = n_iter if record else 0

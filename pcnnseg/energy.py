@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels import layout
+from kernels.fused import update_flags
 from pcnnseg.simulate import RunRecord
 from pcnnseg.validation import check_number
 
@@ -101,22 +102,21 @@ class Energy:
 
 # ------------------------------------------------------------------ operation counts
 
-def _update_kind(params):
-    """Which neuron update the fused kernel runs (its own test, ``kernels.fused._flags``)."""
-    modulated = (params[layout.DECAY_F] == 0 and params[layout.V_F] == 0
-                 and params[layout.DECAY_L] == 0)
-    return "modulated" if modulated else "general"
+def _update_kind_and_fan_out(params, M, W):
+    """The neuron update the fused kernel runs, and the synapses each pulse drives.
 
-
-def _fan_out(params, M, W):
-    """Synapses each pulse drives: non-zero feeding taps (when feeding is coupled)
-    plus non-zero linking taps (when linking is)."""
-    fan = 0
-    if params[layout.V_F] != 0:
-        fan += int(np.count_nonzero(M))
-    if params[layout.V_L] != 0 and params[layout.BETA] != 0:
+    The fan-out counts the non-zero feeding taps (when feeding is coupled) and the
+    non-zero linking taps (when linking is), once when both use the same kernel:
+    one weighted sum of the neighbours' pulses then serves both channels, as in
+    :func:`kernels.fused.update_flags`, the kernel's own test.
+    """
+    modulated, same_kernel = (bool(f) for f in update_flags(params, M, W)[:2])
+    feeding = params[layout.V_F] != 0
+    linking = params[layout.V_L] != 0 and params[layout.BETA] != 0
+    fan = int(np.count_nonzero(M)) if feeding else 0
+    if linking and not (feeding and same_kernel):
         fan += int(np.count_nonzero(W))
-    return fan
+    return ("modulated" if modulated else "general"), fan
 
 
 def pcnn_operations(runs):
@@ -134,11 +134,12 @@ def pcnn_operations(runs):
         ``neuron_ops_fp32_add``: their arithmetic (:data:`NEURON_UPDATE_OPS`);
         ``pulses``; ``synaptic_events``:
         pulses x fan-out, each pulse feeding its neighbours through every non-zero
-        tap of the coupled kernels (event-driven count; at the image border a
-        pulse has fewer neighbours, so this is an upper bound);
-        ``dense_synaptic_ops``: neuron updates x fan-out, what a dense kernel
-        evaluating every synapse at every iteration (this package's CPU kernel)
-        performs.
+        tap of the coupled kernels, once when feeding and linking share their
+        kernel (event-driven count; at the image border a pulse has fewer
+        neighbours, so this is an upper bound);
+        ``dense_synaptic_ops``: neuron updates x fan-out, a dense model in which
+        every synapse is evaluated at every iteration (this package's CPU kernel
+        is dense, though its symmetric-weight sums use fewer multiplies).
 
     Raises
     ------
@@ -151,9 +152,9 @@ def pcnn_operations(runs):
         if not isinstance(run, RunRecord):
             raise TypeError(f"runs: expected RunRecord entries, got {type(run).__name__}")
         params, M, W = run.model.kernel_params()
-        fan = _fan_out(params, M, W)
+        kind, fan = _update_kind_and_fan_out(params, M, W)
         updates = run.n_neurons * run.n_iter
-        per_update = NEURON_UPDATE_OPS[_update_kind(params)]
+        per_update = NEURON_UPDATE_OPS[kind]
         totals["neuron_updates"] += updates
         totals["neuron_ops_fp32_mul"] += updates * per_update["fp32_mul"]
         totals["neuron_ops_fp32_add"] += updates * per_update["fp32_add"]
@@ -379,6 +380,7 @@ class NvmlCounter:
             self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(n)]
             if not self._handles:
                 self.reason = "NVML: no GPU"
+                pynvml.nvmlShutdown()
                 return
             self._nvml = pynvml
             self._start = [pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
@@ -396,6 +398,11 @@ class NvmlCounter:
             end = [self._nvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles]
         except Exception as err:
             return Energy(None, self.source, f"NVML unreadable: {err}")
+        finally:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:  # the reading is what matters
+                pass
         millijoules = sum(b - a for a, b in zip(self._start, end))
         if millijoules <= 0:
             return Energy(None, self.source, "NVML energy counter did not advance")
@@ -421,14 +428,20 @@ class _CodecarbonCounter:
             self.reason = "codecarbon not installed (pip install pcnnseg[energy])"
             return
         self._version = getattr(codecarbon, "__version__", "?")
-        self._tracker = codecarbon.OfflineEmissionsTracker(
-            country_iso_code=self.country, save_to_file=False, log_level="error")
-        self._tracker.start()
+        try:
+            self._tracker = codecarbon.OfflineEmissionsTracker(
+                country_iso_code=self.country, save_to_file=False, log_level="error")
+            self._tracker.start()
+        except Exception as err:  # whatever the library raises: the figure is unavailable
+            self._tracker, self.reason = None, f"codecarbon failed to start: {err}"
 
     def stop(self):
         if self._tracker is None:
             return Energy(None, self.source, self.reason or "not started")
-        self._tracker.stop()
+        try:
+            self._tracker.stop()
+        except Exception as err:
+            return Energy(None, self.source, f"codecarbon failed to stop: {err}")
         data = getattr(self._tracker, "final_emissions_data", None)
         kwh = getattr(data, "energy_consumed", None)
         if not kwh or kwh <= 0:

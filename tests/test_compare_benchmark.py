@@ -79,6 +79,19 @@ def test_verdict_ratios_only_for_shared_sources(compare):
     assert v["energy_goal_met"]["estimate:cpu-time"] is False
     assert v["dice_int8_minus_pcnn"] == pytest.approx(-0.02) and v["dice_goal_met"]
     assert compare.verdict(rows, "pcnn_segment") is None  # not run
+    no_dice = [{k: v for k, v in r.items() if not (k == "dice" and r["method"] == "cnn_int8")}
+               for r in rows]
+    assert compare.verdict(no_dice) is None  # nothing to compare against
+
+
+def test_energy_sources_state_the_models(compare):
+    rows = compare.summarise(_runs(), watts_per_core=4.0)
+    text = compare.energy_sources(rows, 4.0)
+    assert "counters: read" in text  # the int8 runs had a RAPL reading
+    assert "4 W per busy core" in text
+    assert "fp32 MAC 4.6 pJ, int8 MAC 0.3 pJ" in text
+    no_counter = [dict(r, energy_per_slice={"estimate:cpu-time": {}}) for r in rows]
+    assert "none readable" in compare.energy_sources(no_counter, 4.0)
 
 
 def test_markdown_reports_rows_scaling_and_goal(compare):
@@ -90,6 +103,7 @@ def test_markdown_reports_rows_scaling_and_goal(compare):
     md = compare.markdown(summary, rows)
     assert "| PCNN (detect + segment) | 0.800 | 4.0 | 20.0 | 1.00 | 10.0 | 150 (+50) |" in md
     assert "hit rate (IoU >= 0.5) 0.750 over 4 slices" in md
+    assert "| 1.0 k MACs (100 in fp32) |" in md  # the int8 network's float first level
     assert "| PCNN (detect + segment) | 1 | 30.0 |" in md  # thread scaling
     assert "estimate:cpu-time 3.00x (not met)" in md
     assert "Dice int8 - PCNN -0.020 (met)" in md and "Goal not met." in md
