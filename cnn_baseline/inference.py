@@ -8,6 +8,7 @@ them into an array of the input's shape. Slices are taken along axis 0 of a
 ``(Z, Y, X)`` volume, the axial slices of a volume read by
 :func:`pcnnseg.io.load_brats_case` (SimpleITK order), as in training.
 """
+import functools
 import numbers
 import pathlib
 import warnings
@@ -134,6 +135,12 @@ def _output_rows(regions, available):
     return [available.index(r) for r in names]
 
 
+@functools.lru_cache(maxsize=2)
+def _bundled_model(quantized):
+    """The bundled network for :func:`predict`, kept between calls (never handed out)."""
+    return load_pretrained(quantized)
+
+
 @torch.no_grad()
 def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tumor",
             threshold=0.5, batch_size=16, min_brain_pixels=100, channels_last=False):
@@ -148,8 +155,8 @@ def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tum
         W)`` or ``(Z, Y, X)`` arrays, or a BratsCase. Any real dtype; each
         sequence is normalised over the whole input.
     model : torch.nn.Module, optional
-        A network with the CompressedUNet interface. Default:
-        ``load_pretrained(quantized)``.
+        A network with the CompressedUNet interface. Default: the bundled
+        weights, ``load_pretrained(quantized)``, loaded once per process.
     quantized : bool, optional
         With ``model=None``, use the bundled int8 network. Default False.
     regions : str or sequence of str, optional
@@ -200,7 +207,7 @@ def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tum
         raise TypeError(f"min_brain_pixels: expected an integer, got "
                         f"{type(min_brain_pixels).__name__}")
     if model is None:
-        model = load_pretrained(bool(quantized))
+        model = _bundled_model(bool(quantized))
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
 

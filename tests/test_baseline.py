@@ -290,6 +290,22 @@ def test_bundled_weights_load_and_predict():
 
 
 @needs_weights
+def test_predict_loads_the_bundled_weights_once(monkeypatch):
+    stack, _ = _four(seed=6, shape=(60, 64))
+    expected = cnn_baseline.predict(stack, model=cnn_baseline.load_pretrained())
+    loads = []
+    real = inference.load_pretrained
+    monkeypatch.setattr(inference, "load_pretrained", lambda q: loads.append(q) or real(q))
+    inference._bundled_model.cache_clear()
+    try:
+        for _ in range(3):
+            assert np.array_equal(cnn_baseline.predict(stack), expected)
+    finally:
+        inference._bundled_model.cache_clear()
+    assert loads == [False]
+
+
+@needs_weights
 @pytest.mark.skipif(not BRATS.is_dir(), reason="BraTS 2018 data not available")
 def test_bundled_weights_segment_a_validation_case():
     from pcnnseg.io import load_brats_case
