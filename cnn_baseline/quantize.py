@@ -12,10 +12,10 @@ are dequantized before the sigmoid.
 The first level (``inc``: two separable blocks at full resolution, 62 million of
 the 815 million MACs of a 128 x 128 slice with three outputs) stays in float32.
 Quantized, the GroupNorm after its depthwise convolution divided int8 rounding
-noise by the small spread of some channel groups: on validation slices the signal-to-noise
-ratio against fp32 fell from 14 dB to -13 dB at that layer and the whole-tumor
-Dice of one validation volume from 0.67 to 0.09; with the level in float the
-thresholded int8 outputs agree with fp32 on 99.9% of pixels.
+noise by the small spread of some channel groups: on validation slices the
+signal-to-noise ratio against fp32 fell from 14 dB to -13 dB at that layer and
+the whole-tumor Dice of one validation volume from 0.67 to 0.09; with the level in
+float the thresholded int8 outputs agree with fp32 on 99.9% of pixels.
 
 Eager-mode quantization runs on the CPU only; the ``x86`` engine (FBGEMM and
 oneDNN) is used by default. PyTorch 2.13 marks ``torch.ao.quantization`` as

@@ -212,6 +212,9 @@ def _sweep(i0, i1, c0, c1, k, S, F, L, U, E, Yp, Yn, fire_time, M, W, params, fl
 
 @njit(cache=True)
 def update_flags(params, M, W):
+    """Which update the kernel runs: ``(modulated, same_kernel, symmetric W,
+    symmetric M)``; modulated models (``F = S``, no linking memory) skip F and L,
+    and one synaptic sum serves feeding and linking when ``M == W``."""
     modulated = (params[P.DECAY_F] == 0 and params[P.V_F] == 0
                  and params[P.DECAY_L] == 0)
     same_kernel = True
