@@ -163,7 +163,8 @@ class _CNN:
 
 
 def _load(data, name):
-    """Case, its (4, Z, Y, X) stack, FLAIR, the brain slices and a timed slice."""
+    """Case, its (4, Z, Y, X) stack, its brain slices, and the slice timed alone
+    (the one with the most tumor pixels)."""
     from cnn_baseline.data import normalize_case
     from pcnnseg.preprocess import nonempty_slices
 

@@ -211,12 +211,13 @@ def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tum
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
 
-    rows = _output_rows(regions, model_regions(model))
+    available = model_regions(model)
+    rows = _output_rows(regions, available)
     normalized, brain = normalize_case(stack)  # validates dtype, shape, NaN
     two_d = brain.ndim == 2
     if two_d:
         normalized, brain = normalized[:, None], brain[None]
-    n_out = model.config["out_channels"] if hasattr(model, "config") else 1
+    n_out = len(available)
     out = np.zeros((n_out,) + brain.shape, dtype=bool)
     # A slice without brain has nothing to segment (its output is masked to False).
     keep = nonempty_slices(brain, min_pixels=max(int(min_brain_pixels), 1))

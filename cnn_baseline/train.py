@@ -102,13 +102,12 @@ def warm_start(model, bundle, regions):
             continue
         if source.shape == target.shape:
             target.copy_(source)
+            copied.append(name)
         elif name.startswith("head."):
             for row, region in enumerate(regions):
                 if region in source_rows:
                     target[row].copy_(source[source_rows[region]])
-        else:
-            continue
-        copied.append(name)
+            copied.append(name)
     return copied
 
 

@@ -174,8 +174,8 @@ def pcnn_arithmetic(operations, *, event_driven=True):
     event_driven : bool, optional
         True (default): each synaptic event is one fp32 add (the weight added to
         the target's sum), as on event-driven hardware. False: every synapse is
-        evaluated every iteration, one fp32 multiply and one add each, as the
-        dense CPU kernel does.
+        evaluated every iteration, one fp32 multiply and one add each (a dense
+        model; this package's CPU kernel is dense).
 
     Returns
     -------
