@@ -18,7 +18,8 @@ import SimpleITK as sitk
 from pcnnseg.validation import as_binary_mask
 
 __all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
-           "BratsCase", "BRATS_SEQUENCES", "find_brats_cases", "load_brats_case"]
+           "BratsCase", "BRATS_SEQUENCES", "BRATS_LAYOUTS", "find_brats_cases",
+           "load_brats_case"]
 
 #: The four BraTS sequences, in the order the challenge lists them.
 BRATS_SEQUENCES = ("flair", "t1", "t1ce", "t2")
@@ -282,6 +283,21 @@ def write_mask(path, mask, like):
 # --------------------------------------------------------------------------- BraTS
 
 
+#: File names of the four sequences and the labels in each BraTS naming convention:
+#: ``<case>_<name>.nii.gz`` (BraTS 2018 to 2021) and ``<case>-<name>.nii.gz`` (BraTS
+#: 2023 and later, BraTS-Africa included). The convention also fixes the label of the
+#: enhancing tumor: 4 up to 2021, 3 from 2023.
+BRATS_LAYOUTS = {
+    "2018": {"separator": "_", "flair": "flair", "t1": "t1", "t1ce": "t1ce", "t2": "t2",
+             "seg": "seg"},
+    "2023": {"separator": "-", "flair": "t2f", "t1": "t1n", "t1ce": "t1c", "t2": "t2w",
+             "seg": "seg"},
+}
+
+# Any sequence name of either convention -> the canonical one.
+_SEQUENCE_ALIASES = {layout[s]: s for layout in BRATS_LAYOUTS.values() for s in BRATS_SEQUENCES}
+
+
 @dataclass(frozen=True)
 class BratsCase:
     """One BraTS case: co-registered sequences, optional labels, and geometry.
@@ -289,21 +305,29 @@ class BratsCase:
     Attributes
     ----------
     name : str
-        Case identifier, the folder name (``Brats18_CBICA_ABM_1``).
+        Case identifier, the folder name (``Brats18_CBICA_ABM_1``,
+        ``BraTS-SSA-00002-000``).
     images : dict of str to (Z, Y, X) ndarray
-        Raw intensities per sequence, in the file's dtype (int16 for BraTS 2018).
+        Raw intensities per sequence, in the file's dtype (int16 for BraTS 2018,
+        float32 for BraTS-Africa 2023), under the canonical names ``"flair"``,
+        ``"t1"``, ``"t1ce"``, ``"t2"`` whatever the files are called.
     labels : (Z, Y, X) ndarray of uint8 or None
-        0 background, 1 necrotic / non-enhancing core, 2 edema, 4 enhancing tumor;
-        None when loaded with ``labels=False``.
+        In the BraTS 2018 convention whatever the files use: 0 background,
+        1 necrotic / non-enhancing core, 2 edema, 4 enhancing tumor (a 2023 file's
+        3 is read as 4); None when loaded with ``labels=False``.
     geometry : Image
         The first sequence read as an :class:`Image` (its array is the same object
         as ``images[first]``); pass it as ``like`` to :func:`write_mask`.
+    convention : str
+        Naming and label convention of the files: ``"2018"`` or ``"2023"`` (see
+        :data:`BRATS_LAYOUTS`).
     """
 
     name: str
     images: dict
     labels: np.ndarray | None
     geometry: Image
+    convention: str = "2018"
 
     @property
     def shape(self):
@@ -311,15 +335,26 @@ class BratsCase:
         return self.geometry.array.shape
 
 
-def _case_file(case_dir, suffix):
-    return case_dir / f"{case_dir.name}_{suffix}.nii.gz"
+def _case_file(case_dir, key, convention):
+    layout = BRATS_LAYOUTS[convention]
+    return case_dir / f"{case_dir.name}{layout['separator']}{layout[key]}.nii.gz"
+
+
+def _case_convention(case_dir):
+    """The convention whose files are present in ``case_dir`` (the one with more of
+    them; ``None`` when neither has any)."""
+    found = {c: sum(_case_file(case_dir, k, c).is_file() for k in BRATS_SEQUENCES + ("seg",))
+             for c in BRATS_LAYOUTS}
+    best = max(found, key=found.get)
+    return best if found[best] else None
 
 
 def find_brats_cases(root):
-    """List the BraTS case folders under ``root``.
+    """List the BraTS case folders under ``root``, in either naming convention.
 
-    A case folder is a direct child ``<case>/`` holding
-    ``<case>_{flair,t1,t1ce,t2}.nii.gz``; ``<case>_seg.nii.gz`` is optional
+    A case folder is a direct child ``<case>/`` holding the four sequences as
+    ``<case>_{flair,t1,t1ce,t2}.nii.gz`` (BraTS 2018-2021) or
+    ``<case>-{t2f,t1n,t1c,t2w}.nii.gz`` (BraTS 2023); the labels are optional
     (validation and test sets have none). Folders missing any sequence are left
     out; :func:`load_brats_case` on one of them says which file is missing.
 
@@ -347,20 +382,47 @@ def find_brats_cases(root):
         raise ValueError(f"root: expected a directory of BraTS case folders, got a file: "
                          f"{str(root)!r}")
     return sorted(d for d in root.iterdir()
-                  if d.is_dir() and all(_case_file(d, s).is_file() for s in BRATS_SEQUENCES))
+                  if d.is_dir() and any(all(_case_file(d, s, c).is_file() for s in BRATS_SEQUENCES)
+                                        for c in BRATS_LAYOUTS))
+
+
+def _canonical_sequences(sequences):
+    if isinstance(sequences, str):
+        sequences = (sequences,)
+    sequences = tuple(sequences)
+    if not sequences:
+        raise ValueError("sequences: expected at least one sequence name, got none")
+    for s in sequences:
+        if not isinstance(s, str):
+            raise TypeError(f"sequences: expected strings such as 'flair', got {s!r}")
+        if s not in _SEQUENCE_ALIASES:
+            raise ValueError(f"sequences: expected names among {sorted(_SEQUENCE_ALIASES)}, "
+                             f"got {s!r}")
+    canonical = tuple(_SEQUENCE_ALIASES[s] for s in sequences)
+    if len(set(canonical)) != len(canonical):
+        raise ValueError(f"sequences: expected distinct sequences, got {sequences}")
+    return canonical
 
 
 def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
-    """Read the sequences (and labels) of one BraTS case folder.
+    """Read the sequences (and labels) of one BraTS case folder, either convention.
+
+    The folder's convention (see :data:`BRATS_LAYOUTS`) is recognised from its
+    file names; images come back under the canonical sequence names and labels
+    in the 2018 convention, so both collections look the same downstream.
 
     Parameters
     ----------
     case_dir : str or os.PathLike
-        ``<case>/`` holding ``<case>_<sequence>.nii.gz`` files.
+        ``<case>/`` holding ``<case>_<sequence>.nii.gz`` (2018) or
+        ``<case>-<sequence>.nii.gz`` (2023) files.
     sequences : sequence of str
-        Sequences to read, default all four; the first one supplies ``geometry``.
+        Sequences to read, default all four, by canonical (``"flair"``, ``"t1"``,
+        ``"t1ce"``, ``"t2"``) or 2023 name (``"t2f"``, ``"t1n"``, ``"t1c"``,
+        ``"t2w"``); the first one supplies ``geometry``.
     labels : bool
-        Also read ``<case>_seg.nii.gz``; it must then exist.
+        Also read the labels (``<case>_seg.nii.gz`` / ``<case>-seg.nii.gz``); they
+        must then exist.
 
     Returns
     -------
@@ -371,28 +433,21 @@ def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
     FileNotFoundError
         If ``case_dir`` or a requested file is missing (the message names it).
     ValueError
-        If two arrays differ in shape (both named), the labels are not integers
-        in 0..255, ``sequences`` is empty or repeats a name, or a file is corrupt.
+        If two arrays differ in shape (both named), the labels hold values
+        other than those of the folder's convention, ``sequences`` is empty,
+        unknown or repeats a sequence, or a file is corrupt.
     TypeError
         If ``sequences`` holds something other than strings.
     """
     case_dir = pathlib.Path(case_dir)
     if not case_dir.is_dir():
         raise FileNotFoundError(f"case_dir: no such directory: {str(case_dir)!r}")
-    if isinstance(sequences, str):
-        sequences = (sequences,)
-    sequences = tuple(sequences)
-    if not sequences:
-        raise ValueError("sequences: expected at least one sequence name, got none")
-    for s in sequences:
-        if not isinstance(s, str):
-            raise TypeError(f"sequences: expected strings such as 'flair', got {s!r}")
-    if len(set(sequences)) != len(sequences):
-        raise ValueError(f"sequences: expected distinct names, got {sequences}")
+    sequences = _canonical_sequences(sequences)
+    convention = _case_convention(case_dir) or "2018"
 
-    wanted = [(s, _case_file(case_dir, s)) for s in sequences]
+    wanted = [(s, _case_file(case_dir, s, convention)) for s in sequences]
     if labels:
-        wanted.append(("seg", _case_file(case_dir, "seg")))
+        wanted.append(("seg", _case_file(case_dir, "seg", convention)))
     for key, file in wanted:  # check them all before any slow read
         if not file.is_file():
             what = "labels" if key == "seg" else f"sequence {key!r}"
@@ -413,13 +468,21 @@ def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
         else:
             images[key] = img.array
     if seg is not None:
-        if seg.dtype.kind == "f":
-            ok = np.isfinite(seg).all() and np.array_equal(seg, np.round(seg))
-        else:
-            ok = seg.dtype.kind in "biu"
-        if not ok or seg.min() < 0 or seg.max() > 255:
-            raise ValueError(f"labels: expected integer labels in 0..255 in "
-                             f"{_case_file(case_dir, 'seg').name}, got dtype {seg.dtype} with "
-                             f"range [{seg.min()}, {seg.max()}]")
-        seg = seg.astype(np.uint8)
-    return BratsCase(name=case_dir.name, images=images, labels=seg, geometry=geometry)
+        seg = _labels_2018(seg, convention, _case_file(case_dir, "seg", convention).name)
+    return BratsCase(name=case_dir.name, images=images, labels=seg, geometry=geometry,
+                     convention=convention)
+
+
+def _labels_2018(seg, convention, file_name):
+    """Labels of a ``convention`` file as uint8 in the 2018 convention."""
+    from pcnnseg.metrics import convert_brats_labels
+
+    if seg.dtype.kind == "f" and not (np.isfinite(seg).all() and np.array_equal(seg, np.round(seg))):
+        raise ValueError(f"labels: expected integer labels in {file_name}, got non-integer "
+                         f"values of dtype {seg.dtype}")
+    if seg.dtype.kind not in "biuf":
+        raise ValueError(f"labels: expected integer labels in {file_name}, got dtype {seg.dtype}")
+    try:
+        return convert_brats_labels(seg, source=convention, target="2018")
+    except ValueError as err:
+        raise ValueError(f"labels: {file_name}: {err}") from None

@@ -67,11 +67,13 @@ __all__ = [
     "hausdorff95",
     "hausdorff_distance",
     "brats_regions",
+    "convert_brats_labels",
     "evaluate",
     "evaluate_slices",
     "mean_tumor_slice_dice",
     "METRIC_NAMES",
     "BRATS_LABELS",
+    "BRATS_LABEL_CONVENTIONS",
 ]
 
 #: Keys of the dictionaries returned by :func:`evaluate` and :func:`evaluate_slices`.
@@ -81,10 +83,16 @@ METRIC_NAMES = ("dice", "iou", "sensitivity", "specificity", "hausdorff95")
 #: core, edema, enhancing tumor.
 BRATS_LABELS = (0, 1, 2, 4)
 
+#: Label values of each BraTS convention, in the order background, necrotic /
+#: non-enhancing core, edema, enhancing tumor: BraTS 2018-2021 use 4 for the
+#: enhancing tumor, BraTS 2023 (BraTS-Africa included) use 3.
+BRATS_LABEL_CONVENTIONS = {"2018": BRATS_LABELS, "2023": (0, 1, 2, 3)}
+
+# Regions by label role: 1 core (necrotic), 2 edema, 3 enhancing.
 _BRATS_REGIONS = {
-    "whole_tumor": (1, 2, 4),
-    "tumor_core": (1, 4),
-    "enhancing": (4,),
+    "whole_tumor": (1, 2, 3),
+    "tumor_core": (1, 3),
+    "enhancing": (3,),
 }
 
 
@@ -504,56 +512,110 @@ def hausdorff95(pred, truth, *, spacing=None):
 
 # --------------------------------------------------------------------------- BraTS
 
-def brats_regions(labels):
-    """Split a BraTS label map into the three evaluated tumor regions.
+def _check_convention(convention, name="convention"):
+    if convention not in BRATS_LABEL_CONVENTIONS:
+        raise ValueError(f"{name}: expected one of {sorted(BRATS_LABEL_CONVENTIONS)}, "
+                         f"got {convention!r}")
+    return BRATS_LABEL_CONVENTIONS[convention]
 
-    BraTS labels: 0 background, 1 necrotic and non-enhancing tumor core, 2
-    peritumoral edema, 4 enhancing tumor [1]_.
 
-    Parameters
-    ----------
-    labels : (H, W) or (Z, Y, X) array_like of int
-        Label map with values in {0, 1, 2, 4}. Floating arrays holding those
-        integer values are accepted.
-
-    Returns
-    -------
-    dict of str to bool ndarray
-        ``"whole_tumor"`` (labels 1, 2, 4), ``"tumor_core"`` (1, 4) and
-        ``"enhancing"`` (4), each of the shape of ``labels``.
-
-    Raises
-    ------
-    TypeError
-        For a non-real dtype.
-    ValueError
-        For any value outside {0, 1, 2, 4} (e.g. label 3, used by some older BraTS
-        releases for non-enhancing tumor: relabel it to 1 first), or a number of
-        dimensions other than 2 or 3.
-
-    References
-    ----------
-    .. [1] Menze, B. H. et al. IEEE TMI 34(10), 2015.
-           doi:10.1109/TMI.2014.2377694
-
-    Examples
-    --------
-    >>> regions = brats_regions(np.array([[0, 1, 2, 4]]))
-    >>> regions["tumor_core"]
-    array([[False,  True, False,  True]])
-    """
+def _check_label_map(labels, convention):
+    allowed = _check_convention(convention)
     arr = np.asarray(labels)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"labels: expected an integer label map, got dtype {arr.dtype}")
     if arr.ndim not in (2, 3):
         raise ValueError(f"labels: expected a 2-D or 3-D array, got {arr.ndim}-D with "
                          f"shape {arr.shape}")
-    valid = np.isin(arr, BRATS_LABELS)
+    valid = np.isin(arr, allowed)
     if not valid.all():
         bad = np.unique(arr[~valid])
         shown = ", ".join(repr(v.item()) for v in bad[:10])
-        raise ValueError(f"labels: expected values in {{0, 1, 2, 4}}, found {shown}")
-    return {name: np.isin(arr, values) for name, values in _BRATS_REGIONS.items()}
+        expected = "{" + ", ".join(str(v) for v in allowed) + "}"
+        raise ValueError(f"labels: expected values in {expected} (BraTS {convention} "
+                         f"convention), found {shown}")
+    return arr, allowed
+
+
+def brats_regions(labels, *, convention="2018"):
+    """Split a BraTS label map into the three evaluated tumor regions.
+
+    BraTS labels [1]_: 0 background, 1 necrotic and non-enhancing tumor core, 2
+    peritumoral edema, and the enhancing tumor as 4 (2018-2021) or 3 (2023 [2]_).
+
+    Parameters
+    ----------
+    labels : (H, W) or (Z, Y, X) array_like of int
+        Label map with values in {0, 1, 2, 4} (or {0, 1, 2, 3} for the 2023
+        convention). Floating arrays holding those integer values are accepted.
+    convention : {"2018", "2023"}
+        Label convention of ``labels``; :func:`pcnnseg.io.load_brats_case`
+        returns 2018 labels whatever the files use.
+
+    Returns
+    -------
+    dict of str to bool ndarray
+        ``"whole_tumor"`` (every tumor label), ``"tumor_core"`` (necrotic core
+        and enhancing tumor) and ``"enhancing"``, each of the shape of ``labels``.
+
+    Raises
+    ------
+    TypeError
+        For a non-real dtype.
+    ValueError
+        For a value outside the convention's labels (e.g. label 3 in a 2018 map:
+        some older BraTS releases used it for non-enhancing tumor; relabel it to 1
+        first), an unknown convention, or a number of dimensions other than 2 or 3.
+
+    References
+    ----------
+    .. [1] Menze, B. H. et al. IEEE TMI 34(10), 2015.
+           doi:10.1109/TMI.2014.2377694
+    .. [2] Adewole, M. et al. The BraTS 2023 challenge: glioma segmentation in
+           Sub-Saharan Africa patient population (BraTS-Africa). arXiv:2305.19369
+
+    Examples
+    --------
+    >>> regions = brats_regions(np.array([[0, 1, 2, 4]]))
+    >>> regions["tumor_core"]
+    array([[False,  True, False,  True]])
+    >>> brats_regions(np.array([[0, 1, 2, 3]]), convention="2023")["enhancing"]
+    array([[False, False, False,  True]])
+    """
+    arr, allowed = _check_label_map(labels, convention)
+    return {name: np.isin(arr, [allowed[r] for r in roles])
+            for name, roles in _BRATS_REGIONS.items()}
+
+
+def convert_brats_labels(labels, *, source, target):
+    """Relabel a BraTS label map from one convention to another.
+
+    Parameters
+    ----------
+    labels : (H, W) or (Z, Y, X) array_like of int
+        Values of the ``source`` convention (see :data:`BRATS_LABEL_CONVENTIONS`).
+    source, target : {"2018", "2023"}
+
+    Returns
+    -------
+    uint8 ndarray, shape of ``labels``
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`brats_regions` for ``labels`` in the ``source`` convention, or
+        for an unknown convention.
+
+    Examples
+    --------
+    >>> convert_brats_labels(np.array([[0, 1, 2, 3]]), source="2023", target="2018")
+    array([[0, 1, 2, 4]], dtype=uint8)
+    """
+    arr, allowed = _check_label_map(labels, source)
+    to = _check_convention(target, "target")
+    lut = np.zeros(max(allowed) + 1, dtype=np.uint8)
+    lut[list(allowed)] = to
+    return lut[arr.astype(np.intp)]
 
 
 # ------------------------------------------------------------------------ summaries

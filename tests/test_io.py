@@ -280,3 +280,71 @@ def test_load_real_brats_case():
     np.testing.assert_allclose(case.geometry.spacing, (1.0, 1.0, 1.0))
     assert set(np.unique(case.labels)) <= {0, 1, 2, 4} and case.labels.any()
     assert (case.labels[case.images["flair"] == 0] == 0).all()
+
+
+# ------------------------------------------------------------- BraTS 2023 naming
+
+def _fake_case_2023(root, name, *, labels=(0, 1, 2, 3)):
+    """A case folder in the BraTS 2023 layout: float32 sequences, labels 1/2/3."""
+    case = root / name
+    case.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    arrays = {}
+    for key in ("t2f", "t1n", "t1c", "t2w", "seg"):
+        if key == "seg":
+            arr = rng.choice(np.array(labels, dtype=np.float32), SHAPE)
+        else:
+            arr = rng.integers(-50, 500, SHAPE).astype(np.float32)
+        arrays[key] = arr
+        sitk.WriteImage(sitk.GetImageFromArray(arr), str(case / f"{name}-{key}.nii.gz"))
+    return case, arrays
+
+
+def test_find_brats_cases_reads_both_conventions(tmp_path):
+    _fake_case(tmp_path, "Brats18_A_1")
+    _fake_case_2023(tmp_path, "BraTS-SSA-00001-000")
+    assert [p.name for p in find_brats_cases(tmp_path)] == ["BraTS-SSA-00001-000", "Brats18_A_1"]
+
+
+def test_load_brats_case_2023_names_and_labels(tmp_path):
+    case_dir, arrays = _fake_case_2023(tmp_path, "BraTS-SSA-00001-000")
+    case = load_brats_case(case_dir)
+    assert case.convention == "2023"
+    assert list(case.images) == ["flair", "t1", "t1ce", "t2"]
+    np.testing.assert_array_equal(case.images["flair"], arrays["t2f"])
+    np.testing.assert_array_equal(case.images["t1ce"], arrays["t1c"])
+    # enhancing tumor 3 becomes 4, the other labels stay
+    expected = np.where(arrays["seg"] == 3, 4, arrays["seg"]).astype(np.uint8)
+    np.testing.assert_array_equal(case.labels, expected)
+    assert case.labels.dtype == np.uint8
+    # 2023 names are aliases of the canonical ones
+    only = load_brats_case(case_dir, sequences=("t2w",), labels=False)
+    assert list(only.images) == ["t2"]
+    with pytest.raises(ValueError, match="distinct"):
+        load_brats_case(case_dir, sequences=("flair", "t2f"))
+    with pytest.raises(ValueError, match="sequences.*'dwi'"):
+        load_brats_case(case_dir, sequences=("dwi",))
+    assert load_brats_case(_fake_case(tmp_path, "Brats18_B_1")).convention == "2018"
+
+
+def test_load_brats_case_rejects_labels_of_the_other_convention(tmp_path):
+    case_dir, _ = _fake_case_2023(tmp_path, "BraTS-X-00001-000", labels=(0, 2, 4))
+    with pytest.raises(ValueError, match=r"BraTS-X-00001-000-seg.nii.gz.*2023.*4"):
+        load_brats_case(case_dir)
+    bad18 = _fake_case(tmp_path, "Brats18_Q_1")
+    sitk.WriteImage(sitk.GetImageFromArray(np.full(SHAPE, 3, np.uint8)),
+                    str(bad18 / "Brats18_Q_1_seg.nii.gz"))
+    with pytest.raises(ValueError, match=r"Brats18_Q_1_seg.nii.gz.*2018.*3"):
+        load_brats_case(bad18)
+
+
+SSA = BRATS.parent / "brats2023_ssa"
+
+
+def test_load_real_brats_africa_case():
+    if not SSA.is_dir():
+        pytest.skip(f"BraTS-Africa sample data not found at {SSA}")
+    case = load_brats_case(find_brats_cases(SSA)[0])
+    assert case.convention == "2023" and case.shape == (155, 240, 240)
+    assert case.images["flair"].dtype == np.float32
+    assert set(np.unique(case.labels)) <= {0, 1, 2, 4} and (case.labels == 4).any()

@@ -7,9 +7,10 @@ import pytest
 from scipy import ndimage as ndi
 
 from pcnnseg import metrics
-from pcnnseg.metrics import (brats_regions, dice, evaluate, evaluate_slices, hausdorff95,
-                             hausdorff_distance, iou, mean_tumor_slice_dice, sensitivity,
-                             specificity, surface_distances)
+from pcnnseg.metrics import (brats_regions, convert_brats_labels, dice, evaluate,
+                             evaluate_slices, hausdorff95, hausdorff_distance, iou,
+                             mean_tumor_slice_dice, sensitivity, specificity,
+                             surface_distances)
 
 sitk = pytest.importorskip("SimpleITK")
 
@@ -249,6 +250,32 @@ def test_brats_rejects_unknown_labels(bad):
     labels[0, 0] = bad
     with pytest.raises(ValueError, match="labels"):
         brats_regions(labels)
+
+
+def test_brats_regions_2023_convention():
+    labels = np.array([[0, 1], [2, 3]])
+    r = brats_regions(labels, convention="2023")
+    np.testing.assert_array_equal(r["whole_tumor"], [[False, True], [True, True]])
+    np.testing.assert_array_equal(r["tumor_core"], [[False, True], [False, True]])
+    np.testing.assert_array_equal(r["enhancing"], [[False, False], [False, True]])
+    with pytest.raises(ValueError, match=r"2023.*found 4"):
+        brats_regions(np.array([[0, 4]]), convention="2023")
+    with pytest.raises(ValueError, match="convention"):
+        brats_regions(labels, convention="2021")
+
+
+def test_convert_brats_labels_round_trip():
+    labels = np.array([[0, 1, 2, 4], [4, 2, 1, 0]], dtype=np.int16)
+    to23 = convert_brats_labels(labels, source="2018", target="2023")
+    np.testing.assert_array_equal(to23, [[0, 1, 2, 3], [3, 2, 1, 0]])
+    assert to23.dtype == np.uint8
+    np.testing.assert_array_equal(convert_brats_labels(to23, source="2023", target="2018"), labels)
+    for a, b in zip(brats_regions(labels).values(), brats_regions(to23, convention="2023").values()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="target"):
+        convert_brats_labels(labels, source="2018", target="2019")
+    with pytest.raises(ValueError, match="found 4"):
+        convert_brats_labels(labels, source="2023", target="2018")
 
 
 def test_brats_rejects_bad_arrays():
