@@ -1,11 +1,13 @@
 """Numba kernels of pcnnseg: arrays in, arrays out, float32, no defaults.
 
 Step kernels (:mod:`kernels.steps`) compute one term of one iteration; fused
-loops (:mod:`kernels.fused`) run whole simulations. Callers validate inputs.
+loops (:mod:`kernels.fused`, :mod:`kernels.volume` with 3-D linking) run whole
+simulations. Callers validate inputs.
 """
 from kernels import layout
 from kernels.fused import pcnn_batch, pcnn_image
+from kernels.volume import pcnn_volume
 from kernels.steps import feeding, linking, pulse, synaptic_sum, threshold
 
-__all__ = ["layout", "pcnn_image", "pcnn_batch", "synaptic_sum", "feeding",
+__all__ = ["layout", "pcnn_image", "pcnn_batch", "pcnn_volume", "synaptic_sum", "feeding",
            "linking", "pulse", "threshold"]
