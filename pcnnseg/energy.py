@@ -108,9 +108,15 @@ def _update_kind_and_fan_out(params, M, W):
     The fan-out counts the non-zero feeding taps (when feeding is coupled) and the
     non-zero linking taps (when linking is), once when both use the same kernel:
     one weighted sum of the neighbours' pulses then serves both channels, as in
-    :func:`kernels.fused.update_flags`, the kernel's own test.
+    :func:`kernels.fused.update_flags`, the kernel's own test. Volume runs
+    (3x3x3 weights, :func:`kernels.volume.pcnn_volume`) make the same two tests.
     """
-    modulated, same_kernel = (bool(f) for f in update_flags(params, M, W)[:2])
+    if M.ndim == 3:
+        modulated = bool(params[layout.DECAY_F] == 0 and params[layout.V_F] == 0
+                         and params[layout.DECAY_L] == 0)
+        same_kernel = bool(np.array_equal(M, W))
+    else:
+        modulated, same_kernel = (bool(f) for f in update_flags(params, M, W)[:2])
     feeding = params[layout.V_F] != 0
     linking = params[layout.V_L] != 0 and params[layout.BETA] != 0
     fan = int(np.count_nonzero(M)) if feeding else 0
@@ -152,6 +158,8 @@ def pcnn_operations(runs):
         if not isinstance(run, RunRecord):
             raise TypeError(f"runs: expected RunRecord entries, got {type(run).__name__}")
         params, M, W = run.model.kernel_params()
+        if run.weights is not None:
+            M, W = run.weights
         kind, fan = _update_kind_and_fan_out(params, M, W)
         updates = run.n_neurons * run.n_iter
         per_update = NEURON_UPDATE_OPS[kind]

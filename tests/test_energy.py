@@ -87,6 +87,25 @@ def test_synaptic_events_match_a_plain_count_of_pulse_neighbour_pairs():
     assert energy.pcnn_operations(runs)["synaptic_events"] > _pairs_in_image(res.spikes, W)
 
 
+@pytest.mark.parametrize("model,kind,fan", [
+    (SPCNN(alpha_f=0.5, beta=0.3, v_e=5.0, alpha_e=0.4), "modulated", 26),
+    # feeding's cross keeps its 4 in-plane taps and gains the 18 through-plane ones
+    # (inverse-square weights are never 0); linking has all 26
+    (PCNN(feeding_weights=((0, 1, 0), (1, 0, 1), (0, 1, 0))), "general", 4 + 18 + 26),
+])
+def test_volume_runs_count_their_26_neighbour_fan_out(model, kind, fan):
+    from pcnnseg.simulate import pulse_volume
+    volume = phantom.make_volume((16, 20, 18), seed=1)[0]
+    with record_runs() as runs:
+        res = pulse_volume(volume, model, n_iter=9)
+    ops = energy.pcnn_operations(runs)
+    n = volume.size * 9
+    assert ops["neuron_updates"] == n
+    assert ops["neuron_ops_fp32_mul"] == n * energy.NEURON_UPDATE_OPS[kind]["fp32_mul"]
+    assert ops["pulses"] == res.counts.sum() > 0
+    assert ops["synaptic_events"] == fan * res.counts.sum()
+
+
 def test_uncoupled_model_has_no_synaptic_operations():
     model = SPCNN(alpha_f=0.5, beta=0.0, v_e=5.0, alpha_e=0.4)
     with record_runs() as runs:
