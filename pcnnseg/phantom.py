@@ -1,8 +1,13 @@
-"""Synthetic FLAIR-like brain slices and volumes with an exact tumor mask.
+"""Synthetic brain slices, volumes and multi-sequence cases with exact tumor labels.
 
 The phantoms exist so that demos, command-line examples and tests run on a fresh
 machine without real data. They are cartoons of MRI, not models of it: never use
 them to support claims about segmentation accuracy.
+
+- :func:`make_slice` and :func:`make_volume` give a FLAIR-like image and a
+  whole-tumor mask.
+- :func:`make_case` gives FLAIR, T1, T1ce and T2 volumes of the same anatomy and a
+  BraTS-style label map (necrotic core, edema, enhancing tumor).
 
 The anatomy (brain outline, tissue classes, tumor) depends only on ``shape``,
 ``seed`` and ``tumor_radius``; ``bias`` and ``noise`` change the intensities only.
@@ -17,16 +22,42 @@ import numpy as np
 
 from pcnnseg.validation import check_int
 
-__all__ = ["make_slice", "make_volume"]
+__all__ = ["make_case", "make_slice", "make_volume"]
 
-# FLAIR-like class intensities (arbitrary units): CSF suppressed, grey matter a
-# little brighter than white matter, edema and tumor core brighter than both.
-_BACKGROUND, _CSF, _WM, _GM, _EDEMA, _CORE = range(6)
-_LEVELS = np.array([0.0, 150.0, 420.0, 520.0, 760.0, 900.0], dtype=np.float32)
+# Anatomy classes. The tumor core is an enhancing rim around a necrotic centre.
+_BACKGROUND, _CSF, _WM, _GM, _EDEMA, _ENHANCING, _NECROSIS = range(7)
+
+# Class intensities per sequence (arbitrary units), qualitatively like real MRI:
+#
+#   class        FLAIR   T1   T1ce    T2
+#   background       0    0      0     0
+#   CSF            150  180    180   950   suppressed in FLAIR, bright in T2
+#   white matter   420  620    620   380   WM > GM in T1, WM < GM in T2/FLAIR
+#   grey matter    520  480    480   520
+#   edema          760  400    400   780   bright in FLAIR/T2, slightly dark in T1
+#   enhancing      900  440    980   700   very bright in T1ce only (contrast uptake)
+#   necrosis       900  220    220   880   dark in T1/T1ce, bright in T2
+#
+# FLAIR has one level for the whole core, so make_slice/make_volume images do not
+# depend on how the core splits into rim and necrosis.
+_SEQUENCE_LEVELS = {
+    name: np.array(levels, dtype=np.float32) for name, levels in {
+        "flair": (0.0, 150.0, 420.0, 520.0, 760.0, 900.0, 900.0),
+        "t1": (0.0, 180.0, 620.0, 480.0, 400.0, 440.0, 220.0),
+        "t1ce": (0.0, 180.0, 620.0, 480.0, 400.0, 980.0, 220.0),
+        "t2": (0.0, 950.0, 380.0, 520.0, 780.0, 700.0, 880.0),
+    }.items()
+}
+_LEVELS = _SEQUENCE_LEVELS["flair"]
+
+# BraTS 2018 labels of the anatomy classes: 1 necrotic/non-enhancing core,
+# 2 edema, 4 enhancing tumor, 0 everything else.
+_BRATS_LABELS = np.array([0, 0, 0, 0, 2, 4, 1], dtype=np.uint8)
 
 _WOBBLE = 0.04          # relative amplitude of the irregular brain outline
 _TUMOR_WOBBLE = 0.25    # relative amplitude of the irregular edema outline
 _CORE_FRACTION = 0.5    # core radius as a fraction of the whole-tumor radius
+_NECROSIS_FRACTION = 0.6  # necrotic-centre radius as a fraction of the core radius
 _MARGIN_PX = 2.0        # tumor-to-outline gap in pixels, incl. <= 0.87 px of snapping
 _MIN_SIDE = 16
 
@@ -68,6 +99,17 @@ def _unit_directions(coords):
     return radius, [c / safe for c in coords]
 
 
+def _erode(mask):
+    """Keep the pixels/voxels of ``mask`` whose face neighbours all lie in ``mask``."""
+    padded = np.pad(mask, 1)
+    inner = (slice(1, -1),) * mask.ndim
+    out = mask.copy()
+    for axis in range(mask.ndim):
+        for shift in (-1, 1):
+            out &= np.roll(padded, shift, axis=axis)[inner]
+    return out
+
+
 def _paint_ventricles(labels, rel, rng):
     """Two tilted ellipses (ellipsoids in 3-D) of CSF either side of the midline."""
     y, x = rel[-2], rel[-1]
@@ -96,7 +138,11 @@ def _max_radius(half, axes, scale):
 
 
 def _paint_tumor(labels, rng, half, axes, scale, radius):
-    """Paint edema and core around a random centre; return the whole-tumor mask."""
+    """Paint edema, enhancing rim and necrosis around a random centre.
+
+    Returns the whole-tumor mask. The necrotic centre lies inside the core with
+    at least one rim pixel/voxel between it and the edema along every axis.
+    """
     ndim = labels.ndim
     semi = radius * scale                    # nominal tumor semi-axes, in pixels
     # Pixel distances are at least brain-relative distances times min(half * axes),
@@ -113,23 +159,19 @@ def _paint_tumor(labels, rng, half, axes, scale, radius):
     d = [((g - c) / s).astype(np.float32) for g, c, s in zip(local, centre, semi)]
     r, u = _unit_directions(d)
     whole = r < 1.0 + _TUMOR_WOBBLE * _wave_field(rng, u, 5, 3.0)
-    core = r < _CORE_FRACTION * (1.0 + 0.3 * _wave_field(rng, u, 3, 2.0))
+    core_edge = _CORE_FRACTION * (1.0 + 0.3 * _wave_field(rng, u, 3, 2.0))
+    core = (r < core_edge) & whole
+    necrosis = (r < _NECROSIS_FRACTION * core_edge) & _erode(core)
     view = labels[box]
     view[whole] = _EDEMA
-    view[core & whole] = _CORE
+    view[core] = _ENHANCING
+    view[necrosis] = _NECROSIS
     mask = np.zeros(labels.shape, dtype=bool)
     mask[box] = whole
     return mask
 
 
-def _phantom(shape, seed, tumor_radius, noise, bias, axes, scale):
-    ndim = len(shape)
-    noise = _check_fraction("noise", noise)
-    bias = _check_fraction("bias", bias)
-    seed = check_int(seed, "seed", 0)
-    half = np.asarray(shape, dtype=float) / 2.0
-    axes = np.asarray(axes, dtype=float)
-    scale = np.asarray(scale, dtype=float)
+def _check_tumor_radius(tumor_radius, shape, half, axes, scale):
     limit = _max_radius(half, axes, scale)
     if tumor_radius is None:
         tumor_radius = 0.12 * min(shape[-2:])
@@ -141,8 +183,12 @@ def _phantom(shape, seed, tumor_radius, noise, bias, axes, scale):
         limit = math.floor(limit * 10.0) / 10.0
         raise ValueError(f"tumor_radius must be at most {limit} pixels to fit inside "
                          f"the brain for shape {shape}, got {tumor_radius!r}")
+    return float(tumor_radius)
 
-    rng = np.random.default_rng(seed)
+
+def _anatomy(rng, shape, half, axes, scale, tumor_radius):
+    """Draw the anatomy: class labels, brain mask, whole-tumor mask and coordinates."""
+    ndim = len(shape)
     # Pixel-centre coordinates: ``norm`` spans (-1, 1) over the field of view,
     # ``rel`` is scaled so the nominal brain outline is the unit sphere.
     norm = [((np.arange(n, dtype=np.float32) + 0.5 - n / 2) / np.float32(n / 2))
@@ -156,19 +202,44 @@ def _phantom(shape, seed, tumor_radius, noise, bias, axes, scale):
     gyri = 0.84 + 0.08 * _wave_field(rng, u, 8, 20.0)
     labels[brain & (rho_rel > gyri)] = _GM
     _paint_ventricles(labels, rel, rng)
-    mask = _paint_tumor(labels, rng, half, axes, scale, float(tumor_radius))
+    mask = _paint_tumor(labels, rng, half, axes, scale, tumor_radius)
+    return labels, brain, mask, norm
 
-    image = _LEVELS[labels]
-    field = _wave_field(rng, norm, 4, 1.5)   # drawn even when unused: keeps anatomy fixed
+
+def _render(levels, labels, brain, field, noise, bias, rng):
+    """Image of ``labels`` with class intensities ``levels``, bias field and noise."""
+    image = levels[labels]
     if bias > 0:
         image *= 1.0 + np.float32(bias) * field
     if noise > 0:
         # Rician magnitude noise: non-negative, like magnitude MRI.
         signal = image[brain]
-        sigma = np.float32(noise * _LEVELS[_WM])
+        sigma = np.float32(noise * levels[_WM])
         n = rng.standard_normal((2, signal.size), dtype=np.float32) * sigma
         image[brain] = np.sqrt((signal + n[0]) ** 2 + n[1] ** 2)
-    return image, mask
+    return image
+
+
+def _phantom(shape, seed, tumor_radius, noise, bias, axes, scale, sequences=("flair",)):
+    """Validate the arguments and return ``(images, labels, tumor_mask)``.
+
+    ``images`` holds one image per name in ``sequences``, in that order; they share
+    the anatomy and the bias field but get their own noise draws.
+    """
+    noise = _check_fraction("noise", noise)
+    bias = _check_fraction("bias", bias)
+    seed = check_int(seed, "seed", 0)
+    half = np.asarray(shape, dtype=float) / 2.0
+    axes = np.asarray(axes, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    tumor_radius = _check_tumor_radius(tumor_radius, shape, half, axes, scale)
+
+    rng = np.random.default_rng(seed)
+    labels, brain, mask, norm = _anatomy(rng, shape, half, axes, scale, tumor_radius)
+    field = _wave_field(rng, norm, 4, 1.5)   # drawn even when unused: keeps anatomy fixed
+    images = [_render(_SEQUENCE_LEVELS[name], labels, brain, field, noise, bias, rng)
+              for name in sequences]
+    return images, labels, mask
 
 
 def make_slice(shape=(240, 240), *, seed=0, tumor_radius=None, noise=0.03, bias=0.25):
@@ -209,8 +280,9 @@ def make_slice(shape=(240, 240), *, seed=0, tumor_radius=None, noise=0.03, bias=
     True
     """
     shape = _check_shape(shape, 2)
-    return _phantom(shape, seed, tumor_radius, noise, bias,
-                    axes=(0.86, 0.72), scale=(1.0, 1.0))
+    (image,), _, mask = _phantom(shape, seed, tumor_radius, noise, bias,
+                                 axes=(0.86, 0.72), scale=(1.0, 1.0))
+    return image, mask
 
 
 def make_volume(shape=(48, 128, 128), *, seed=0, tumor_radius=None, noise=0.03, bias=0.25):
@@ -254,7 +326,76 @@ def make_volume(shape=(48, 128, 128), *, seed=0, tumor_radius=None, noise=0.03, 
     >>> bool(mask.any(axis=(1, 2)).all())
     False
     """
+    (volume,), _, mask = _volume_phantom(shape, seed, tumor_radius, noise, bias)
+    return volume, mask
+
+
+def _volume_phantom(shape, seed, tumor_radius, noise, bias, sequences=("flair",)):
+    """:func:`_phantom` with the 3-D brain geometry of make_volume and make_case."""
     shape = _check_shape(shape, 3)
     z = shape[0] / min(shape[1:])
     return _phantom(shape, seed, tumor_radius, noise, bias,
-                    axes=(0.98, 0.86, 0.72), scale=(z, 1.0, 1.0))
+                    axes=(0.98, 0.86, 0.72), scale=(z, 1.0, 1.0), sequences=sequences)
+
+
+def make_case(shape=(48, 128, 128), *, seed=0, tumor_radius=None, noise=0.03, bias=0.25):
+    """Make a synthetic multi-sequence brain case with BraTS-style tumor labels.
+
+    The anatomy is that of :func:`make_volume` with the same arguments, and the
+    FLAIR volume is identical to its output. The tumor core is split into an
+    enhancing rim and a necrotic centre (the inner 60 % of the core radius, always
+    at least one voxel away from the edema along every axis); the rest of the whole
+    tumor is edema. All four sequences share the bias field; each gets its own
+    Rician noise, with a standard deviation relative to its white-matter level.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        ``(Z, Y, X)``, each at least 16.
+    seed : int
+        Seed for ``numpy.random.default_rng``; same arguments give identical output.
+    tumor_radius : float, optional
+        Nominal in-plane whole-tumor radius in pixels. Default ``0.12 * min(Y, X)``.
+    noise : float
+        Standard deviation of the Rician noise relative to white matter, in [0, 1).
+    bias : float
+        Amplitude of the smooth multiplicative bias field, in [0, 1).
+
+    Returns
+    -------
+    images : dict of str to (Z, Y, X) ndarray of float32
+        Volumes ``"flair"``, ``"t1"``, ``"t1ce"`` and ``"t2"``, with intensities of
+        roughly 0..1000, exactly 0 outside the brain.
+    labels : (Z, Y, X) ndarray of uint8
+        BraTS 2018 labels: 0 background and normal brain, 1 necrotic
+        (non-enhancing) core, 2 edema, 4 enhancing tumor.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type.
+    ValueError
+        If an argument is out of range or the tumor cannot fit inside the brain.
+
+    See Also
+    --------
+    make_volume : FLAIR-like volume and whole-tumor mask only.
+
+    Examples
+    --------
+    >>> images, labels = make_case((32, 64, 64), seed=1)
+    >>> sorted(images), images["t1ce"].shape, images["t1ce"].dtype, labels.dtype
+    (['flair', 't1', 't1ce', 't2'], (32, 64, 64), dtype('float32'), dtype('uint8'))
+    >>> sorted(np.unique(labels).tolist())
+    [0, 1, 2, 4]
+    >>> volume, mask = make_volume((32, 64, 64), seed=1)
+    >>> bool(np.array_equal(labels > 0, mask)), bool(np.array_equal(images["flair"], volume))
+    (True, True)
+    >>> t1ce, normal = images["t1ce"], (volume > 0) & (labels == 0)
+    >>> bool(t1ce[labels == 4].mean() > 1.3 * t1ce[normal].mean())
+    True
+    """
+    names = ("flair", "t1", "t1ce", "t2")
+    images, labels, _ = _volume_phantom(shape, seed, tumor_radius, noise, bias,
+                                        sequences=names)
+    return dict(zip(names, images)), _BRATS_LABELS[labels]

@@ -209,3 +209,241 @@ def test_largest_allowed_radius_still_fits():
 def test_docstring_examples():
     failures, _ = doctest.testmod(phantom, verbose=False)
     assert failures == 0
+
+
+# --- make_case: multi-sequence case with BraTS labels ----------------------------
+
+# Checksums of make_volume((32, 64, 64)) and make_slice((64, 64)) computed with the
+# code from before make_case existed: (kind, seed, sum, sum of squares, sum without
+# noise and bias, mask size, sum of the mask's flat indices). The refactoring for
+# make_case must keep these outputs bit-identical; the float sums get a tiny
+# tolerance only for platform-dependent float32 maths.
+_PINNED = [
+    ("volume", 0, 20455379.96079254, 10352103636.385132, 19382270.0, 990, 74859416),
+    ("slice", 0, 967734.8734207153, 502570700.52243674, 951000.0, 176, 261552),
+    ("volume", 1, 19366331.905914307, 9268648653.275719, 19399960.0, 1000, 68675201),
+    ("slice", 1, 1006933.6536865234, 551447883.6911936, 946170.0, 189, 475968),
+]
+
+
+@pytest.mark.parametrize("kind, seed, total, squares, clean_total, size, where", _PINNED)
+def test_slice_and_volume_outputs_are_unchanged(kind, seed, total, squares, clean_total,
+                                                size, where):
+    make, shape = {"volume": (phantom.make_volume, (32, 64, 64)),
+                   "slice": (phantom.make_slice, (64, 64))}[kind]
+    image, mask = make(shape, seed=seed)
+    clean, clean_mask = make(shape, seed=seed, noise=0.0, bias=0.0)
+    assert float(image.sum(dtype=np.float64)) == pytest.approx(total, rel=1e-6)
+    assert float((image.astype(np.float64) ** 2).sum()) == pytest.approx(squares, rel=1e-6)
+    assert float(clean.sum(dtype=np.float64)) == clean_total
+    assert int(mask.sum()) == size and int(np.flatnonzero(mask).sum()) == where
+    assert np.array_equal(mask, clean_mask)
+
+
+_SEQUENCES = ["flair", "t1", "t1ce", "t2"]
+
+
+def _face_neighbours(labels):
+    """Labels of the 2 * ndim face neighbours of every voxel (0 beyond the border)."""
+    padded = np.pad(labels, 1)
+    inner = (slice(1, -1),) * labels.ndim
+    return [np.roll(padded, shift, axis=axis)[inner]
+            for axis in range(labels.ndim) for shift in (-1, 1)]
+
+
+def _normal_tissues(images, labels):
+    """Masks of CSF, white and grey matter, found without using intensity levels.
+
+    Without noise and bias each class has one intensity tuple across the sequences.
+    White matter is the largest normal class, grey matter the class on the brain's
+    outer surface, CSF the remaining one (the ventricles).
+    """
+    brain = images["flair"] > 0
+    normal = brain & (labels == 0)
+    stacked = np.stack([images[name] for name in _SEQUENCES], axis=-1)
+    tuples, inverse, counts = np.unique(stacked[normal], axis=0, return_inverse=True,
+                                        return_counts=True)
+    assert len(tuples) == 3
+    cls = np.full(labels.shape, -1)
+    cls[normal] = inverse.ravel()
+    surface = brain & ~np.logical_and.reduce([n > 0 for n in _face_neighbours(brain)])
+    wm = int(np.argmax(counts))
+    gm = int(np.bincount(cls[surface & normal], minlength=3).argmax())
+    (csf,) = {0, 1, 2} - {wm, gm}
+    return cls == csf, cls == wm, cls == gm
+
+
+@pytest.mark.parametrize("shape", [(48, 128, 128), (16, 40, 56)])
+def test_case_shapes_dtypes_and_keys(shape):
+    images, labels = phantom.make_case(shape, seed=2)
+    assert isinstance(images, dict) and list(images) == _SEQUENCES
+    assert labels.shape == shape and labels.dtype == np.uint8
+    brain = images["flair"] > 0
+    for name, image in images.items():
+        assert image.shape == shape and image.dtype == np.float32, name
+        assert np.isfinite(image).all() and image.min() >= 0.0, name
+        assert 300.0 < image.max() < 1500.0, name
+        # Every sequence is exactly zero outside the same brain and positive inside.
+        assert np.all(image[~brain] == 0.0) and np.all(image[brain] > 0.0), name
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_case_has_all_brats_labels(seed):
+    _, labels = phantom.make_case(seed=seed)
+    assert set(np.unique(labels).tolist()) == {0, 1, 2, 4}
+    counts = {k: int((labels == k).sum()) for k in (1, 2, 4)}
+    # Edema is the largest region; the core splits into a rim and a smaller centre.
+    assert counts[2] > counts[4] > counts[1] > 20
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"seed": 0},
+        {"seed": 3, "noise": 0.0, "bias": 0.0},
+        {"seed": 5, "noise": 0.08, "bias": 0.4, "tumor_radius": 12.5},
+        {"shape": (20, 48, 60), "seed": 1},
+        {"shape": (16, 40, 56), "seed": 4, "noise": 0.01},
+    ],
+)
+def test_case_matches_make_volume(kwargs):
+    images, labels = phantom.make_case(**kwargs)
+    volume, mask = phantom.make_volume(**kwargs)
+    assert np.array_equal(labels > 0, mask)
+    assert images["flair"].tobytes() == volume.tobytes()
+
+
+@pytest.mark.parametrize("shape", [(48, 128, 128), (32, 64, 64), (20, 96, 96)])
+@pytest.mark.parametrize("seed", range(4))
+def test_enhancing_rim_encloses_necrosis(shape, seed):
+    _, labels = phantom.make_case(shape, seed=seed)
+    necrosis = labels == 1
+    assert necrosis.any()
+    # No face neighbour of a necrotic voxel is edema or normal brain.
+    for neighbour in _face_neighbours(labels):
+        assert np.isin(neighbour[necrosis], [1, 4]).all()
+    # The rim is a shell, not a filled core: each enhancing voxel lies within a few
+    # voxels of the edema, and the necrotic centre sits in the middle of the core.
+    near_edema = labels == 2
+    for _ in range(4):
+        near_edema = _grow(near_edema)
+    assert near_edema[labels == 4].all()
+    core = np.argwhere((labels == 1) | (labels == 4))
+    extent = core.max(axis=0) - core.min(axis=0) + 1
+    offset = np.abs(np.argwhere(necrosis).mean(axis=0) - core.mean(axis=0))
+    assert np.all(offset < 0.2 * extent)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_enhancing_rim_is_a_few_pixels_thick_in_plane(seed):
+    _, labels = phantom.make_case(seed=seed)
+    necrotic_slices = 0
+    for plane in labels:
+        necrosis = plane == 1
+        if necrosis.any():
+            necrotic_slices += 1
+            # At least two rim pixels between necrosis and edema in-plane ...
+            assert not (_grow(_grow(necrosis)) & (plane == 2)).any()
+            # ... but at most five: the rim hugs the necrotic centre.
+            near = necrosis
+            for _ in range(5):
+                near = _grow(near)
+            assert near[plane == 4].mean() > 0.9
+    assert necrotic_slices >= 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_case_sequence_contrasts(seed):
+    images, labels = phantom.make_case(seed=seed, noise=0.0, bias=0.0)
+    flair, t1, t1ce, t2 = (images[name] for name in _SEQUENCES)
+    csf, wm, gm = _normal_tissues(images, labels)
+    normal = (flair > 0) & (labels == 0)
+    edema, enhancing, necrosis = labels == 2, labels == 4, labels == 1
+
+    def mean(image, region):
+        return float(image[region].mean())
+
+    # FLAIR: CSF suppressed, WM < GM, tumor brighter than normal brain.
+    assert mean(flair, csf) < mean(flair, wm) < mean(flair, gm) < mean(flair, edema)
+    # T2: CSF very bright, WM darker than GM, edema and necrosis bright.
+    assert mean(t2, csf) > max(mean(t2, wm), mean(t2, gm), mean(t2, edema))
+    assert mean(t2, wm) < mean(t2, gm)
+    assert min(mean(t2, edema), mean(t2, necrosis)) > mean(t2, gm)
+    # T1: CSF dark, WM brighter than GM, edema slightly dark, necrosis dark.
+    assert mean(t1, csf) < mean(t1, gm) < mean(t1, wm)
+    assert mean(t1, necrosis) < mean(t1, edema) < mean(t1, gm)
+    # T1ce: enhancing rim brighter than any normal tissue, necrosis dark; the rim is
+    # not bright before contrast.
+    assert mean(t1ce, enhancing) > np.percentile(t1ce[normal], 99)
+    assert mean(t1, enhancing) < np.percentile(t1[normal], 99)
+    assert mean(t1ce, necrosis) < mean(t1ce, gm)
+    for name in ("t1", "t1ce"):
+        assert mean(images[name], wm) > mean(images[name], gm)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_enhancing_tumor_is_bright_in_t1ce_with_bias_and_noise(seed):
+    images, labels = phantom.make_case(seed=seed)
+    t1ce = images["t1ce"]
+    normal = (t1ce > 0) & (labels == 0)
+    assert t1ce[labels == 4].mean() > np.percentile(t1ce[normal], 95)
+    assert t1ce[labels == 4].mean() > 1.3 * t1ce[labels == 1].mean()
+
+
+def test_case_shares_the_bias_field_across_sequences():
+    clean, _ = phantom.make_case((24, 64, 64), seed=6, noise=0.0, bias=0.0)
+    biased, _ = phantom.make_case((24, 64, 64), seed=6, noise=0.0, bias=0.3)
+    brain = clean["flair"] > 0
+    ratios = {name: biased[name][brain] / clean[name][brain] for name in _SEQUENCES}
+    assert ratios["flair"].max() / ratios["flair"].min() > 1.1
+    for name in _SEQUENCES:
+        np.testing.assert_allclose(ratios[name], ratios["flair"], rtol=1e-5)
+
+
+def test_case_noise_is_per_sequence_and_relative_to_white_matter():
+    clean, labels = phantom.make_case((24, 64, 64), seed=8, noise=0.0, bias=0.0)
+    noisy, _ = phantom.make_case((24, 64, 64), seed=8, noise=0.05, bias=0.0)
+    _, wm, _ = _normal_tissues(clean, labels)
+    residuals = {}
+    for name in _SEQUENCES:
+        level = float(clean[name][wm][0])
+        residuals[name] = noisy[name][wm] - clean[name][wm]
+        assert 0.8 * 0.05 * level < residuals[name].std() < 1.2 * 0.05 * level, name
+    # Each sequence gets its own noise draws.
+    for name in ("t1", "t1ce", "t2"):
+        assert abs(np.corrcoef(residuals["flair"], residuals[name])[0, 1]) < 0.2, name
+
+
+def test_case_same_arguments_give_identical_output():
+    a_images, a_labels = phantom.make_case((24, 64, 64), seed=7, noise=0.05, bias=0.3)
+    b_images, b_labels = phantom.make_case((24, 64, 64), seed=7, noise=0.05, bias=0.3)
+    c_images, c_labels = phantom.make_case((24, 64, 64), seed=8, noise=0.05, bias=0.3)
+    assert np.array_equal(a_labels, b_labels) and not np.array_equal(a_labels, c_labels)
+    for name in _SEQUENCES:
+        assert a_images[name].tobytes() == b_images[name].tobytes()
+        assert a_images[name].tobytes() != c_images[name].tobytes()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        ({"shape": (128, 128)}, ValueError, "shape"),
+        ({"shape": (10, 128, 128)}, ValueError, "shape"),
+        ({"shape": (48.0, 128, 128)}, TypeError, "shape"),
+        ({"noise": 2.0}, ValueError, "noise"),
+        ({"noise": "0.1"}, TypeError, "noise"),
+        ({"bias": float("nan")}, ValueError, "bias"),
+        ({"bias": True}, TypeError, "bias"),
+        ({"tumor_radius": 60}, ValueError, "tumor_radius"),
+        ({"tumor_radius": -1.0}, ValueError, "tumor_radius"),
+        ({"tumor_radius": "big"}, TypeError, "tumor_radius"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"seed": 1.5}, TypeError, "seed"),
+    ],
+)
+def test_case_rejects_bad_arguments_like_make_volume(kwargs, error, name):
+    with pytest.raises(error, match=name) as case_info:
+        phantom.make_case(**kwargs)
+    with pytest.raises(error) as volume_info:
+        phantom.make_volume(**kwargs)
+    assert str(case_info.value) == str(volume_info.value)
