@@ -110,7 +110,7 @@ def _segment(args):
     from pcnnseg.io import write_mask
     from pcnnseg.metrics import dice
     from pcnnseg.overlay import overlay_slices
-    from pcnnseg.segment import segment_tumor
+    from pcnnseg.tumor import segment_tumor
 
     image, truth, source = _read_input(args)
     output, overlay = _output_paths(args)

@@ -1,4 +1,4 @@
-"""Segmentation maps, the tumor mask, the overlay and the segment command."""
+"""Segmentation maps, the overlay and the segment command."""
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -8,8 +8,8 @@ from pcnnseg.cli import main
 from pcnnseg.io import read_image
 from pcnnseg.metrics import dice
 from pcnnseg.overlay import most_masked_slices, overlay_slices
-from pcnnseg.segment import (ALPHA_E, first_pulse_iteration, intensity_order_model, segment,
-                             segment_tumor)
+from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_model, segment
+from pcnnseg.tumor import segment_tumor
 
 
 @pytest.fixture(scope="module")
@@ -42,70 +42,6 @@ def test_segment_levels_order_intensity():
     assert segment(np.stack([image, image]), levels=4).shape == (2, 96, 96)
     with pytest.raises(ValueError, match="levels"):
         segment(image, levels=0)
-
-
-def test_segment_tumor_on_phantom_volume_and_slice(volume):
-    flair, truth = volume
-    mask = segment_tumor(flair)
-    assert mask.dtype == bool and mask.shape == flair.shape
-    assert dice(mask, truth) > 0.9
-    z = int(np.argmax(truth.sum(axis=(1, 2))))
-    assert dice(segment_tumor(flair[z]), truth[z]) > 0.9
-
-
-def test_segment_tumor_is_scale_invariant_and_reports_progress(volume):
-    flair, _ = volume
-    calls = []
-    mask = segment_tumor(flair, progress=lambda done, total: calls.append((done, total)))
-    np.testing.assert_array_equal(segment_tumor(flair * 4.0), mask)
-    np.testing.assert_array_equal(segment_tumor(flair.astype(np.float64)), mask)
-    assert calls[-1][0] == calls[-1][1] == int((flair > 0).any(axis=(1, 2)).sum())
-
-
-@pytest.mark.parametrize("n_slices", [1, 2])
-def test_segment_tumor_on_volumes_one_or_two_slices_thick(volume, n_slices):
-    flair, truth = volume
-    z = int(np.argmax(truth.sum(axis=(1, 2))))
-    thin = flair[z:z + n_slices]
-    mask = segment_tumor(thin)
-    assert mask.shape == thin.shape
-    np.testing.assert_array_equal(mask[0], segment_tumor(flair[z]))
-    assert dice(mask, truth[z:z + n_slices]) > 0.9
-
-
-def test_segment_tumor_brain_mask_restricts(volume):
-    flair, truth = volume
-    brain = flair > 0
-    half = brain.copy()
-    half[:, :, 32:] = False
-    mask = segment_tumor(flair, brain_mask=half)
-    assert not mask[:, :, 32:].any()
-
-
-def test_segment_tumor_without_hyperintensity_is_empty():
-    rng = np.random.default_rng(0)
-    flair = np.zeros((40, 40))
-    flair[5:35, 5:35] = 100 + rng.normal(0, 1, (30, 30)).clip(-1.5, 1.5)
-    assert not segment_tumor(flair).any()
-
-
-@pytest.mark.parametrize("flair, kwargs, match", [
-    (np.zeros((16, 16)), {}, "no brain voxel"),
-    (np.ones((8, 8)), {"brain_mask": np.zeros((8, 8), bool)}, "no brain voxel"),
-    (np.full((16, 16), 5.0), {}, "no spread"),
-    (np.array([[1.0, np.nan], [2, 3]]), {}, "NaN"),
-    (np.ones(10), {}, "2-D or 3-D"),
-    (np.ones((8, 8)), {"brain_mask": np.ones((4, 4), bool)}, "brain_mask"),
-    (np.ones((8, 8)), {"z_threshold": -1.0}, "z_threshold"),
-])
-def test_segment_tumor_bad_input(flair, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        segment_tumor(flair, **kwargs)
-
-
-def test_segment_tumor_non_numeric_threshold():
-    with pytest.raises(TypeError, match="z_threshold"):
-        segment_tumor(np.ones((8, 8)), z_threshold="2")
 
 
 def test_overlay_draws_mask_and_truth(volume):
@@ -145,13 +81,6 @@ def test_segment_command_on_phantom_by_default(tmp_path, capsys, monkeypatch):
                                                           "phantom_tumor_overlay.png"]
     out = capsys.readouterr().out
     assert float(out.split("Dice against the reference mask:")[1]) > 0.9
-
-
-@pytest.mark.parametrize("seed", [0, 1, 3])
-def test_segment_tumor_on_default_phantom_volumes(seed):
-    # the default phantom's top and bottom slices are mostly bright cortex
-    flair, truth = phantom.make_volume(seed=seed)
-    assert dice(segment_tumor(flair), truth) > 0.9
 
 
 def test_segment_command_png_output_keeps_mask_and_overlay_apart(tmp_path, volume):

@@ -1,0 +1,460 @@
+"""Fitted whole-tumor readout: gradient-boosted trees on per-voxel features.
+
+The optional, trained alternative to the untrained stimulus of
+:mod:`pcnnseg.tumor`. On a grid of about 2 mm, each brain voxel gets, for each
+sequence, its contrast against normal tissue
+(:func:`pcnnseg.preprocess.tissue_contrast`), that contrast smoothed at 2 and
+5 mm, and the left-right asymmetry of the 5 mm map, plus its distance to the
+edge of the brain (4 x 4 + 1 = 17 features with the four BraTS sequences). A
+gradient-boosted tree ensemble (scikit-learn's
+``HistGradientBoostingClassifier``, Ke et al. 2017) turns them into a tumor
+probability, which is interpolated back to the voxel grid and handed to the
+same 3-D PCNN, selection and cleaning as the untrained method, in place of its
+stimulus. The decision level on the probability (and the linking strength) are
+chosen by an inner cross-validation on the training cases.
+
+Fitting needs scikit-learn (``pip install "pcnnseg[fit]"``); a fitted
+:class:`Segmenter` is plain arrays, saved to ``.npz`` and evaluated by the Numba
+kernel :func:`kernels.trees.ensemble_sum`, so using one does not.
+
+References
+----------
+.. [1] G. Ke et al., "LightGBM: a highly efficient gradient boosting decision
+   tree", NeurIPS 2017 (the histogram algorithm scikit-learn implements).
+"""
+import io as _io
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from kernels import ensemble_sum
+from pcnnseg.io import BRATS_SEQUENCES, BratsCase, write_bytes_atomic
+from pcnnseg.preprocess import tissue_contrast
+from pcnnseg.validation import check_int, check_number
+
+__all__ = ["Segmenter", "fit_segmenter", "voxel_features", "FEATURE_VERSION"]
+
+#: Version of the feature definition; a saved Segmenter of another version is refused.
+FEATURE_VERSION = 1
+_GRID_MM = 2.0
+_SIGMAS_MM = (2.0, 5.0)
+_TREE_ARRAYS = ("feature", "threshold", "left", "right", "value", "is_leaf", "roots")
+
+
+def _factors(spacing):
+    """Block size per axis that brings ``spacing`` (mm) closest to the 2 mm grid."""
+    return tuple(max(1, int(round(_GRID_MM / s))) for s in spacing)
+
+
+def _block_mean(a, factors):
+    """Mean over blocks of ``factors`` voxels (trailing voxels that fill no block dropped)."""
+    shape = tuple(n // f for n, f in zip(a.shape, factors))
+    trimmed = a[tuple(slice(0, n * f) for n, f in zip(shape, factors))]
+    split = []
+    for n, f in zip(shape, factors):
+        split += [n, f]
+    return trimmed.reshape(split).mean(axis=tuple(range(1, 2 * len(shape), 2)))
+
+
+def _upsample(coarse, factors, shape):
+    """Linear interpolation of a block grid back to the voxel grid of ``shape``."""
+    fine = ndi.zoom(coarse, factors, order=1, mode="nearest", grid_mode=True)
+    out = np.zeros(shape, dtype=np.float32)
+    common = tuple(slice(0, min(a, b)) for a, b in zip(shape, fine.shape))
+    out[common] = fine[common]
+    # voxels past the last whole block take the nearest block's value
+    for axis, (n, m) in enumerate(zip(shape, fine.shape)):
+        if n > m:
+            index = [slice(None)] * len(shape)
+            index[axis] = slice(m, n)
+            edge = [slice(None)] * len(shape)
+            edge[axis] = slice(m - 1, m)
+            out[tuple(index)] = out[tuple(edge)]
+    return out
+
+
+def _mirror(a, brain):
+    from pcnnseg.tumor import _mirror as mirror
+    return mirror(a, brain)
+
+
+def voxel_features(contrasts, brain, spacing, sequences):
+    """Per-voxel features of the readout, on a grid of about 2 mm.
+
+    Parameters
+    ----------
+    contrasts : dict of str to (Z, Y, X) float32 ndarray
+        :func:`pcnnseg.preprocess.tissue_contrast` of each sequence.
+    brain : (Z, Y, X) bool ndarray
+    spacing : (float, float, float)
+        Voxel size (Z, Y, X) in mm.
+    sequences : sequence of str
+        Order of the sequences in the feature vector.
+
+    Returns
+    -------
+    features : (z, y, x, 4 len(sequences) + 1) float32 ndarray
+        Per sequence: contrast, contrast smoothed at 2 and 5 mm, asymmetry of
+        the 5 mm map; then the distance to the brain's edge in mm.
+    coarse_brain : (z, y, x) bool ndarray
+        Blocks at least half inside the brain.
+    factors : tuple of int
+        Block size per axis.
+    """
+    factors = _factors(spacing)
+    coarse_brain = _block_mean(brain.astype(np.float32), factors) > 0.5
+    coarse_spacing = tuple(s * f for s, f in zip(spacing, factors))
+    columns = []
+    for name in sequences:
+        c = _block_mean(contrasts[name], factors).astype(np.float32)
+        columns.append(c)
+        for sigma in _SIGMAS_MM:
+            columns.append(ndi.gaussian_filter(c, [sigma / s for s in coarse_spacing]))
+        columns.append(columns[-1] - _mirror(columns[-1], coarse_brain))
+    columns.append(ndi.distance_transform_edt(coarse_brain, sampling=coarse_spacing))
+    return np.stack(columns, axis=-1).astype(np.float32), coarse_brain, factors
+
+
+def _case_inputs(case, sequences):
+    """(images dict, labels or None, spacing) of a BratsCase or an (images, labels) pair."""
+    if isinstance(case, BratsCase):
+        spacing = tuple(reversed(case.geometry.spacing))
+        return case.images, case.labels, spacing
+    try:
+        images, labels = case
+    except (TypeError, ValueError):
+        raise TypeError(f"cases: expected BratsCase objects or (images, labels) pairs, got "
+                        f"{type(case).__name__}") from None
+    return images, labels, (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Segmenter:
+    """A fitted whole-tumor readout; make one with :func:`fit_segmenter`.
+
+    Attributes
+    ----------
+    sequences : tuple of str
+        The sequences it needs, in feature order.
+    trees : dict of str to ndarray
+        The tree ensemble as node arrays (see :func:`kernels.trees.ensemble_sum`).
+    baseline : float
+        Raw score added to the trees' sum; the probability is its logistic.
+    level : float
+        Probability at which an isolated voxel counts as tumor (the PCNN's
+        stop level).
+    beta : float
+        Linking strength of the PCNN on the probability.
+    fitted_on : tuple of str
+        Names of the training cases.
+    feature_version : int
+    """
+
+    sequences: tuple
+    trees: dict = field(repr=False)
+    baseline: float
+    level: float
+    beta: float
+    fitted_on: tuple = ()
+    feature_version: int = FEATURE_VERSION
+
+    def __post_init__(self):
+        if self.feature_version != FEATURE_VERSION:
+            raise ValueError(f"feature_version: this pcnnseg computes features of version "
+                             f"{FEATURE_VERSION}, the segmenter was fitted on version "
+                             f"{self.feature_version}; refit it")
+        unknown = [s for s in self.sequences if s not in BRATS_SEQUENCES]
+        if not self.sequences or unknown:
+            raise ValueError(f"sequences: expected names among {BRATS_SEQUENCES}, got "
+                             f"{self.sequences}")
+        if set(self.trees) != set(_TREE_ARRAYS):
+            raise ValueError(f"trees: expected the arrays {_TREE_ARRAYS}, got {sorted(self.trees)}")
+        n_features = 4 * len(self.sequences) + 1
+        t = self.trees
+        k = t["feature"].shape[0]
+        ok = (all(t[a].ndim == 1 for a in _TREE_ARRAYS)
+              and all(t[a].shape[0] == k for a in _TREE_ARRAYS if a != "roots")
+              and t["roots"].size > 0 and k > 0)
+        if ok:
+            internal = ~t["is_leaf"]
+            ok = (np.all((t["roots"] >= 0) & (t["roots"] < k))
+                  and np.all((t["feature"][internal] >= 0) & (t["feature"][internal] < n_features))
+                  and np.all((t["left"][internal] > np.arange(k)[internal])
+                             & (t["left"][internal] < k))
+                  and np.all((t["right"][internal] > np.arange(k)[internal])
+                             & (t["right"][internal] < k))
+                  and np.all(np.isfinite(t["value"])) and np.all(~np.isnan(t["threshold"])))
+        if not ok:
+            raise ValueError("trees: malformed tree arrays (children must come after their "
+                             "node, features and roots in range, values finite)")
+        for name, low, high in (("baseline", -1e6, 1e6), ("level", 0.0, 1.0), ("beta", 0.0, 1e3)):
+            value = check_number(getattr(self, name), name)
+            if not (np.isfinite(value) and low <= value <= high) or (name == "level" and value == 0):
+                raise ValueError(f"{name}: expected a finite value in "
+                                 f"{'(0, 1]' if name == 'level' else f'[{low}, {high}]'}, got {value}")
+
+    def probability(self, contrasts, brain, spacing):
+        """Tumor probability on the voxel grid of ``brain`` (0 outside it).
+
+        Parameters
+        ----------
+        contrasts : dict of str to ndarray
+            :func:`pcnnseg.preprocess.tissue_contrast` of at least
+            :attr:`sequences`, volumes of ``brain``'s shape.
+        brain : (Z, Y, X) bool ndarray
+        spacing : (float, float, float)
+
+        Returns
+        -------
+        float32 ndarray, shape of ``brain``
+        """
+        features, coarse_brain, factors = voxel_features(contrasts, brain, spacing,
+                                                         self.sequences)
+        coarse = np.zeros(coarse_brain.shape, dtype=np.float32)
+        if coarse_brain.any():
+            t = self.trees
+            raw = ensemble_sum(np.ascontiguousarray(features[coarse_brain]), t["feature"],
+                               t["threshold"], t["left"], t["right"], t["value"],
+                               t["is_leaf"], t["roots"]) + self.baseline
+            coarse[coarse_brain] = 1.0 / (1.0 + np.exp(-raw))
+        p = _upsample(coarse, factors, brain.shape)
+        p[~brain] = 0.0
+        return np.clip(p, 0.0, 1.0)
+
+    # ------------------------------------------------------------------ storage
+
+    def save(self, path):
+        """Write the segmenter to ``path`` (``.npz``), atomically.
+
+        Plain arrays and a JSON header, read back with ``allow_pickle=False``:
+        loading a file runs no code from it.
+        """
+        header = {"sequences": list(self.sequences), "baseline": self.baseline,
+                  "level": self.level, "beta": self.beta, "fitted_on": list(self.fitted_on),
+                  "feature_version": self.feature_version}
+        buffer = _io.BytesIO()
+        np.savez_compressed(buffer, header=np.array(json.dumps(header)), **self.trees)
+        write_bytes_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path):
+        """Read a segmenter written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the file is not a segmenter, is corrupt, or holds invalid values.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"path: no such segmenter file: {path!r}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                trees = {a: data[a] for a in _TREE_ARRAYS}
+            trees = {"feature": trees["feature"].astype(np.int64),
+                     "threshold": trees["threshold"].astype(np.float64),
+                     "left": trees["left"].astype(np.int64),
+                     "right": trees["right"].astype(np.int64),
+                     "value": trees["value"].astype(np.float64),
+                     "is_leaf": trees["is_leaf"].astype(bool),
+                     "roots": trees["roots"].astype(np.int64)}
+            return cls(sequences=tuple(header["sequences"]), trees=trees,
+                       baseline=float(header["baseline"]), level=float(header["level"]),
+                       beta=float(header["beta"]), fitted_on=tuple(header["fitted_on"]),
+                       feature_version=int(header["feature_version"]))
+        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
+            raise ValueError(f"path: {path!r} is not a valid segmenter file ({err})") from None
+
+
+def _export_trees(model):
+    """Node arrays of a fitted binary HistGradientBoostingClassifier."""
+    columns = {a: [] for a in _TREE_ARRAYS}
+    offset = 0
+    for predictors in model._predictors:
+        nodes = predictors[0].nodes
+        columns["roots"].append(np.array([offset]))
+        columns["feature"].append(nodes["feature_idx"].astype(np.int64))
+        columns["threshold"].append(nodes["num_threshold"].astype(np.float64))
+        columns["left"].append(nodes["left"].astype(np.int64) + offset)
+        columns["right"].append(nodes["right"].astype(np.int64) + offset)
+        columns["value"].append(nodes["value"].astype(np.float64))
+        columns["is_leaf"].append(nodes["is_leaf"].astype(bool))
+        offset += len(nodes)
+    trees = {a: np.concatenate(v) for a, v in columns.items()}
+    leaf = trees["is_leaf"]
+    trees["left"][leaf] = trees["right"][leaf] = 0   # unused; keep the arrays in range
+    trees["feature"][leaf] = 0
+    return trees, float(np.ravel(model._baseline_prediction)[0])
+
+
+class _Prepared:
+    """One training case reduced to what fitting needs."""
+
+    def __init__(self, name, images, labels, spacing, sequences):
+        from pcnnseg.tumor import _brain, _contrasts, _crop_box, as_sequences
+
+        seqs = as_sequences(images)
+        missing = [s for s in sequences if s not in seqs]
+        if missing:
+            raise ValueError(f"cases: case {name!r} lacks the sequence(s) {missing}")
+        if labels is None:
+            raise ValueError(f"cases: case {name!r} has no labels to learn from")
+        labels = np.asarray(labels)
+        brain_full = _brain(seqs, None)
+        if labels.shape != brain_full.shape:
+            raise ValueError(f"cases: labels of {name!r} have shape {labels.shape}, images "
+                             f"{brain_full.shape}")
+        box = _crop_box(brain_full)
+        self.name, self.spacing = name, spacing
+        self.brain = brain_full[box]
+        self.contrasts = _contrasts({s: seqs[s][box] for s in sequences}, self.brain, sequences)
+        self.truth = labels[box] > 0
+        self.features, self.coarse_brain, factors = voxel_features(
+            self.contrasts, self.brain, spacing, sequences)
+        self.target = _block_mean(self.truth.astype(np.float32), factors) > 0.5
+
+    def sample(self, rng, n):
+        """Up to ``n / 3`` tumor and ``2 n / 3`` other brain voxels (features, targets)."""
+        X = self.features[self.coarse_brain]
+        y = self.target[self.coarse_brain]
+        pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+        take = np.concatenate([rng.choice(pos, min(n // 3, pos.size), replace=False),
+                               rng.choice(neg, min(n - n // 3, neg.size), replace=False)])
+        return X[take], y[take]
+
+
+def _fit_trees(prepared, rng, voxels_per_case, max_iter, max_depth, learning_rate, seed):
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+    except ImportError:
+        raise ImportError("fit_segmenter needs scikit-learn: pip install 'pcnnseg[fit]'") from None
+    samples = [p.sample(rng, voxels_per_case) for p in prepared]
+    X = np.concatenate([s[0] for s in samples])
+    y = np.concatenate([s[1] for s in samples])
+    if y.all() or not y.any():
+        raise ValueError("cases: the training voxels hold only one class (no tumor, or no "
+                         "normal brain); give labelled cases with tumors")
+    model = HistGradientBoostingClassifier(max_iter=max_iter, max_depth=max_depth,
+                                           learning_rate=learning_rate, early_stopping=False,
+                                           random_state=seed)
+    return _export_trees(model.fit(X, y))
+
+
+def _decision_dice(segmenter_like, prepared, levels, betas):
+    """Mean whole-tumor Dice of each (level, beta) on ``prepared`` cases."""
+    from pcnnseg.metrics import dice
+    from pcnnseg.tumor import _finish_whole, fired
+
+    scores = np.zeros((len(levels), len(betas)))
+    for p in prepared:
+        prob = segmenter_like.probability(p.contrasts, p.brain, p.spacing)
+        for j, beta in enumerate(betas):
+            for i, level in enumerate(levels):
+                mask = _finish_whole(fired(prob, level, beta=beta, spacing=p.spacing), prob,
+                                     p.brain)
+                scores[i, j] += dice(mask, p.truth) / len(prepared)
+    return scores
+
+
+def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, max_iter=100,
+                  max_depth=6, learning_rate=0.1, levels=(0.5, 0.6, 0.7, 0.8),
+                  betas=(0.0, 0.1), inner_folds=3, seed=0, progress=None):
+    """Fit a whole-tumor readout on labelled cases.
+
+    Parameters
+    ----------
+    cases : iterable of BratsCase, or of (images, labels) pairs
+        Labelled cases (labels: any non-zero value is tumor). ``images`` as
+        :func:`pcnnseg.segment_tumor` takes them; pairs are taken as 1 mm
+        isotropic, cases use their geometry.
+    sequences : sequence of str
+        Sequences the readout uses; every case must have them.
+    voxels_per_case : int
+        Training voxels drawn per case (a third tumor, two thirds other brain).
+    max_iter, max_depth, learning_rate
+        Of the gradient boosting (trees, their depth, shrinkage).
+    levels, betas : sequences of float
+        Candidate decision levels on the probability and linking strengths;
+        the pair with the best mean Dice over an inner cross-validation on the
+        cases (``inner_folds`` folds by case) is kept. With fewer than two
+        cases there is nothing to cross-validate: the first of each is kept.
+    inner_folds : int
+    seed : int
+        Seeds the voxel sampling and the trees.
+    progress : callable, optional
+        Called with a message string after each stage.
+
+    Returns
+    -------
+    Segmenter
+
+    Raises
+    ------
+    ImportError
+        Without scikit-learn.
+    TypeError, ValueError
+        For invalid cases (missing sequences or labels, shapes), no case, or
+        invalid options.
+
+    Examples
+    --------
+    >>> from pcnnseg import phantom
+    >>> pairs = []
+    >>> for seed in range(3):
+    ...     flair, truth = phantom.make_volume((24, 64, 64), seed=seed)
+    ...     pairs.append(({"flair": flair}, truth))
+    >>> seg = fit_segmenter(pairs, sequences=("flair",), max_iter=20)  # doctest: +SKIP
+    """
+    from pcnnseg.io import _SEQUENCE_ALIASES
+
+    if isinstance(sequences, str):
+        sequences = (sequences,)
+    sequences = tuple(_SEQUENCE_ALIASES.get(s, s) for s in sequences)
+    if not sequences or any(s not in BRATS_SEQUENCES for s in sequences) \
+            or len(set(sequences)) != len(sequences):
+        raise ValueError(f"sequences: expected distinct names among {BRATS_SEQUENCES}, got "
+                         f"{sequences}")
+    voxels_per_case = check_int(voxels_per_case, "voxels_per_case", 3)
+    inner_folds = check_int(inner_folds, "inner_folds", 2)
+    levels, betas = tuple(float(v) for v in levels), tuple(float(b) for b in betas)
+    if not levels or not all(0 < v <= 1 for v in levels):
+        raise ValueError(f"levels: expected values in (0, 1], got {levels}")
+    if not betas or not all(np.isfinite(b) and b >= 0 for b in betas):
+        raise ValueError(f"betas: expected finite values >= 0, got {betas}")
+    say = progress or (lambda message: None)
+
+    prepared = []
+    for i, case in enumerate(cases):
+        images, labels, spacing = _case_inputs(case, sequences)
+        name = case.name if isinstance(case, BratsCase) else f"case {i}"
+        prepared.append(_Prepared(name, images, labels, spacing, sequences))
+        say(f"features of {name}")
+    if not prepared:
+        raise ValueError("cases: expected at least one labelled case, got none")
+
+    rng = np.random.default_rng(seed)
+    fit = dict(voxels_per_case=voxels_per_case, max_iter=max_iter, max_depth=max_depth,
+               learning_rate=learning_rate, seed=seed)
+    level, beta = levels[0], betas[0]
+    if len(prepared) >= 2:
+        folds = min(inner_folds, len(prepared))
+        scores = np.zeros((len(levels), len(betas)))
+        for k in range(folds):
+            train = [p for i, p in enumerate(prepared) if i % folds != k]
+            held = [p for i, p in enumerate(prepared) if i % folds == k]
+            trees, baseline = _fit_trees(train, rng, **fit)
+            trial = Segmenter(sequences, trees, baseline, levels[0], betas[0])
+            scores += _decision_dice(trial, held, levels, betas) * len(held) / len(prepared)
+            say(f"inner fold {k + 1} of {folds}")
+        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        level, beta = levels[i], betas[j]
+    trees, baseline = _fit_trees(prepared, rng, **fit)
+    say("fitted")
+    return Segmenter(sequences=sequences, trees=trees, baseline=baseline, level=level,
+                     beta=beta, fitted_on=tuple(p.name for p in prepared))

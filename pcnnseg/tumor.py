@@ -1,0 +1,411 @@
+"""Brain tumor segmentation with a 3-D PCNN, from any subset of the BraTS sequences.
+
+The whole tumor (WT: tumor and edema) is hyperintense in FLAIR and T2; the
+enhancing tumor (ET) is bright in T1ce and not in T1; the tumor core (TC) is
+the enhancing tumor and what it encloses. :func:`segment_tumor` turns this into
+masks with no training:
+
+1. **Contrast.** Each sequence becomes its contrast against normal tissue,
+   ``(v - mode) / (p99 - mode)`` over the brain
+   (:func:`pcnnseg.preprocess.tissue_contrast`): 0 is the brain's histogram
+   peak, 1 its brightest percent, whatever the scanner.
+2. **Stimulus.** ``A = (C_flair + w C_t2) / (1 + w)``, with ``w =``
+   :data:`T2_WEIGHT` (FLAIR alone or T2 alone when only one is given), and
+   ``S = clip(A / A_SCALE, 0, 1)`` inside the brain.
+3. **3-D PCNN.** The intensity-order SPCNN (:func:`pcnnseg.segment.
+   intensity_order_model`) runs on the volume with linking across slices
+   (:func:`pcnnseg.pulse_volume`, weights set by the voxel spacing) until an
+   isolated voxel at contrast :data:`THRESHOLD` would pulse; the voxels that
+   have pulsed are the candidates. A pulsing region pulls its neighbours
+   forward (their threshold is divided by ``1 + beta L``), so it grows into
+   its slightly darker rim.
+4. **Selection.** A 3-D opening removes specks; each connected component is
+   scored by its size times its mean left-right asymmetry (the stimulus minus
+   its mirror image about the brain's centre, both smoothed by 2 voxels), so
+   bilateral bright structures (the cortical ribbon at the skull-strip border,
+   symmetric white-matter hyperintensities) lose to a one-sided lesion; the
+   largest component wins when none is asymmetric. Holes are filled slice by
+   slice.
+5. **Regions** (``regions=True``, needs T1ce). Enhancement
+   ``C_t1ce - ENHANCEMENT_T1_WEIGHT C_t1`` inside the whole tumor runs through
+   the same PCNN to :data:`ENHANCING_THRESHOLD`: the enhancing tumor, opened.
+   Tumor core: the enhancing tumor closed (2 voxels) and its holes filled
+   slice by slice (the necrosis inside the enhancing rim), within the whole
+   tumor. The label map is 1 (core without enhancement), 2 (edema), 4 (or 3
+   in the 2023 convention) enhancing.
+
+Constants were chosen by 5-fold patient-level cross-validation on 22 cases of
+BraTS 2018 and BraTS-Africa 2023, then refit on all 22
+(``benchmarks/segmentation.py``; figures in
+``benchmarks/results/segmentation.md`` are held-out figures only).
+
+Assumptions: skull-stripped input (the brain is the non-zero voxels of FLAIR,
+or of T2 without FLAIR; pass ``brain_mask=`` otherwise); the last array axis
+runs left-right (true of BraTS and of most axial acquisitions); one tumor per
+volume (the best-scored component is kept).
+"""
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from pcnnseg.io import BRATS_SEQUENCES, BratsCase
+from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
+from pcnnseg.preprocess import fill_holes_slicewise, tissue_contrast
+from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_model
+from pcnnseg.simulate import _check_spacing, pulse, pulse_volume
+from pcnnseg.validation import as_binary_mask, as_real_array, check_number
+
+__all__ = ["segment_tumor", "tumor_stimulus", "as_sequences", "fired", "THRESHOLD", "T2_WEIGHT",
+           "LINKING", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
+
+# Chosen by cross-validation (benchmarks/segmentation.py), refit on all 22 cases.
+THRESHOLD = 0.4              # combined contrast at which an isolated voxel is tumor
+T2_WEIGHT = 0.3              # weight of T2 against FLAIR in the stimulus
+LINKING = 0.0                # beta of the 3-D PCNN
+ENHANCING_THRESHOLD = 0.2    # enhancement at which a voxel is enhancing tumor
+ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
+
+#: Contrast mapped to a stimulus of 1; a voxel of contrast ``a`` first pulses
+#: at iteration ``floor(ln(A_SCALE / a) / ALPHA_E) + 1``.
+A_SCALE = 2.0
+_ASYMMETRY_SIGMA = 2.0       # voxels
+
+
+def as_sequences(images):
+    """The sequences of ``images`` as a dict ``{name: ndarray}``, canonical names.
+
+    Parameters
+    ----------
+    images : array_like, dict or BratsCase
+        A FLAIR slice or volume; a dict of sequences keyed by ``"flair"``,
+        ``"t1"``, ``"t1ce"``, ``"t2"`` (or the 2023 names ``"t2f"``, ``"t1n"``,
+        ``"t1c"``, ``"t2w"``); or a case from :func:`pcnnseg.io.load_brats_case`.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Each checked (real dtype, 2-D or 3-D, non-empty, finite); all of one shape.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an unknown sequence name, an invalid array (named after its
+        sequence), sequences of different shapes (both named), or neither
+        FLAIR nor T2.
+    """
+    from pcnnseg.io import _SEQUENCE_ALIASES
+
+    if isinstance(images, BratsCase):
+        images = images.images
+    if isinstance(images, dict):
+        seqs = {}
+        for key, value in images.items():
+            if key not in _SEQUENCE_ALIASES:
+                raise ValueError(f"images: unknown sequence {key!r}; expected names among "
+                                 f"{sorted(_SEQUENCE_ALIASES)}")
+            name = _SEQUENCE_ALIASES[key]
+            if name in seqs:
+                raise ValueError(f"images: sequence {name!r} given twice (as {key!r})")
+            seqs[name] = as_real_array(value, name, ndims=(2, 3))
+    else:
+        seqs = {"flair": as_real_array(images, "flair", ndims=(2, 3))}
+    if "flair" not in seqs and "t2" not in seqs:
+        raise ValueError(f"images: expected FLAIR or T2 among the sequences, got "
+                         f"{sorted(seqs)}")
+    shapes = {name: a.shape for name, a in seqs.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
+        raise ValueError(f"images: sequences differ in shape ({listed}); they must be "
+                         f"co-registered on one grid")
+    return {name: seqs[name] for name in BRATS_SEQUENCES if name in seqs}
+
+
+def _brain(seqs, brain_mask):
+    reference = seqs["flair"] if "flair" in seqs else seqs["t2"]
+    if brain_mask is None:
+        brain = reference != 0
+    else:
+        brain = as_binary_mask(brain_mask, "brain_mask")
+        if brain.shape != reference.shape:
+            raise ValueError(f"brain_mask: expected shape {reference.shape} (that of the "
+                             f"images), got {brain.shape}")
+    if not brain.any():
+        raise ValueError("brain: no brain voxel (an all-zero image, or an empty brain_mask)")
+    return brain
+
+
+def _contrasts(seqs, brain, names):
+    out = {}
+    for name in names:
+        if name in seqs:
+            try:
+                out[name] = tissue_contrast(seqs[name], brain)
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+    return out
+
+
+def tumor_stimulus(contrasts, brain, *, t2_weight=T2_WEIGHT):
+    """The whole-tumor stimulus ``clip(A / A_SCALE, 0, 1)`` inside the brain.
+
+    Parameters
+    ----------
+    contrasts : dict of str to ndarray
+        :func:`pcnnseg.preprocess.tissue_contrast` of ``"flair"`` and / or
+        ``"t2"``.
+    brain : bool ndarray
+    t2_weight : float
+        ``w`` in ``A = (C_flair + w C_t2) / (1 + w)``.
+
+    Returns
+    -------
+    float32 ndarray in [0, 1]
+    """
+    if "flair" in contrasts and "t2" in contrasts:
+        A = (contrasts["flair"] + np.float32(t2_weight) * contrasts["t2"]) \
+            / np.float32(1.0 + t2_weight)
+    else:
+        A = contrasts["flair"] if "flair" in contrasts else contrasts["t2"]
+    S = np.clip(A / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
+    S[~brain] = 0.0
+    return S
+
+
+def fired(S, level, *, beta, spacing=(1.0, 1.0, 1.0), linking="3d"):
+    """Voxels of a [0, 1] stimulus that pulse before an isolated voxel at ``level`` would.
+
+    Runs :func:`pcnnseg.segment.intensity_order_model` (2-D linking for a
+    slice, or for each slice of a volume with ``linking="2d"``; 3-D with
+    ``spacing`` for a volume) for the iterations an isolated
+    voxel of stimulus ``level`` needs to pulse. With ``beta = 0`` this is
+    exactly ``S > level`` rounded to the fire-time grid; with linking, voxels
+    next to a pulsing region pulse once ``S (1 + beta L)`` passes the threshold.
+
+    Parameters
+    ----------
+    S : (H, W) or (Z, Y, X) float32 ndarray in [0, 1]
+    level : float in (0, 1]
+    beta : float
+    spacing : (float, float, float)
+    linking : {"3d", "2d"}
+
+    Returns
+    -------
+    bool ndarray, shape of ``S``
+    """
+    n_iter = first_pulse_iteration(level, ALPHA_E) + 1
+    model = intensity_order_model(beta=beta)
+    if S.ndim == 2 or linking == "2d":
+        fire_time = pulse(S, model, n_iter=n_iter, value_range=(0.0, 1.0)).fire_time
+    else:
+        fire_time = pulse_volume(S, model, spacing=spacing, n_iter=n_iter,
+                                 value_range=(0.0, 1.0)).fire_time
+    return fire_time >= 0
+
+
+def _mirror(a, brain):
+    """``a`` reflected left-right (last axis) about the brain's centre."""
+    centre = ndi.center_of_mass(brain)[-1]
+    x = np.arange(a.shape[-1])
+    src = np.clip(np.round(2.0 * centre - x).astype(np.intp), 0, a.shape[-1] - 1)
+    return a[..., src]
+
+
+def _opened(mask):
+    """Opening by the face-neighbour cross (3-D for at least 3 slices, else per slice).
+
+    In 3-D it also cuts thin bridges between slices, such as the bright cortical
+    ribbon at the top and bottom of a brain that would join the tumor.
+    """
+    structure = ndi.generate_binary_structure(mask.ndim, 1)
+    if mask.ndim == 3 and mask.shape[0] < 3:
+        structure = ndi.generate_binary_structure(2, 1)[None]
+    return ndi.binary_opening(mask, structure=structure)
+
+
+def _select(candidates, S, brain, selection="asymmetry"):
+    """The component of ``candidates`` with the largest size x positive asymmetry
+    (``selection="asymmetry"``), or the largest one."""
+    labels, n = ndi.label(candidates)
+    if n <= 1:
+        return candidates
+    index = np.arange(1, n + 1)
+    size = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
+    if selection == "largest":
+        return labels == index[np.argmax(size)]
+    smooth = ndi.gaussian_filter(S, _ASYMMETRY_SIGMA)
+    asymmetry = ndi.mean(smooth - _mirror(smooth, brain), labels, index)
+    score = size * np.clip(asymmetry, 0.0, None)
+    best = np.argmax(score) if score.max() > 0 else np.argmax(size)
+    return labels == index[best]
+
+
+def _finish_whole(candidates, S, brain, selection="asymmetry"):
+    """Step 4: opening, the best-scored component, holes filled slice by slice."""
+    return fill_holes_slicewise(_select(_opened(candidates), S, brain, selection))
+
+
+def _crop_box(brain):
+    return ndi.find_objects(brain.astype(np.uint8))[0]
+
+
+def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
+                  label_convention="2018", threshold=THRESHOLD, beta=LINKING,
+                  t2_weight=T2_WEIGHT, enhancing_threshold=ENHANCING_THRESHOLD,
+                  linking="3d", selection="asymmetry", segmenter=None, progress=None):
+    """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
+
+    The method and its constants are in the module docstring of
+    :mod:`pcnnseg.tumor`; its cross-validated accuracy is in
+    ``benchmarks/results/segmentation.md``.
+
+    Parameters
+    ----------
+    images : (H, W) or (Z, Y, X) array_like, dict or BratsCase
+        A FLAIR array; or a dict of co-registered sequences (any subset of
+        ``"flair"``, ``"t1"``, ``"t1ce"``, ``"t2"`` holding FLAIR or T2; the
+        2023 names are accepted); or a loaded case. FLAIR alone works with
+        lower accuracy than FLAIR and T2 together; regions need T1ce (and use
+        T1 when given).
+    brain_mask : bool array of the images' shape, optional
+        Default: the non-zero voxels of FLAIR (of T2 without FLAIR), right for
+        skull-stripped input. For volumes that are not skull-stripped, pass a
+        brain mask: the contrast is measured against the tissue inside it.
+    spacing : (float, float, float), optional
+        Voxel size (Z, Y, X) in mm for the through-plane linking weights.
+        Default: the case's geometry for a BratsCase, else 1 mm isotropic.
+    regions : bool
+        Return a label map of the tumor regions instead of a mask.
+    label_convention : {"2018", "2023"}
+        Labels of the map: 1 core, 2 edema, 4 (2018) or 3 (2023) enhancing.
+    threshold : float
+        Combined contrast (0 normal tissue, 1 the brain's 99th percentile) at
+        which an isolated voxel counts as tumor; in (0, A_SCALE).
+    beta : float
+        Linking strength of the 3-D PCNN, >= 0.
+    t2_weight : float
+        Weight of T2 against FLAIR in the stimulus, >= 0.
+    enhancing_threshold : float
+        Enhancement (T1ce contrast minus half the T1 contrast) at which a voxel
+        of the whole tumor counts as enhancing tumor; in (0, A_SCALE).
+    linking : {"3d", "2d"}
+        Link voxels across slices (default) or run each slice on its own.
+    selection : {"asymmetry", "largest"}
+        Keep the component with the largest size x left-right asymmetry
+        (default), or the largest one (for inputs whose last axis is not
+        left-right, or tumors across the midline).
+    segmenter : pcnnseg.Segmenter, optional
+        A fitted readout (:func:`pcnnseg.fit_segmenter`) that replaces steps 2
+        and 3 for the whole tumor; ``threshold``, ``beta`` and ``t2_weight`` are
+        then its own.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each step of the method.
+
+    Returns
+    -------
+    bool ndarray (``regions=False``) or uint8 label map, shape of the images
+        An empty mask (all-zero map) when nothing reaches the threshold.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid images (see :func:`as_sequences`), an empty or mis-shaped
+        brain mask, a constant sequence, regions without T1ce, an unknown label
+        convention, or constants out of range.
+
+    Examples
+    --------
+    >>> from pcnnseg import phantom
+    >>> from pcnnseg.metrics import dice
+    >>> flair, truth = phantom.make_volume(seed=0)
+    >>> round(dice(segment_tumor(flair), truth), 2) > 0.9
+    True
+    """
+    seqs = as_sequences(images)
+    if spacing is None:
+        spacing = (tuple(reversed(images.geometry.spacing))
+                   if isinstance(images, BratsCase) and len(images.geometry.spacing) == 3
+                   else (1.0, 1.0, 1.0))
+    spacing = _check_spacing(spacing)
+    for name, value in (("threshold", threshold), ("enhancing_threshold", enhancing_threshold)):
+        value = check_number(value, name)
+        if not (math.isfinite(value) and 0 < value < A_SCALE):
+            raise ValueError(f"{name}: expected a value in (0, {A_SCALE}), got {value}")
+    for name, value in (("beta", beta), ("t2_weight", t2_weight)):
+        value = check_number(value, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
+    for name, value, allowed in (("linking", linking, ("3d", "2d")),
+                                 ("selection", selection, ("asymmetry", "largest"))):
+        if value not in allowed:
+            raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+    if label_convention not in BRATS_LABEL_CONVENTIONS:
+        raise ValueError(f"label_convention: expected one of {sorted(BRATS_LABEL_CONVENTIONS)}, "
+                         f"got {label_convention!r}")
+    if regions and "t1ce" not in seqs:
+        raise ValueError(f"regions: the tumor regions need T1ce, got only {sorted(seqs)}")
+
+    steps = 4 if regions else 3
+    done = [0]
+
+    def step():
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], steps)
+
+    if segmenter is not None:
+        missing = [s for s in segmenter.sequences if s not in seqs]
+        if missing:
+            raise ValueError(f"images: the segmenter needs the sequence(s) {missing}, got "
+                             f"{sorted(seqs)}")
+        if next(iter(seqs.values())).ndim != 3:
+            raise ValueError("images: a fitted segmenter works on volumes, got a 2-D slice")
+
+    full_brain = _brain(seqs, brain_mask)
+    box = _crop_box(full_brain)
+    brain = full_brain[box]
+    crop = {name: a[box] for name, a in seqs.items()}
+    if segmenter is None:
+        contrasts = _contrasts(crop, brain, ("flair", "t2"))
+        S = tumor_stimulus(contrasts, brain, t2_weight=t2_weight)
+        level = threshold / A_SCALE
+    else:
+        contrasts = _contrasts(crop, brain, segmenter.sequences)
+        S = segmenter.probability(contrasts, brain, spacing)
+        level, beta = segmenter.level, segmenter.beta
+    step()
+    candidates = fired(S, level, beta=beta, spacing=spacing, linking=linking)
+    step()
+    whole = _finish_whole(candidates, S, brain, selection)
+    step()
+    if not regions:
+        out = np.zeros(full_brain.shape, dtype=bool)
+        out[box] = whole
+        return out
+    core, enhancing = _core_regions(crop, brain, whole, beta, spacing, linking,
+                                    enhancing_threshold)
+    step()
+    labels = np.zeros(full_brain.shape, dtype=np.uint8)
+    values = BRATS_LABEL_CONVENTIONS[label_convention]
+    part = labels[box]
+    part[whole] = values[2]
+    part[core] = values[1]
+    part[enhancing] = values[3]
+    return labels
+
+
+def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshold):
+    """Tumor core and enhancing tumor inside the whole tumor (step 5)."""
+    contrasts = _contrasts(seqs, brain, ("t1ce", "t1"))
+    enhancement = contrasts["t1ce"]
+    if "t1" in contrasts:
+        enhancement = enhancement - np.float32(ENHANCEMENT_T1_WEIGHT) * contrasts["t1"]
+    S = np.clip(enhancement / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
+    S[~whole] = 0.0
+    enhancing = _opened(fired(S, enhancing_threshold / A_SCALE, beta=beta, spacing=spacing,
+                              linking=linking)) & whole
+    structure = ndi.generate_binary_structure(whole.ndim, 1)
+    closed = ndi.binary_closing(enhancing, structure=structure, iterations=2)
+    core = (fill_holes_slicewise(closed) & whole) | enhancing
+    return core, enhancing
