@@ -18,7 +18,8 @@ Variants, cumulative, so that each row adds one step to the one above:
 - ``contrast``: FLAIR tissue contrast (mode / 99th percentile), threshold by CV,
   no linking, largest component;
 - ``+ T2``: FLAIR and T2 in the stimulus (weight by CV);
-- ``+ asymmetry``: components ranked by size x left-right asymmetry;
+- ``+ selection``: the component kept by CV between the thickest (most
+  voxels two steps inside) and the most left-right asymmetric;
 - ``+ 3-D PCNN``: linking strength by CV (0, 0.1, 0.3), linking across
   slices: the default method (``segment_tumor``);
 - ``2-D PCNN``: the same grid, each slice linked on its own;
@@ -65,7 +66,10 @@ N_FOLDS = 5
 THRESHOLDS = (0.35, 0.4, 0.45, 0.5)
 T2_WEIGHTS = (0.3, 0.6)
 BETAS = (0.0, 0.1, 0.3)
+SELECTIONS = ("thickest", "asymmetry")
 ENHANCING = (0.15, 0.2, 0.25, 0.3)
+FULL_GRID = [{"threshold": t, "t2_weight": w, "beta": b, "selection": s}
+             for t, w, b, s in itertools.product(THRESHOLDS, T2_WEIGHTS, BETAS, SELECTIONS)]
 
 # name -> (grid of segment_tumor keyword sets, fixed keywords)
 VARIANTS = {
@@ -73,14 +77,11 @@ VARIANTS = {
                  {"t2_weight": 0.0, "beta": 0.0, "selection": "largest", "flair_only": True}),
     "+ T2": ([{"threshold": t, "t2_weight": w} for t, w in itertools.product(THRESHOLDS, T2_WEIGHTS)],
              {"beta": 0.0, "selection": "largest"}),
-    "+ asymmetry": ([{"threshold": t, "t2_weight": w}
-                     for t, w in itertools.product(THRESHOLDS, T2_WEIGHTS)],
+    "+ selection": ([{"threshold": t, "t2_weight": w, "selection": s}
+                     for t, w, s in itertools.product(THRESHOLDS, T2_WEIGHTS, SELECTIONS)],
                     {"beta": 0.0}),
-    "+ 3-D PCNN": ([{"threshold": t, "t2_weight": w, "beta": b}
-                    for t, w, b in itertools.product(THRESHOLDS, T2_WEIGHTS, BETAS)], {}),
-    "2-D PCNN": ([{"threshold": t, "t2_weight": w, "beta": b}
-                  for t, w, b in itertools.product(THRESHOLDS, T2_WEIGHTS, BETAS)],
-                 {"linking": "2d"}),
+    "+ 3-D PCNN": (FULL_GRID, {}),
+    "2-D PCNN": (FULL_GRID, {"linking": "2d"}),
 }
 DEFAULT_VARIANT = "+ 3-D PCNN"
 

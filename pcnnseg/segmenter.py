@@ -357,7 +357,7 @@ def _decision_dice(segmenter_like, prepared, levels, betas):
         for j, beta in enumerate(betas):
             for i, level in enumerate(levels):
                 mask = _finish_whole(fired(prob, level, beta=beta, spacing=p.spacing), prob,
-                                     p.brain)
+                                     p.brain, p.spacing)
                 scores[i, j] += dice(mask, p.truth) / len(prepared)
     return scores
 

@@ -19,13 +19,16 @@ masks with no training:
    have pulsed are the candidates. A pulsing region pulls its neighbours
    forward (their threshold is divided by ``1 + beta L``), so it grows into
    its slightly darker rim.
-4. **Selection.** A 3-D opening removes specks; each connected component is
-   scored by its size times its mean left-right asymmetry (the stimulus minus
-   its mirror image about the brain's centre, both smoothed by 2 voxels), so
-   bilateral bright structures (the cortical ribbon at the skull-strip border,
-   symmetric white-matter hyperintensities) lose to a one-sided lesion; the
-   largest component wins when none is asymmetric. Holes are filled slice by
-   slice.
+4. **Selection.** A 3-D opening removes specks; one connected component is
+   kept (:data:`SELECTION`): by default the *thickest*, the one with most
+   voxels two steps inside it, so that thin bright structures (the cortical
+   ribbon at the skull-strip border, vessels) lose to a compact lesion even
+   when they are larger; or the largest; or, with ``selection="asymmetry"``,
+   the one with the largest size times mean left-right asymmetry (the
+   stimulus minus its mirror image about the brain's centre, both smoothed by
+   2 voxels), so that bilateral bright structures (symmetric white-matter
+   hyperintensities) lose to a one-sided lesion, at the price of tumors
+   centred on the midline. Holes are filled slice by slice.
 5. **Regions** (``regions=True``, needs T1ce). Enhancement
    ``C_t1ce - ENHANCEMENT_T1_WEIGHT C_t1`` inside the whole tumor runs through
    the same PCNN to :data:`ENHANCING_THRESHOLD`: the enhancing tumor, opened.
@@ -39,10 +42,15 @@ BraTS 2018 and BraTS-Africa 2023, then refit on all 22
 (``benchmarks/segmentation.py``; figures in
 ``benchmarks/results/segmentation.md`` are held-out figures only).
 
+The tissue-contrast scale is set by the brain's brightest percent, so the
+method assumes the volume holds a tumor: on a tumor-free brain it returns its
+brightest structure (screen slices or volumes with :func:`pcnnseg.detect`
+first).
+
 Assumptions: skull-stripped input (the brain is the non-zero voxels of FLAIR,
-or of T2 without FLAIR; pass ``brain_mask=`` otherwise); the last array axis
-runs left-right (true of BraTS and of most axial acquisitions); one tumor per
-volume (the best-scored component is kept).
+or of T2 without FLAIR; pass ``brain_mask=`` otherwise); one tumor per volume
+(one component is kept); for ``selection="asymmetry"``, the last array axis
+runs left-right (true of BraTS and of most axial acquisitions).
 """
 import math
 
@@ -57,7 +65,7 @@ from pcnnseg.simulate import _check_spacing, pulse, pulse_volume
 from pcnnseg.validation import as_binary_mask, as_real_array, check_number
 
 __all__ = ["segment_tumor", "tumor_stimulus", "as_sequences", "fired", "THRESHOLD", "T2_WEIGHT",
-           "LINKING", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
+           "LINKING", "SELECTION", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
 
 # Chosen by cross-validation (benchmarks/segmentation.py), refit on all 22 cases.
 THRESHOLD = 0.4              # combined contrast at which an isolated voxel is tumor
@@ -65,6 +73,7 @@ T2_WEIGHT = 0.3              # weight of T2 against FLAIR in the stimulus
 LINKING = 0.0                # beta of the 3-D PCNN
 ENHANCING_THRESHOLD = 0.2    # enhancement at which a voxel is enhancing tumor
 ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
+SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmetry"
 
 #: Contrast mapped to a stimulus of 1; a voxel of contrast ``a`` first pulses
 #: at iteration ``floor(ln(A_SCALE / a) / ALPHA_E) + 1``.
@@ -212,38 +221,49 @@ def _mirror(a, brain):
     return a[..., src]
 
 
-def _opened(mask):
-    """Opening by the face-neighbour cross (3-D for at least 3 slices, else per slice).
+def _cross(mask, spacing):
+    """The face-neighbour cross: 3-D for a volume of at least 3 slices no thicker
+    than 1.5 in-plane pixels, else in-plane only."""
+    if mask.ndim == 3 and (mask.shape[0] < 3 or spacing[0] > 1.5 * min(spacing[1:])):
+        return ndi.generate_binary_structure(2, 1)[None]
+    return ndi.generate_binary_structure(mask.ndim, 1)
+
+
+def _opened(mask, spacing=(1.0, 1.0, 1.0)):
+    """Opening by the face-neighbour cross (:func:`_cross`).
 
     In 3-D it also cuts thin bridges between slices, such as the bright cortical
-    ribbon at the top and bottom of a brain that would join the tumor.
+    ribbon at the top and bottom of a brain that would join the tumor; with thick
+    slices a 3-D cross would erase whatever spans a single slice.
     """
-    structure = ndi.generate_binary_structure(mask.ndim, 1)
-    if mask.ndim == 3 and mask.shape[0] < 3:
-        structure = ndi.generate_binary_structure(2, 1)[None]
-    return ndi.binary_opening(mask, structure=structure)
+    return ndi.binary_opening(mask, structure=_cross(mask, spacing))
 
 
-def _select(candidates, S, brain, selection="asymmetry"):
-    """The component of ``candidates`` with the largest size x positive asymmetry
-    (``selection="asymmetry"``), or the largest one."""
+def _select(candidates, S, brain, spacing=(1.0, 1.0, 1.0), selection=SELECTION):
+    """One component of ``candidates``, by ``selection`` (see :func:`segment_tumor`)."""
     labels, n = ndi.label(candidates)
     if n <= 1:
         return candidates
     index = np.arange(1, n + 1)
     size = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
-    if selection == "largest":
-        return labels == index[np.argmax(size)]
-    smooth = ndi.gaussian_filter(S, _ASYMMETRY_SIGMA)
-    asymmetry = ndi.mean(smooth - _mirror(smooth, brain), labels, index)
-    score = size * np.clip(asymmetry, 0.0, None)
-    best = np.argmax(score) if score.max() > 0 else np.argmax(size)
-    return labels == index[best]
+    score = size
+    if selection == "thickest":
+        # voxels at least 2 steps inside: thin ribbons have none, a tumor many
+        core = ndi.binary_erosion(candidates, ndi.iterate_structure(_cross(candidates, spacing), 2))
+        score = np.bincount(labels[core], minlength=n + 1)[1:].astype(np.float64)
+    elif selection == "asymmetry":
+        smooth = ndi.gaussian_filter(S, _ASYMMETRY_SIGMA)
+        asymmetry = ndi.mean(smooth - _mirror(smooth, brain), labels, index)
+        score = size * np.clip(asymmetry, 0.0, None)
+    if score.max() <= 0:
+        score = size
+    return labels == index[np.argmax(score)]
 
 
-def _finish_whole(candidates, S, brain, selection="asymmetry"):
-    """Step 4: opening, the best-scored component, holes filled slice by slice."""
-    return fill_holes_slicewise(_select(_opened(candidates), S, brain, selection))
+def _finish_whole(candidates, S, brain, spacing, selection=SELECTION):
+    """Step 4: opening, one component, holes filled slice by slice."""
+    return fill_holes_slicewise(_select(_opened(candidates, spacing), S, brain, spacing,
+                                        selection))
 
 
 def _crop_box(brain):
@@ -253,7 +273,7 @@ def _crop_box(brain):
 def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
                   t2_weight=T2_WEIGHT, enhancing_threshold=ENHANCING_THRESHOLD,
-                  linking="3d", selection="asymmetry", segmenter=None, progress=None):
+                  linking="3d", selection=SELECTION, segmenter=None, progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
 
     The method and its constants are in the module docstring of
@@ -291,10 +311,13 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         of the whole tumor counts as enhancing tumor; in (0, A_SCALE).
     linking : {"3d", "2d"}
         Link voxels across slices (default) or run each slice on its own.
-    selection : {"asymmetry", "largest"}
-        Keep the component with the largest size x left-right asymmetry
-        (default), or the largest one (for inputs whose last axis is not
-        left-right, or tumors across the midline).
+    selection : {"thickest", "largest", "asymmetry"}
+        The component kept: the one with most voxels two steps inside it
+        (thin bright ribbons such as the cortex at the skull-strip border
+        lose), the largest, or the one with the largest size x left-right
+        asymmetry (bilateral bright structures, symmetric white-matter
+        hyperintensities among them, lose to a one-sided lesion; so does a
+        tumor centred on the midline; the last axis must run left-right).
     segmenter : pcnnseg.Segmenter, optional
         A fitted readout (:func:`pcnnseg.fit_segmenter`) that replaces steps 2
         and 3 for the whole tumor; ``threshold``, ``beta`` and ``t2_weight`` are
@@ -337,7 +360,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
     for name, value, allowed in (("linking", linking, ("3d", "2d")),
-                                 ("selection", selection, ("asymmetry", "largest"))):
+                                 ("selection", selection, ("thickest", "largest", "asymmetry"))):
         if value not in allowed:
             raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
     if label_convention not in BRATS_LABEL_CONVENTIONS:
@@ -377,7 +400,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     step()
     candidates = fired(S, level, beta=beta, spacing=spacing, linking=linking)
     step()
-    whole = _finish_whole(candidates, S, brain, selection)
+    whole = _finish_whole(candidates, S, brain, spacing, selection)
     step()
     if not regions:
         out = np.zeros(full_brain.shape, dtype=bool)
@@ -404,7 +427,7 @@ def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshol
     S = np.clip(enhancement / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
     S[~whole] = 0.0
     enhancing = _opened(fired(S, enhancing_threshold / A_SCALE, beta=beta, spacing=spacing,
-                              linking=linking)) & whole
+                              linking=linking), spacing) & whole
     structure = ndi.generate_binary_structure(whole.ndim, 1)
     closed = ndi.binary_closing(enhancing, structure=structure, iterations=2)
     core = (fill_holes_slicewise(closed) & whole) | enhancing

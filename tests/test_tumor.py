@@ -1,0 +1,256 @@
+"""segment_tumor: inputs, the untrained method's steps, regions, invariances, errors."""
+import numpy as np
+import pytest
+
+from pcnnseg import phantom
+from pcnnseg.io import BratsCase, Image
+from pcnnseg.metrics import brats_regions, dice
+from pcnnseg.segment import ALPHA_E, first_pulse_iteration
+from pcnnseg.tumor import _select, as_sequences, fired, segment_tumor
+
+
+@pytest.fixture(scope="module")
+def case():
+    return phantom.make_case((24, 64, 64), seed=2)
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return phantom.make_volume((24, 64, 64), seed=2)
+
+
+def _as_case(images, labels, spacing=(1.0, 1.0, 1.0)):
+    geometry = Image(array=images["flair"], spacing=spacing, origin=(0.0, 0.0, 0.0),
+                     direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    return BratsCase(name="phantom", images=images, labels=labels, geometry=geometry)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_whole_tumor_of_default_phantom_volumes(seed):
+    # the default phantom's top and bottom slices are mostly bright cortex
+    flair, truth = phantom.make_volume(seed=seed)
+    assert dice(segment_tumor(flair), truth) > 0.95
+
+
+def test_flair_array_slice_and_all_sequences(case, volume):
+    images, labels = case
+    flair, truth = volume
+    mask = segment_tumor(flair)
+    assert mask.dtype == bool and mask.shape == flair.shape
+    assert dice(mask, truth) > 0.95
+    z = int(np.argmax(truth.sum(axis=(1, 2))))
+    assert dice(segment_tumor(flair[z]), truth[z]) > 0.9
+    assert dice(segment_tumor(images), labels > 0) > 0.95
+
+
+def test_case_dict_and_2023_names_give_the_same_mask(case):
+    images, labels = case
+    by_dict = segment_tumor(images)
+    renamed = {"t2f": images["flair"], "t1n": images["t1"], "t1c": images["t1ce"],
+               "t2w": images["t2"]}
+    np.testing.assert_array_equal(segment_tumor(renamed), by_dict)
+    np.testing.assert_array_equal(segment_tumor(_as_case(images, labels)), by_dict)
+
+
+@pytest.fixture(scope="module")
+def full_case():
+    # the enhancing rim is about 3 voxels thick at the default size
+    return phantom.make_case(seed=2)
+
+
+def test_regions_label_map_in_both_conventions(full_case):
+    images, labels = full_case
+    truth = brats_regions(labels)
+    out = segment_tumor(images, regions=True)
+    assert out.dtype == np.uint8 and set(np.unique(out)) == {0, 1, 2, 4}
+    found = brats_regions(out)
+    assert dice(found["whole_tumor"], truth["whole_tumor"]) > 0.99
+    assert dice(found["tumor_core"], truth["tumor_core"]) > 0.8
+    assert dice(found["enhancing"], truth["enhancing"]) > 0.75
+    np.testing.assert_array_equal(found["whole_tumor"], segment_tumor(images))
+    out23 = segment_tumor(images, regions=True, label_convention="2023")
+    assert set(np.unique(out23)) <= {0, 1, 2, 3}
+    for a, b in zip(found.values(), brats_regions(out23, convention="2023").values()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_regions_without_t1_use_t1ce_alone(full_case):
+    images, labels = full_case
+    out = segment_tumor({k: images[k] for k in ("flair", "t1ce")}, regions=True)
+    assert dice(brats_regions(out)["enhancing"], labels == 4) > 0.7
+
+
+def test_thin_enhancing_rim_survives_thick_slices():
+    # one slice thick through-plane: a 3-D opening would erase it
+    images, labels = phantom.make_case((16, 96, 96), seed=1)
+    iso = brats_regions(segment_tumor(images, regions=True))["enhancing"]
+    thick = brats_regions(segment_tumor(images, regions=True, spacing=(5.0, 1.0, 1.0)))
+    assert dice(thick["enhancing"], labels == 4) > dice(iso, labels == 4) + 0.2
+
+
+def test_scale_and_dtype_invariance(case):
+    images, _ = case
+    mask = segment_tumor(images)
+    np.testing.assert_array_equal(segment_tumor({k: 4.0 * v for k, v in images.items()}), mask)
+    np.testing.assert_array_equal(
+        segment_tumor({k: v.astype(np.float64) for k, v in images.items()}), mask)
+
+
+def test_left_right_flip_flips_the_mask(volume):
+    flair, _ = volume
+    mask = segment_tumor(flair)
+    flipped = segment_tumor(np.ascontiguousarray(flair[..., ::-1]))
+    assert dice(flipped[..., ::-1], mask) > 0.99
+
+
+def test_brain_mask_restricts_the_tumor(volume):
+    flair, truth = volume
+    side = truth.any(axis=(0, 1))
+    cut = int(np.flatnonzero(side).mean())        # through the tumor
+    half = flair > 0
+    half[:, :, cut:] = False
+    mask = segment_tumor(flair, brain_mask=half)
+    assert mask.any() and not mask[:, :, cut:].any()
+    assert dice(mask, truth & half) > 0.9
+
+
+def test_progress_counts_the_steps(case):
+    images, _ = case
+    calls = []
+    segment_tumor(images, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    segment_tumor(images, regions=True, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (4, 4) and len(calls) == 4
+
+
+def _blobs():
+    brain = np.zeros((9, 40, 41), bool)
+    brain[:, 2:38, 2:39] = True
+    S = np.where(brain, 0.1, 0.0).astype(np.float32)
+    return brain, S
+
+
+def test_asymmetry_beats_a_larger_symmetric_pair():
+    brain, S = _blobs()
+    S[2:7, 5:15, 5:12] = 0.6            # left blob
+    S[2:7, 5:15, 29:36] = 0.6           # its mirror image (centre column 20)
+    S[3:6, 25:32, 8:14] = 0.6           # smaller, one-sided
+    candidates = S > 0.3
+    largest = _select(candidates, S, brain, selection="largest")
+    assert largest.sum() == 5 * 10 * 7
+    chosen = _select(candidates, S, brain, selection="asymmetry")
+    np.testing.assert_array_equal(np.argwhere(chosen).min(axis=0), [3, 25, 8])
+    assert chosen.sum() == 3 * 7 * 6
+
+
+def test_thickest_beats_a_larger_thin_ribbon():
+    brain, S = _blobs()
+    S[:, 3:5, 3:38] = 0.6               # a 2-voxel ribbon, 9 x 2 x 35 = 630 voxels
+    S[2:7, 20:27, 10:17] = 0.6          # a 5 x 7 x 7 blob, 245 voxels
+    candidates = S > 0.3
+    assert _select(candidates, S, brain, selection="largest").sum() == 630
+    thickest = _select(candidates, S, brain, selection="thickest")
+    assert thickest.sum() == 245 and thickest[4, 23, 13]
+    # with thick slices the blob's core is taken in-plane (5 slices: 3 inner ones)
+    assert _select(candidates, S, brain, (5.0, 1.0, 1.0), "thickest").sum() == 245
+
+
+def test_selection_falls_back_to_size_when_no_component_scores():
+    brain, S = _blobs()
+    S[1:3, 5:7, 5:7] = 0.6              # 8 voxels, no core
+    S[5:7, 20:23, 20:23] = 0.6          # 18 voxels, no core, on the midline
+    candidates = S > 0.3
+    for selection in ("thickest", "asymmetry"):
+        assert _select(candidates, S, brain, selection=selection).sum() == 18
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_phantom_cases_with_a_bright_cortex(seed):
+    # bias makes parts of the phantom's cortex as bright as edema
+    images, labels = phantom.make_case((32, 96, 96), seed=seed)
+    found = segment_tumor(images, selection="asymmetry")
+    assert dice(found, labels > 0) > 0.95
+    if seed not in (7,):                # seed 7: a thick, bright stretch of cortex wins
+        assert dice(segment_tumor(images), labels > 0) > 0.95
+
+
+def test_fired_without_linking_is_a_threshold_and_linking_adds():
+    rng = np.random.default_rng(3)
+    S = rng.random((6, 20, 20)).astype(np.float32)
+    level = 0.4
+    plain = fired(S, level, beta=0.0)
+    k = first_pulse_iteration(level, ALPHA_E)
+    # an isolated voxel pulses at floor(ln(1/S)/alpha_e) + 1 <= k
+    expected = np.floor(np.log(1.0 / S) / ALPHA_E) + 1 <= k
+    np.testing.assert_array_equal(plain, expected)
+    assert (S[plain] > level * np.exp(-ALPHA_E)).all()
+    linked = fired(S, level, beta=0.3)
+    assert (linked >= plain).all() and linked.sum() > plain.sum()
+    per_slice = fired(S, level, beta=0.3, linking="2d")
+    assert (per_slice >= plain).all() and (linked >= per_slice).sum() > 0.99 * S.size
+    for z in range(S.shape[0]):
+        np.testing.assert_array_equal(per_slice[z], fired(S[z], level, beta=0.3))
+
+
+def test_thicker_slices_weaken_linking_across_them(case):
+    images, _ = case
+    S = np.clip(images["flair"] / images["flair"].max() * 1.6, 0, 1).astype(np.float32)
+    thin = fired(S, 0.8, beta=0.3)
+    thick = fired(S, 0.8, beta=0.3, spacing=(6.0, 1.0, 1.0))
+    per_slice = fired(S, 0.8, beta=0.3, linking="2d")
+    assert (thin >= thick).all() and (thick >= per_slice).all()
+    assert thin.sum() > thick.sum() > per_slice.sum()
+
+
+def test_case_geometry_sets_the_spacing(case):
+    images, labels = case
+    np.testing.assert_array_equal(
+        segment_tumor(_as_case(images, labels, spacing=(1.0, 1.0, 6.0)), beta=0.3),
+        segment_tumor(images, beta=0.3, spacing=(6.0, 1.0, 1.0)))
+
+
+def test_as_sequences_keeps_the_canonical_order(case):
+    images, _ = case
+    seqs = as_sequences({"t2": images["t2"], "flair": images["flair"]})
+    assert list(seqs) == ["flair", "t2"]
+
+
+@pytest.mark.parametrize("images, kwargs, error, match", [
+    (np.zeros((16, 16)), {}, ValueError, "no brain voxel"),
+    (np.ones((8, 8)), {"brain_mask": np.zeros((8, 8), bool)}, ValueError, "no brain voxel"),
+    (np.full((16, 16), 5.0), {}, ValueError, "flair: .*no contrast"),
+    (np.array([[1.0, np.nan], [2, 3]]), {}, ValueError, "flair: contains NaN"),
+    (np.ones(10), {}, ValueError, "2-D or 3-D"),
+    (np.ones((8, 8)), {"brain_mask": np.ones((4, 4), bool)}, ValueError, "brain_mask"),
+    (np.ones((8, 8)), {"brain_mask": np.full((8, 8), "x")}, TypeError, "brain_mask"),
+    (np.ones((8, 8)), {"brain_mask": np.full((8, 8), 0.5)}, ValueError, "brain_mask"),
+    (np.ones((8, 8)), {"threshold": -1.0}, ValueError, "threshold"),
+    (np.ones((8, 8)), {"threshold": 2.0}, ValueError, "threshold"),
+    (np.ones((8, 8)), {"threshold": "0.4"}, TypeError, "threshold"),
+    (np.ones((8, 8)), {"enhancing_threshold": 0.0}, ValueError, "enhancing_threshold"),
+    (np.ones((8, 8)), {"beta": -0.1}, ValueError, "beta"),
+    (np.ones((8, 8)), {"t2_weight": np.inf}, ValueError, "t2_weight"),
+    (np.ones((8, 8)), {"linking": "4d"}, ValueError, "linking"),
+    (np.ones((8, 8)), {"selection": "brightest"}, ValueError, "selection"),
+    (np.ones((8, 8)), {"label_convention": "2021"}, ValueError, "label_convention"),
+    (np.ones((8, 8)), {"regions": True}, ValueError, "regions: .*T1ce"),
+    (np.ones((8, 8)), {"spacing": (1.0, 0.0, 1.0)}, ValueError, "spacing"),
+    ({"flair": np.ones((8, 8)), "t2": np.ones((8, 9))}, {}, ValueError,
+     r"flair \(8, 8\), t2 \(8, 9\)"),
+    ({"t1": np.ones((8, 8))}, {}, ValueError, "FLAIR or T2"),
+    ({"dwi": np.ones((8, 8))}, {}, ValueError, "unknown sequence 'dwi'"),
+    ({"flair": np.ones((8, 8)), "t2f": np.ones((8, 8))}, {}, ValueError, "given twice"),
+    ({"flair": np.ones((8, 8)), "t1ce": np.full((8, 8), 1j)}, {}, TypeError, "t1ce"),
+])
+def test_bad_input_is_a_clear_error(images, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        segment_tumor(images, **kwargs)
+
+
+def test_constant_t1ce_is_named_when_regions_are_asked(case):
+    images, _ = case
+    bad = dict(images, t1ce=np.where(images["flair"] != 0, 7.0, 0.0))
+    with pytest.raises(ValueError, match="t1ce: .*no contrast"):
+        segment_tumor(bad, regions=True)
+    assert segment_tumor(bad).any()        # the whole tumor does not need T1ce
