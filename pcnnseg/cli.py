@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import pathlib
 import re
 import sys
 
@@ -85,47 +86,107 @@ def _output_paths(args):
     return output, overlay
 
 
-def _read_input(args):
-    """INPUT (or the phantom volume when none) and the truth mask (--labels, or the
-    phantom's) as ``(Image, bool ndarray or None, description)``."""
+def _phantom_image(volume):
     from pcnnseg.io import Image
+    return Image(array=volume, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0),
+                 direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
 
-    truth = None
+
+def _reference_labels(path, shape):
+    """--labels FILE as a label map in the 2018 convention when it is one (else any
+    non-zero value is tumor: returned as 0 / 2), and whether it has regions."""
+    from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS, convert_brats_labels
+
+    labels = read_image(path).array
+    if labels.shape != shape:
+        raise ValueError(f"--labels: expected shape {shape}, got {labels.shape}")
+    values = set(np.unique(labels).tolist())
+    for convention, allowed in BRATS_LABEL_CONVENTIONS.items():
+        if values <= set(allowed) and values - {0, 2}:
+            return convert_brats_labels(labels, source=convention, target="2018"), True
+    return np.where(labels != 0, 2, 0).astype(np.uint8), False
+
+
+def _read_input(args):
+    """INPUT (or the phantom when none) as ``(images, geometry, truth, has_regions,
+    description)``: a dict of sequences, the :class:`~pcnnseg.io.Image` whose
+    geometry outputs take, the reference as a 2018 label map or None, and
+    whether that reference has tumor regions.
+
+    INPUT is an image file or DICOM folder (FLAIR, or whatever sequence the user
+    gives; ``--t1``, ``--t1ce``, ``--t2`` add the others), or a BraTS case folder
+    (either naming convention), whose labels are the reference when present.
+    """
+    from pcnnseg.io import _case_convention, load_brats_case
+
+    truth, has_regions = None, False
     if args.input is None:
-        volume, truth = phantom.make_volume(seed=args.seed)
-        image = Image(array=volume, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0),
-                      direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-        source = f"synthetic phantom volume (seed {args.seed})"
+        images, truth = phantom.make_case(seed=args.seed)
+        geometry, has_regions = _phantom_image(images["flair"]), True
+        source = f"synthetic phantom case (seed {args.seed})"
+    elif os.path.isdir(args.input) and _case_convention(pathlib.Path(args.input)):
+        case_dir = pathlib.Path(args.input)
+        seg_exists = any(p.name.endswith(("_seg.nii.gz", "-seg.nii.gz")) for p in case_dir.iterdir())
+        case = load_brats_case(case_dir, labels=seg_exists)
+        images, geometry, source = dict(case.images), case.geometry, args.input
+        truth, has_regions = case.labels, case.labels is not None
     else:
-        image = read_image(args.input)
-        source = args.input
+        geometry = read_image(args.input)
+        images, source = {"flair": geometry.array}, args.input
+    for name in ("t1", "t1ce", "t2"):
+        path = getattr(args, name, None)
+        if path:
+            extra = read_image(path)
+            if extra.array.shape != geometry.array.shape:
+                raise ValueError(f"--{name}: expected the shape of INPUT "
+                                 f"{geometry.array.shape}, got {extra.array.shape}")
+            images[name] = extra.array
     if args.labels:
-        truth = read_image(args.labels).array > 0
-        if truth.shape != image.array.shape:
-            raise ValueError(f"--labels: expected shape {image.array.shape}, got {truth.shape}")
-    return image, truth, source
+        truth, has_regions = _reference_labels(args.labels, geometry.array.shape)
+    return images, geometry, truth, has_regions, source
 
 
 def _segment(args):
-    from pcnnseg.io import write_mask
-    from pcnnseg.metrics import dice
+    from pcnnseg.io import write_label_map, write_mask
+    from pcnnseg.metrics import brats_regions, dice
     from pcnnseg.overlay import overlay_slices
+    from pcnnseg.segmenter import Segmenter
     from pcnnseg.tumor import segment_tumor
 
-    image, truth, source = _read_input(args)
+    images, geometry, truth, has_regions, source = _read_input(args)
     output, overlay = _output_paths(args)
-    with tqdm(total=image.array.shape[0] if image.array.ndim == 3 else 1, unit="slice",
-              desc="segment", disable=args.quiet) as bar:
+    segmenter = Segmenter.load(args.segmenter) if args.segmenter else None
+    brain = read_image(args.brain_mask).array != 0 if args.brain_mask else None
+    spacing = (tuple(reversed(geometry.spacing)) if len(geometry.spacing) == 3
+               else (1.0, 1.0, 1.0))
+    with tqdm(total=4 if args.regions else 3, unit="step", desc="segment",
+              disable=args.quiet) as bar:
         def progress(done, total):
-            bar.total = total
             bar.update(done - bar.n)
-        mask = segment_tumor(image.array, progress=progress)
-    write_mask(output, mask, image)
-    write_png(overlay, overlay_slices(image.array, mask, truth))
-    print(f"{source}: {int(mask.sum())} tumor voxels of {mask.size}")
-    print(f"mask written to {output}, overlay to {overlay}")
-    if truth is not None:
-        print(f"Dice against the reference mask: {dice(mask, truth):.3f}")
+        result = segment_tumor(images, brain_mask=brain, spacing=spacing, regions=args.regions,
+                               label_convention=args.label_convention,
+                               selection=args.selection, segmenter=segmenter,
+                               progress=progress)
+    if args.regions:
+        write_label_map(output, result, geometry)
+        found = brats_regions(result, convention=args.label_convention)
+    else:
+        write_mask(output, result, geometry)
+        found = {"whole_tumor": result}
+    reference = None if truth is None else brats_regions(truth)
+    write_png(overlay, overlay_slices(geometry.array, found["whole_tumor"],
+                                      None if reference is None else reference["whole_tumor"]))
+    used = ", ".join(images)
+    print(f"{source} ({used}): {int(found['whole_tumor'].sum())} tumor voxels of "
+          f"{found['whole_tumor'].size}")
+    what = (f"label map ({args.label_convention} labels)" if args.regions else "mask")
+    print(f"{what} written to {output}, overlay to {overlay}")
+    if reference is not None:
+        names = ["whole_tumor"] + (["tumor_core", "enhancing"]
+                                   if args.regions and has_regions else [])
+        scores = ", ".join(f"{n.replace('_', ' ')} {dice(found[n], reference[n]):.3f}"
+                           for n in names)
+        print(f"Dice against the reference: {scores}")
     return 0
 
 
@@ -135,8 +196,9 @@ def _detect(args):
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
 
-    image, truth, source = _read_input(args)
-    volume = image.array
+    images, geometry, labels, _, source = _read_input(args)
+    volume = images["flair"] if "flair" in images else geometry.array
+    truth = None if labels is None else labels > 0
     if volume.ndim not in (2, 3):
         raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
     outdir = args.output or f"{_stem(args.input)}_detect"
@@ -199,19 +261,41 @@ def build_parser():
     sig.set_defaults(run=_signature)
 
     seg = sub.add_parser(
-        "segment", help="whole-tumor mask of a FLAIR slice or volume",
-        description="Segment the whole tumor (tumor and edema) of a skull-stripped FLAIR "
-                    "image with a PCNN, no training. Writes the mask with the input's "
-                    "geometry and a PNG overlay of the slices with most tumor (red; the "
-                    "reference in green when given). With no INPUT, a synthetic phantom "
-                    "volume, and the Dice against its exact mask.")
+        "segment", help="whole-tumor mask or BraTS label map of an MRI slice or volume",
+        description="Segment the whole tumor (tumor and edema) of skull-stripped MRI with "
+                    "a 3-D PCNN, no training (pcnnseg.segment_tumor): FLAIR alone, or with "
+                    "T2 (better), T1ce and T1 (--regions: tumor core and enhancing tumor "
+                    "as a BraTS label map). Writes the result with the input's geometry "
+                    "and a PNG overlay of the slices with most tumor (red; the reference "
+                    "in green when given). With no INPUT, a synthetic four-sequence "
+                    "phantom case, and the Dice against its exact labels.")
     seg.add_argument("input", nargs="?", metavar="INPUT",
-                     help="FLAIR image (NIfTI, MetaImage, NRRD, DICOM series folder, ...)")
+                     help="FLAIR image (NIfTI, MetaImage, NRRD, DICOM series folder, ...) "
+                          "or a BraTS case folder (2018 or 2023 file names: all four "
+                          "sequences, and its labels as the reference)")
+    for name, what in (("t2", "T2"), ("t1ce", "contrast-enhanced T1"), ("t1", "T1")):
+        seg.add_argument(f"--{name}", metavar="FILE",
+                         help=f"{what} image on the grid of INPUT")
+    seg.add_argument("--regions", action="store_true",
+                     help="write a BraTS label map (core, edema, enhancing; needs T1ce) "
+                          "instead of a whole-tumor mask")
+    seg.add_argument("--label-convention", choices=("2018", "2023"), default="2018",
+                     help="labels of the map: enhancing tumor 4 (2018, default) or 3 (2023)")
+    seg.add_argument("--selection", choices=("thickest", "largest", "asymmetry"),
+                     default="thickest",
+                     help="which bright component is the tumor (default: thickest)")
+    seg.add_argument("--segmenter", metavar="FILE",
+                     help="a fitted readout (pcnnseg.fit_segmenter, Segmenter.save) instead "
+                          "of the untrained stimulus")
+    seg.add_argument("--brain-mask", metavar="FILE",
+                     help="brain mask on the grid of INPUT (default: the non-zero voxels "
+                          "of a skull-stripped image)")
     seg.add_argument("-o", "--output", help="mask file (default: <input name>_tumor.nii.gz)")
     seg.add_argument("--overlay", metavar="PNG",
                      help="overlay (default: the mask's name with _overlay.png)")
     seg.add_argument("--labels", metavar="FILE",
-                     help="reference labels (any non-zero = tumor): drawn and scored")
+                     help="reference labels (BraTS labels score the regions too; otherwise "
+                          "any non-zero = tumor): drawn and scored")
     seg.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
     seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(run=_segment)

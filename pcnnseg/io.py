@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from pcnnseg.validation import as_binary_mask
 
 __all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
+           "write_label_map",
            "BratsCase", "BRATS_SEQUENCES", "BRATS_LAYOUTS", "find_brats_cases",
            "load_brats_case"]
 
@@ -227,6 +228,29 @@ def _write_sitk_atomic(path, img):
         raise
 
 
+def _write_with_geometry(path, array, like):
+    img = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.uint8))
+    try:
+        img.SetSpacing(tuple(float(s) for s in like.spacing))
+        img.SetOrigin(tuple(float(o) for o in like.origin))
+        img.SetDirection(tuple(float(d) for d in like.direction))
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"like: invalid geometry for a {array.ndim}-D image "
+                         f"({_last_line(err)})") from None
+    _write_sitk_atomic(path, img)
+
+
+def _check_like(like, arr, name):
+    if not isinstance(like, Image):
+        raise TypeError(f"like: expected a pcnnseg.io.Image, got {type(like).__name__}")
+    shape = np.shape(like.array)
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected the shape of like.array {shape}, got {arr.shape}")
+    if len(like.spacing) != arr.ndim:
+        raise ValueError(f"{name}: expected a 2-D or 3-D array matching like's "
+                         f"{len(like.spacing)}-D geometry, got shape {arr.shape}")
+
+
 def write_mask(path, mask, like):
     """Write a binary mask as uint8 with the geometry of ``like``, atomically.
 
@@ -259,25 +283,40 @@ def write_mask(path, mask, like):
     :func:`os.replace` moves it into place. On any failure, interruptions
     included, the temporary file is removed and an existing target is untouched.
     """
-    if not isinstance(like, Image):
-        raise TypeError(f"like: expected a pcnnseg.io.Image, got {type(like).__name__}")
     arr = np.asarray(mask)
-    shape = np.shape(like.array)
-    if arr.shape != shape:
-        raise ValueError(f"mask: expected the shape of like.array {shape}, got {arr.shape}")
-    arr = as_binary_mask(arr, "mask")
-    if len(like.spacing) != arr.ndim:
-        raise ValueError(f"mask: expected a 2-D or 3-D array matching like's "
-                         f"{len(like.spacing)}-D geometry, got shape {arr.shape}")
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr, dtype=np.uint8))
-    try:
-        img.SetSpacing(tuple(float(s) for s in like.spacing))
-        img.SetOrigin(tuple(float(o) for o in like.origin))
-        img.SetDirection(tuple(float(d) for d in like.direction))
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"like: invalid geometry for a {arr.ndim}-D mask "
-                         f"({_last_line(err)})") from None
-    _write_sitk_atomic(path, img)
+    _check_like(like, arr, "mask")
+    _write_with_geometry(path, as_binary_mask(arr, "mask"), like)
+
+
+def write_label_map(path, labels, like):
+    """Write an integer label map (such as BraTS labels) as uint8 with the geometry
+    of ``like``, atomically (see :func:`write_mask`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    labels : (H, W) or (Z, Y, X) array_like of int
+        Values in 0..255, the shape of ``like.array``.
+    like : Image
+
+    Raises
+    ------
+    TypeError
+        If ``like`` is not an :class:`Image` or ``labels`` is not of a real dtype.
+    ValueError
+        If the shapes differ, a value is not an integer in 0..255 (NaN included),
+        or the file cannot be written.
+    FileNotFoundError
+        If the target folder does not exist.
+    """
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"labels: expected an integer label map, got dtype {arr.dtype}")
+    _check_like(like, arr, "labels")
+    if arr.size and not (np.all(np.isfinite(arr)) and np.array_equal(arr, np.round(arr))
+                         and arr.min() >= 0 and arr.max() <= 255):
+        raise ValueError("labels: expected integer labels in 0..255")
+    _write_with_geometry(path, arr, like)
 
 
 # --------------------------------------------------------------------------- BraTS

@@ -103,3 +103,107 @@ def run(S, model, n_iter, volume_weights=None):
     fired = spikes.any(axis=0)
     fire_time = np.where(fired, spikes.argmax(axis=0), -1).astype(np.int32)
     return fire_time, counts, spikes
+
+
+def felzenszwalb(image, k, min_size):
+    """Felzenszwalb & Huttenlocher (2004) graph segmentation, written plainly.
+
+    Same edge list and order as the kernel (8-connected, right / down /
+    down-right / down-left per pixel, stable sort by weight) and the same
+    union rule (the larger component stays root, the first on ties).
+    """
+    H, W = image.shape
+    edges = []
+    for i in range(H):
+        for j in range(W):
+            for di, dj in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                ii, jj = i + di, j + dj
+                if ii < H and 0 <= jj < W:
+                    edges.append((abs(image[i, j] - image[ii, jj]), i * W + j, ii * W + jj))
+    edges.sort(key=lambda e: e[0])  # stable
+    parent = list(range(H * W))
+    size = [1] * (H * W)
+    internal = [float(k)] * (H * W)
+
+    def find(p):
+        while parent[p] != p:
+            p = parent[p]
+        return p
+
+    def union(a, b):
+        if size[a] < size[b]:
+            a, b = b, a
+        parent[b] = a
+        size[a] += size[b]
+        return a
+
+    for w, p, q in edges:
+        a, b = find(p), find(q)
+        if a != b and w <= internal[a] and w <= internal[b]:
+            r = union(a, b)
+            internal[r] = w + k / size[r]
+    for w, p, q in edges:
+        a, b = find(p), find(q)
+        if a != b and (size[a] < min_size or size[b] < min_size):
+            union(a, b)
+    labels = np.empty((H, W), dtype=np.int32)
+    names = {}
+    for i in range(H):
+        for j in range(W):
+            labels[i, j] = names.setdefault(find(i * W + j), len(names))
+    return labels
+
+
+def grouping(labels, colour_bin, n_colour, texture_bin, n_texture):
+    """Uijlings et al. (2013) hierarchical grouping, written plainly: regions as
+    pixel sets, neighbours re-derived from the pixels after every merge."""
+    H, W = labels.shape
+    n_orient = texture_bin.shape[2]
+    regions = {}
+    for r in range(labels.max() + 1):
+        ys, xs = np.nonzero(labels == r)
+        colour = np.bincount(colour_bin[ys, xs], minlength=n_colour) / len(ys)
+        texture = np.concatenate([np.bincount(texture_bin[ys, xs, o], minlength=n_texture)
+                                  for o in range(n_orient)]) / (len(ys) * n_orient)
+        regions[r] = dict(pixels=set(zip(ys.tolist(), xs.tolist())), colour=colour,
+                          texture=texture)
+
+    def box(reg):
+        ys = [p[0] for p in reg["pixels"]]
+        xs = [p[1] for p in reg["pixels"]]
+        return min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
+
+    def touching(a, b):
+        return any((y + dy, x + dx) in b["pixels"] for y, x in a["pixels"]
+                   for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0)))
+
+    def similarity(a, b):
+        x0, y0, w0, h0 = box(a)
+        x1, y1, w1, h1 = box(b)
+        bw = max(x0 + w0, x1 + w1) - min(x0, x1)
+        bh = max(y0 + h0, y1 + h1) - min(y0, y1)
+        na, nb = len(a["pixels"]), len(b["pixels"])
+        return (np.minimum(a["colour"], b["colour"]).sum()
+                + np.minimum(a["texture"], b["texture"]).sum()
+                + 1 - (na + nb) / (H * W) + 1 - (bw * bh - na - nb) / (H * W))
+
+    boxes = [box(regions[r]) for r in sorted(regions)]
+    alive = set(regions)
+    t = len(regions)
+    while True:
+        pairs = [(a, b) for a in sorted(alive) for b in sorted(alive)
+                 if a < b and touching(regions[a], regions[b])]
+        if not pairs:
+            break
+        sims = [similarity(regions[a], regions[b]) for a, b in pairs]
+        a, b = pairs[int(np.argmax(sims))]
+        ra, rb = regions[a], regions[b]
+        na, nb = len(ra["pixels"]), len(rb["pixels"])
+        regions[t] = dict(pixels=ra["pixels"] | rb["pixels"],
+                          colour=(ra["colour"] * na + rb["colour"] * nb) / (na + nb),
+                          texture=(ra["texture"] * na + rb["texture"] * nb) / (na + nb))
+        boxes.append(box(regions[t]))
+        alive -= {a, b}
+        alive.add(t)
+        t += 1
+    return np.array(boxes, dtype=np.int64)
