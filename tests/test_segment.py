@@ -112,3 +112,95 @@ def test_segment_command_missing_input_writes_nothing(tmp_path, capsys):
     assert main(["segment", str(tmp_path / "nope.nii.gz"), "-o", str(out), "-q"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------- multi-sequence command
+
+def _write(path, array, spacing=(1.0, 1.0, 1.0)):
+    img = sitk.GetImageFromArray(array)
+    img.SetSpacing(spacing)
+    sitk.WriteImage(img, str(path))
+
+
+@pytest.fixture(scope="module")
+def case_files(tmp_path_factory):
+    """A phantom case written as a BraTS 2023 folder."""
+    images, labels = phantom.make_case((32, 96, 96), seed=3)
+    folder = tmp_path_factory.mktemp("cases") / "BraTS-X-00001-000"
+    folder.mkdir()
+    names = {"flair": "t2f", "t1": "t1n", "t1ce": "t1c", "t2": "t2w"}
+    for key, name in names.items():
+        _write(folder / f"{folder.name}-{name}.nii.gz", images[key])
+    seg23 = np.where(labels == 4, 3, labels).astype(np.uint8)
+    _write(folder / f"{folder.name}-seg.nii.gz", seg23)
+    return folder, images, labels
+
+
+def test_segment_command_on_a_case_folder_writes_2023_labels(tmp_path, capsys, case_files):
+    from pcnnseg.metrics import brats_regions
+    folder, images, labels = case_files
+    out = tmp_path / "labels.nii.gz"
+    assert main(["segment", str(folder), "--regions", "--label-convention", "2023",
+                 "-o", str(out), "-q"]) == 0
+    written = read_image(out).array
+    assert set(np.unique(written)) <= {0, 1, 2, 3} and (written == 3).any()
+    expected = segment_tumor(images, regions=True, label_convention="2023")
+    np.testing.assert_array_equal(written, expected)
+    text = capsys.readouterr().out
+    assert "tumor core" in text and "enhancing" in text
+    wt = float(text.split("whole tumor")[1].split(",")[0])
+    assert wt == pytest.approx(dice(brats_regions(expected, convention="2023")["whole_tumor"],
+                                    labels > 0), abs=1e-3)
+
+
+def test_segment_command_adds_sequences_beside_the_flair_file(tmp_path, capsys, case_files):
+    _, images, labels = case_files
+    for key in images:
+        _write(tmp_path / f"{key}.nii.gz", images[key])
+    _write(tmp_path / "ref.nii.gz", labels)
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--t2", str(tmp_path / "t2.nii.gz"),
+                 "--labels", str(tmp_path / "ref.nii.gz"), "-o", str(out), "-q"]) == 0
+    expected = segment_tumor({"flair": images["flair"], "t2": images["t2"]})
+    np.testing.assert_array_equal(read_image(out).array > 0, expected)
+    assert "(flair, t2)" in capsys.readouterr().out
+
+
+def test_segment_command_errors_write_nothing(tmp_path, capsys, case_files):
+    _, images, _ = case_files
+    _write(tmp_path / "flair.nii.gz", images["flair"])
+    _write(tmp_path / "small.nii.gz", images["t2"][:, :50])
+    out = tmp_path / "out.nii.gz"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--regions", "-o", str(out),
+                 "-q"]) == 2
+    assert "T1ce" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--t2", str(tmp_path / "small.nii.gz"),
+                 "-o", str(out), "-q"]) == 2
+    assert "--t2" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--segmenter",
+                 str(tmp_path / "none.npz"), "-o", str(out), "-q"]) == 2
+    assert "segmenter" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_segment_command_brain_mask_and_segmenter(tmp_path, case_files):
+    from pcnnseg.segmenter import fit_segmenter
+    _, images, labels = case_files
+    _write(tmp_path / "flair.nii.gz", images["flair"])
+    half = (images["flair"] != 0).astype(np.uint8)
+    half[:, :, 48:] = 0
+    _write(tmp_path / "brain.nii.gz", half)
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--brain-mask",
+                 str(tmp_path / "brain.nii.gz"), "-o", str(out), "-q"]) == 0
+    np.testing.assert_array_equal(read_image(out).array > 0,
+                                  segment_tumor(images["flair"], brain_mask=half))
+    pairs = [phantom.make_case((32, 96, 96), seed=s) for s in (0, 1)]
+    fitted = fit_segmenter([({"flair": i["flair"]}, lab) for i, lab in pairs],
+                           sequences=("flair",), max_iter=10, voxels_per_case=2000)
+    fitted.save(tmp_path / "seg.npz")
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--segmenter",
+                 str(tmp_path / "seg.npz"), "-o", str(out), "-q"]) == 0
+    np.testing.assert_array_equal(read_image(out).array > 0,
+                                  segment_tumor(images["flair"], segmenter=fitted))
