@@ -12,7 +12,9 @@ the sum adds ``w * Y`` in raster order of the offsets (slice, row, column, each
 Pulses are sparse (in the intensity-order models of :mod:`pcnnseg.segment`
 each voxel pulses once), so each row takes the sums only over the columns
 within one of the pulses of its nine neighbouring rows at the previous
-iteration; elsewhere every neighbour is silent and the sum is exactly 0.
+iteration; elsewhere every neighbour is silent and the sum is exactly 0. In
+modulated models (``F = S``, no linking memory) whose threshold stays
+non-negative, a voxel of stimulus 0 can never pulse, and is skipped.
 """
 import numpy as np
 from numba import njit, prange
@@ -77,6 +79,10 @@ def pcnn_volume(S, params, M, W, n_iter):
     # F = S and L = v_l acc_W exactly when feeding and linking keep no state, so
     # F and L need no arrays (SPCNN, SCM and the intensity-order models).
     modulated = decay_f == 0 and v_f == 0 and decay_l == 0
+    # In a modulated model with a threshold that stays >= 0, a voxel of stimulus 0
+    # keeps U = 0 and never pulses: it can be skipped (its pulses stay 0).
+    skip_dark = (modulated and params[P.E0] >= 0 and decay_e >= 0 and v_e >= 0
+                 and decay_u >= 0)
     same = True
     for a in range(3):
         for b in range(3):
@@ -108,6 +114,8 @@ def pcnn_volume(S, params, M, W, n_iter):
                 first = X
                 last = -1
                 for x in range(X):
+                    if skip_dark and S[z, y, x] == 0:
+                        continue
                     acc_m = np.float32(0.0)
                     acc_w = np.float32(0.0)
                     if x0 <= x < x1:

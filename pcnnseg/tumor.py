@@ -420,7 +420,22 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
 
 def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshold):
     """Tumor core and enhancing tumor inside the whole tumor (step 5)."""
+    core = np.zeros(whole.shape, dtype=bool)
+    enhancing = np.zeros(whole.shape, dtype=bool)
     contrasts = _contrasts(seqs, brain, ("t1ce", "t1"))
+    if not whole.any():
+        return core, enhancing
+    # Work in the whole tumor's box plus 3 voxels, room for the opening and the
+    # closing: outside the whole tumor nothing pulses, so the result is the same.
+    box = tuple(slice(max(s.start - 3, 0), s.stop + 3)
+                for s in ndi.find_objects(whole.view(np.uint8))[0])
+    core[box], enhancing[box] = _core_in_box({k: c[box] for k, c in contrasts.items()},
+                                             whole[box], beta, spacing, linking,
+                                             enhancing_threshold)
+    return core, enhancing
+
+
+def _core_in_box(contrasts, whole, beta, spacing, linking, enhancing_threshold):
     enhancement = contrasts["t1ce"]
     if "t1" in contrasts:
         enhancement = enhancement - np.float32(ENHANCEMENT_T1_WEIGHT) * contrasts["t1"]

@@ -48,6 +48,20 @@ def test_volume_kernel_matches_reference(model_name, volume_name, spacing):
         assert ref_spikes.sum() > S.size and len(np.unique(counts)) > 2
 
 
+def test_dark_voxels_pulse_when_the_threshold_starts_negative():
+    # the kernel skips voxels of stimulus 0 only when they cannot pulse
+    from pcnnseg import SPCNN
+    S = VOLUMES["random_with_zeros"]
+    model = SPCNN(alpha_f=0.3, beta=0.2, v_e=3.0, alpha_e=0.5, e0=-0.5)
+    params, M, W = model.kernel_params()
+    W3 = volume_weights(W)
+    fire_time, counts = kernels.pcnn_volume(S, params, W3, W3, N_ITER)
+    ref_fire_time, ref_counts, _ = reference.run(S, model, N_ITER, (W3, W3))
+    np.testing.assert_array_equal(fire_time, ref_fire_time)
+    np.testing.assert_array_equal(counts, ref_counts)
+    assert (fire_time[S == 0] == 0).all()
+
+
 @pytest.mark.parametrize("model_name", sorted(MODELS))
 def test_one_slice_without_through_plane_weights_is_the_2d_run(model_name):
     S = VOLUMES["phantom"][4:5]
