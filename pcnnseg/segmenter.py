@@ -404,12 +404,13 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
 
     Examples
     --------
-    >>> from pcnnseg import phantom
-    >>> pairs = []
-    >>> for seed in range(3):
-    ...     flair, truth = phantom.make_volume((24, 64, 64), seed=seed)
-    ...     pairs.append(({"flair": flair}, truth))
-    >>> seg = fit_segmenter(pairs, sequences=("flair",), max_iter=20)  # doctest: +SKIP
+    >>> from pcnnseg import phantom, segment_tumor
+    >>> from pcnnseg.metrics import dice
+    >>> pairs = [phantom.make_case((32, 96, 96), seed=s) for s in range(3)]
+    >>> seg = fit_segmenter(pairs, sequences=("flair", "t2"), max_iter=20)
+    >>> images, labels = phantom.make_case((32, 96, 96), seed=7)
+    >>> bool(dice(segment_tumor(images, segmenter=seg), labels > 0) > 0.8)
+    True
     """
     from pcnnseg.io import _SEQUENCE_ALIASES
 

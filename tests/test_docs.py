@@ -6,7 +6,8 @@ import pytest
 
 MODULES = ["pcnnseg.validation", "pcnnseg.simulate", "pcnnseg.signature", "pcnnseg.segment",
            "pcnnseg.metrics", "pcnnseg.preprocess", "pcnnseg.io", "pcnnseg.models",
-           "pcnnseg.detect", "pcnnseg.proposals", "pcnnseg.boxes", "pcnnseg.energy"]
+           "pcnnseg.detect", "pcnnseg.proposals", "pcnnseg.boxes", "pcnnseg.energy",
+           "pcnnseg.tumor", "pcnnseg.segmenter"]
 # pcnnseg.phantom's examples run in tests/test_phantom.py
 
 
