@@ -3,11 +3,14 @@
 Methods, on the same validation cases (those of the bundled U-Net's split, never
 seen in its training) and the same slices:
 
-- ``pcnn``: :func:`pcnnseg.segment_tumor` on the FLAIR volume, plus
-  :func:`pcnnseg.detect` on every brain slice, its reference fitted here on the
-  U-Net's *training* cases (slices with at least 500 tumor pixels), so neither
-  method has seen the validation labels (the segmentation constants were chosen
-  on all ten cases, see ``segmentation.md``);
+- ``pcnn``: :func:`pcnnseg.segment_tumor` on the case's four sequences, plus
+  :func:`pcnnseg.detect` on every brain FLAIR slice, its reference fitted here on
+  the U-Net's *training* cases (slices with at least 500 tumor pixels). The
+  segmentation constants of each validation case are those its fold of the
+  cross-validation in ``segmentation.json`` chose on the other folds
+  (``benchmarks/segmentation.py``), so neither method has seen the validation
+  labels; without that file, the package defaults (refit on every case, so
+  not held-out figures: the report says which);
 - ``cnn_fp32``, ``cnn_int8``: :func:`cnn_baseline.predict` with the bundled
   weights, fp32 and int8;
 - ``unet_fp32``: the classic U-Net, untrained (size and speed only); its volume
@@ -88,26 +91,33 @@ def _rss_mib():
 
 class _PCNN:
     """Whole-tumor segmentation of the volume, with or without detection on every
-    brain slice."""
+    brain slice; ``constants`` maps a case name to segment_tumor's keywords."""
 
-    def __init__(self, reference_path, *, detection=True):
+    def __init__(self, reference_path, constants, *, detection=True):
         import pcnnseg
         from pcnnseg.detect import Reference
 
         self.pcnnseg = pcnnseg
         self.reference = Reference.load(reference_path)
         self.reference_path = reference_path
+        self.constants = constants
         self.detection = detection
 
-    def slice(self, stack, flair):
+    @staticmethod
+    def _sequences(stack):
+        return dict(zip(BRATS_SEQUENCES, stack))
+
+    def slice(self, stack, flair, name):
         box = (self.pcnnseg.detect(flair, reference=self.reference).box
                if self.detection else None)
-        return self.pcnnseg.segment_tumor(flair), box
+        return self.pcnnseg.segment_tumor(self._sequences(stack),
+                                          **self.constants.get(name, {})), box
 
-    def volume(self, stack, flair, slices):
+    def volume(self, stack, flair, slices, name, spacing):
         boxes = ({int(z): self.pcnnseg.detect(flair[z], reference=self.reference).box
                   for z in slices} if self.detection else None)
-        return self.pcnnseg.segment_tumor(flair), boxes
+        return self.pcnnseg.segment_tumor(self._sequences(stack), spacing=spacing,
+                                          **self.constants.get(name, {})), boxes
 
     def describe(self):
         from pcnnseg.segment import intensity_order_model
@@ -135,10 +145,10 @@ class _CNN:
         else:
             self.model = cnn_baseline.load_pretrained(method == "cnn_int8")
 
-    def slice(self, stack, flair):
+    def slice(self, stack, flair, name):
         return self.cb.predict(stack, model=self.model), None
 
-    def volume(self, stack, flair, slices):
+    def volume(self, stack, flair, slices, name, spacing):
         return self.cb.predict(stack, model=self.model,
                                min_brain_pixels=MIN_BRAIN_PIXELS), None
 
@@ -194,16 +204,21 @@ def worker(args):
     loaded = [_load(args.data, n) for n in args.cases]
     rss_data = _rss_mib()
     pcnn = args.worker.startswith("pcnn")
-    runner = (_PCNN(args.reference, detection=args.worker == "pcnn") if pcnn
+    constants = {}
+    if pcnn and args.pcnn_constants:
+        with open(args.pcnn_constants) as fh:
+            constants = json.load(fh)
+    runner = (_PCNN(args.reference, constants, detection=args.worker == "pcnn") if pcnn
               else _CNN(args.worker))
     unet = args.worker == "unet_fp32"
-    runner.slice(loaded[0][1][:, loaded[0][3]], loaded[0][0].images["flair"][loaded[0][3]])
+    first = loaded[0]
+    runner.slice(first[1][:, first[3]], first[0].images["flair"][first[3]], first[0].name)
 
     slice_s = []
     for _ in range(min(args.slice_repeats, 3) if unet else args.slice_repeats):
         for case, stack, _, mid in loaded:
             t0 = time.perf_counter()
-            runner.slice(stack[:, mid], case.images["flair"][mid])
+            runner.slice(stack[:, mid], case.images["flair"][mid], case.name)
             slice_s.append(time.perf_counter() - t0)
 
     volumes = []
@@ -211,7 +226,8 @@ def worker(args):
     for case, stack, slices, _ in (loaded[:1] if unet else loaded) if run_volumes else []:
         flair = case.images["flair"]
         with record_runs() as runs, energy.EnergyMeter(nvml=args.nvml) as meter:
-            mask, boxes = runner.volume(stack, flair, slices)
+            mask, boxes = runner.volume(stack, flair, slices, case.name,
+                                        tuple(reversed(case.geometry.spacing)))
         row = {"case": case.name, "slices": int(len(slices)),
                "wall_s": meter.wall_seconds, "cpu_s": meter.cpu_seconds,
                "counters": [e.to_dict() for e in meter.energies]}
@@ -256,6 +272,19 @@ def _fit_reference(data, names, path):
     return len(slices)
 
 
+def cross_validated_constants(cases, path=os.path.join(RESULTS, "segmentation.json")):
+    """segment_tumor's keywords for each case: those its cross-validation fold chose
+    on the other folds (``benchmarks/segmentation.py``), and whether every case
+    has them (else the package defaults, which were fitted on every case)."""
+    if not os.path.exists(path):
+        return {}, False
+    with open(path) as fh:
+        report = json.load(fh)
+    chosen = report["variants"]["+ 3-D PCNN"]["chosen"]
+    constants = {c: chosen[str(report["folds"][c])] for c in cases if c in report["folds"]}
+    return constants, len(constants) == len(cases)
+
+
 def _run_worker(method, threads, args, reference, out, accuracy):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(max(args.threads)),
                OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -264,6 +293,7 @@ def _run_worker(method, threads, args, reference, out, accuracy):
            "--slice-repeats", str(args.slice_repeats), "--worker-threads", str(threads),
            "--threads", *map(str, args.threads), "--cases", *args.cases]
     cmd += ["--accuracy"] if accuracy else []
+    cmd += ["--pcnn-constants", args.pcnn_constants] if args.pcnn_constants else []
     cmd += ["--nvml"] if args.nvml else []
     cmd += [] if args.volumes else ["--no-volumes"]
     subprocess.run(cmd, check=True, env=env)
@@ -416,6 +446,13 @@ def markdown(summary, rows):
         f"({summary['reference_slices']} slices).",
         "Dice and HD95 of the whole tumor on the whole volumes; latencies are medians; "
         "per-slice energy divides a volume run by its brain slices.",
+        ("PCNN figures are cross-validated: each case's segmentation constants were chosen "
+         "by its fold of `benchmarks/segmentation.py` on the other folds ("
+         + "; ".join(f"{c}: " + ", ".join(f"{k}={v}" for k, v in kw.items())
+                     for c, kw in summary.get("pcnn_constants", {}).items()) + ")."
+         if summary.get("pcnn_held_out") else
+         "PCNN figures are NOT held-out: the package defaults were fitted on every case, "
+         "these included (run benchmarks/segmentation.py first)."),
         "",
         f"Energy: {summary['energy_sources']}",
         "",
@@ -565,6 +602,7 @@ def _parser():
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--cases", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--accuracy", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--pcnn-constants", help=argparse.SUPPRESS)
     return p
 
 
@@ -595,10 +633,14 @@ def main(argv=None):
         return 0
     split = cnn_baseline.load_pretrained().info["split"]
     args.cases = split["val_cases"]
+    constants, held_out = cross_validated_constants(args.cases)
     load = os.getloadavg()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         reference = os.path.join(tmp, "reference.json")
+        args.pcnn_constants = os.path.join(tmp, "pcnn_constants.json")
+        with open(args.pcnn_constants, "w") as fh:
+            json.dump(constants, fh)
         n_ref = _fit_reference(args.data, split["train_cases"], reference)
         for rnd in range(args.rounds):
             order = args.methods[rnd % len(args.methods):] + args.methods[
@@ -620,6 +662,7 @@ def main(argv=None):
         "reference_slices": n_ref, "rounds": args.rounds,
         "slice_repeats": args.slice_repeats, "threads": args.threads,
         "watts_per_core": args.watts_per_core,
+        "pcnn_constants": constants, "pcnn_held_out": held_out,
         "loadavg_at_start": [round(v, 2) for v in load],
         "loadavg_at_end": [round(v, 2) for v in os.getloadavg()],
     }

@@ -136,3 +136,28 @@ def test_plots_write_two_pngs(compare, tmp_path):
     paths = compare.plots(rows, str(tmp_path))
     assert [Path(p).name for p in paths] == ["compare_dice_energy.png", "compare_latency.png"]
     assert all(Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+
+
+def test_pcnn_constants_come_from_each_case_s_fold(compare, tmp_path):
+    import json
+    report = {"folds": {"A": 0, "B": 3, "C": 1},
+              "variants": {"+ 3-D PCNN": {"chosen": {"0": {"threshold": 0.35},
+                                                     "1": {"threshold": 0.4},
+                                                     "3": {"threshold": 0.5}}}}}
+    path = tmp_path / "segmentation.json"
+    path.write_text(json.dumps(report))
+    constants, held_out = compare.cross_validated_constants(["A", "B"], path=str(path))
+    assert constants == {"A": {"threshold": 0.35}, "B": {"threshold": 0.5}} and held_out
+    assert compare.cross_validated_constants(["A", "Z"], path=str(path))[1] is False
+    assert compare.cross_validated_constants(["A"], path=str(tmp_path / "none.json")) == ({}, False)
+
+
+def test_report_says_whether_pcnn_figures_are_held_out(compare):
+    rows = compare.summarise(_runs(), watts_per_core=4.0)
+    summary = {"date": "d", "machine": "m", "torch": "t", "numba": "n", "rounds": 1,
+               "slice_repeats": 1, "cases": ["A"], "train_cases": ["B"],
+               "reference_slices": 3, "energy_sources": "e"}
+    held = compare.markdown({**summary, "pcnn_held_out": True,
+                             "pcnn_constants": {"A": {"threshold": 0.35}}}, rows)
+    assert "PCNN figures are cross-validated" in held and "A: threshold=0.35" in held
+    assert "NOT held-out" in compare.markdown({**summary, "pcnn_held_out": False}, rows)
