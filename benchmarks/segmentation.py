@@ -203,6 +203,9 @@ def main(argv=None):
     parser.add_argument("--skip-fitted", action="store_true",
                         help="leave out the fitted readout (needs scikit-learn)")
     parser.add_argument("--repeats", type=int, default=3, help="timing runs per case")
+    parser.add_argument("--save-segmenter", action="store_true",
+                        help="also fit the readout on every case and save it as the "
+                             "package's bundled one (pcnnseg/data/segmenter.npz)")
     args = parser.parse_args(argv)
     roots = [d for d in args.data if os.path.isdir(d)]
     if not roots:
@@ -325,6 +328,12 @@ def main(argv=None):
                      "neuron_updates_per_slice": ops["neuron_updates"] / n_slices,
                      "synaptic_events_per_slice": ops["synaptic_events"] / n_slices}
     report["timing"] = timing
+    if args.save_segmenter:
+        from pcnnseg.segmenter import _DEFAULT_FILE, fit_segmenter
+        bundled = fit_segmenter([cases[n]["case"] for n in names])
+        bundled.save(_DEFAULT_FILE)
+        report["bundled_segmenter"] = {"level": bundled.level, "beta": bundled.beta,
+                                       "fitted_on": list(bundled.fitted_on)}
     report["normalisation"] = normalisation_spread(cases)
     report["collections"] = {n: cases[n]["collection"] for n in names}
     report["module_constants"] = {"threshold": tumor.THRESHOLD, "t2_weight": tumor.T2_WEIGHT,

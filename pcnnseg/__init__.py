@@ -16,7 +16,7 @@ from pcnnseg import io, metrics, phantom, preprocess
 from pcnnseg.detect import Detection, detect, fit_reference
 from pcnnseg.models import ICM, PCNN, SCM, SPCNN
 from pcnnseg.segment import segment
-from pcnnseg.segmenter import Segmenter, fit_segmenter
+from pcnnseg.segmenter import Segmenter, default_segmenter, fit_segmenter
 from pcnnseg.tumor import segment_tumor
 from pcnnseg.signature import entropy_signature, signature
 from pcnnseg.simulate import PulseResult, pulse, pulse_volume
@@ -26,6 +26,6 @@ __version__ = "0.1.0"
 
 __all__ = ["PCNN", "SPCNN", "ICM", "SCM", "PulseResult", "pulse", "pulse_volume", "signature",
            "entropy_signature", "normalize", "segment", "segment_tumor", "Segmenter",
-           "fit_segmenter", "detect",
+           "fit_segmenter", "default_segmenter", "detect",
            "fit_reference", "Detection", "io", "metrics",
            "phantom", "preprocess", "__version__"]

@@ -155,7 +155,10 @@ def _segment(args):
 
     images, geometry, truth, has_regions, source = _read_input(args)
     output, overlay = _output_paths(args)
-    segmenter = Segmenter.load(args.segmenter) if args.segmenter else None
+    segmenter = None
+    if args.segmenter:
+        segmenter = ("default" if args.segmenter == "default"
+                     else Segmenter.load(args.segmenter))
     brain = read_image(args.brain_mask).array != 0 if args.brain_mask else None
     spacing = (tuple(reversed(geometry.spacing)) if len(geometry.spacing) == 3
                else (1.0, 1.0, 1.0))
@@ -285,8 +288,9 @@ def build_parser():
                      default="thickest",
                      help="which bright component is the tumor (default: thickest)")
     seg.add_argument("--segmenter", metavar="FILE",
-                     help="a fitted readout (pcnnseg.fit_segmenter, Segmenter.save) instead "
-                          "of the untrained stimulus")
+                     help="a fitted readout instead of the untrained stimulus: 'default' "
+                          "for the bundled one (four sequences), or a file of "
+                          "pcnnseg.fit_segmenter(...).save()")
     seg.add_argument("--brain-mask", metavar="FILE",
                      help="brain mask on the grid of INPUT (default: the non-zero voxels "
                           "of a skull-stripped image)")

@@ -35,13 +35,15 @@ from pcnnseg.io import BRATS_SEQUENCES, BratsCase, write_bytes_atomic
 from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.validation import check_int, check_number
 
-__all__ = ["Segmenter", "fit_segmenter", "voxel_features", "FEATURE_VERSION"]
+__all__ = ["Segmenter", "fit_segmenter", "default_segmenter", "voxel_features",
+           "FEATURE_VERSION"]
 
 #: Version of the feature definition; a saved Segmenter of another version is refused.
 FEATURE_VERSION = 1
 _GRID_MM = 2.0
 _SIGMAS_MM = (2.0, 5.0)
 _TREE_ARRAYS = ("feature", "threshold", "left", "right", "value", "is_leaf", "roots")
+_DEFAULT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "segmenter.npz")
 
 
 def _factors(spacing):
@@ -270,6 +272,26 @@ class Segmenter:
                        feature_version=int(header["feature_version"]))
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
             raise ValueError(f"path: {path!r} is not a valid segmenter file ({err})") from None
+
+
+def default_segmenter():
+    """The readout bundled with pcnnseg, fitted on every development case.
+
+    Fitted by ``python benchmarks/segmentation.py --save-segmenter`` on the 22
+    cases of ``../shared/data`` (10 BraTS 2018, 12 BraTS-Africa 2023) with the
+    four sequences; its cross-validated accuracy (folds fitted without the
+    held-out cases) is in ``benchmarks/results/segmentation.md``.
+
+    Returns
+    -------
+    Segmenter
+
+    Raises
+    ------
+    FileNotFoundError
+        If the package was installed without its data.
+    """
+    return Segmenter.load(_DEFAULT_FILE)
 
 
 def _export_trees(model):

@@ -318,10 +318,11 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         asymmetry (bilateral bright structures, symmetric white-matter
         hyperintensities among them, lose to a one-sided lesion; so does a
         tumor centred on the midline; the last axis must run left-right).
-    segmenter : pcnnseg.Segmenter, optional
-        A fitted readout (:func:`pcnnseg.fit_segmenter`) that replaces steps 2
-        and 3 for the whole tumor; ``threshold``, ``beta`` and ``t2_weight`` are
-        then its own.
+    segmenter : pcnnseg.Segmenter or "default", optional
+        A fitted readout (:func:`pcnnseg.fit_segmenter`; ``"default"``: the
+        bundled one, :func:`pcnnseg.segmenter.default_segmenter`) whose tumor
+        probability replaces the stimulus of step 2; ``threshold``, ``beta``
+        and ``t2_weight`` are then its own.
     progress : callable, optional
         Called as ``progress(done, total)`` after each step of the method.
 
@@ -377,7 +378,14 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         if progress is not None:
             progress(done[0], steps)
 
+    if isinstance(segmenter, str) and segmenter == "default":
+        from pcnnseg.segmenter import default_segmenter
+        segmenter = default_segmenter()
     if segmenter is not None:
+        from pcnnseg.segmenter import Segmenter
+        if not isinstance(segmenter, Segmenter):
+            raise TypeError(f"segmenter: expected a pcnnseg.Segmenter or 'default', got "
+                            f"{type(segmenter).__name__}")
         missing = [s for s in segmenter.sequences if s not in seqs]
         if missing:
             raise ValueError(f"images: the segmenter needs the sequence(s) {missing}, got "

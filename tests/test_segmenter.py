@@ -171,3 +171,9 @@ def test_fit_rejects_bad_cases(pairs, cases, kwargs, error, match):
         if isinstance(cases, str) else cases
     with pytest.raises(error, match=match):
         fit_segmenter(cases, **{"sequences": ("flair", "t2"), "max_iter": 5, **kwargs})
+
+
+def test_segmenter_argument_is_checked(pairs):
+    images, _ = pairs[0]
+    with pytest.raises(TypeError, match="segmenter"):
+        segment_tumor(images, segmenter="fitted.npz")
