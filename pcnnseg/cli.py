@@ -117,7 +117,7 @@ def _read_input(args):
     gives; ``--t1``, ``--t1ce``, ``--t2`` add the others), or a BraTS case folder
     (either naming convention), whose labels are the reference when present.
     """
-    from pcnnseg.io import _case_convention, load_brats_case
+    from pcnnseg.io import _case_convention, check_same_grid, load_brats_case
 
     truth, has_regions = None, False
     if args.input is None:
@@ -137,9 +137,7 @@ def _read_input(args):
         path = getattr(args, name, None)
         if path:
             extra = read_image(path)
-            if extra.array.shape != geometry.array.shape:
-                raise ValueError(f"--{name}: expected the shape of INPUT "
-                                 f"{geometry.array.shape}, got {extra.array.shape}")
+            check_same_grid(geometry, extra, "INPUT", f"--{name}")
             images[name] = extra.array
     if args.labels:
         truth, has_regions = _reference_labels(args.labels, geometry.array.shape)

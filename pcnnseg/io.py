@@ -18,7 +18,7 @@ import SimpleITK as sitk
 from pcnnseg.validation import as_binary_mask
 
 __all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
-           "write_label_map",
+           "write_label_map", "check_same_grid",
            "BratsCase", "BRATS_SEQUENCES", "BRATS_LAYOUTS", "find_brats_cases",
            "load_brats_case"]
 
@@ -374,6 +374,29 @@ class BratsCase:
         return self.geometry.array.shape
 
 
+def check_same_grid(a, b, name_a, name_b, *, tol=1e-3):
+    """Raise ValueError unless two images share shape, spacing, origin and direction.
+
+    Parameters
+    ----------
+    a, b : Image
+    name_a, name_b : str
+        How the message names them.
+    tol : float
+        Largest difference accepted per spacing / origin (mm) and direction entry.
+    """
+    if a.array.shape != b.array.shape:
+        raise ValueError(f"{name_b}: expected the shape of {name_a} {a.array.shape}, got "
+                         f"{b.array.shape}")
+    for what in ("spacing", "origin", "direction"):
+        x, y = np.asarray(getattr(a, what), float), np.asarray(getattr(b, what), float)
+        if x.shape != y.shape or not np.allclose(x, y, rtol=0.0, atol=tol):
+            raise ValueError(f"{name_b}: expected the {what} of {name_a} "
+                             f"{tuple(round(float(v), 4) for v in x)}, got "
+                             f"{tuple(round(float(v), 4) for v in y)}; the images must be "
+                             f"co-registered on one grid")
+
+
 def _case_file(case_dir, key, convention):
     layout = BRATS_LAYOUTS[convention]
     return case_dir / f"{case_dir.name}{layout['separator']}{layout[key]}.nii.gz"
@@ -502,6 +525,8 @@ def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
         elif img.array.shape != geometry.array.shape:
             raise ValueError(f"case_dir: shape mismatch, {first_name} is "
                              f"{geometry.array.shape} but {file.name} is {img.array.shape}")
+        else:
+            check_same_grid(geometry, img, first_name, file.name)
         if key == "seg":
             seg = img.array
         else:

@@ -332,8 +332,9 @@ def test_load_brats_case_rejects_labels_of_the_other_convention(tmp_path):
     with pytest.raises(ValueError, match=r"BraTS-X-00001-000-seg.nii.gz.*2023.*4"):
         load_brats_case(case_dir)
     bad18 = _fake_case(tmp_path, "Brats18_Q_1")
-    sitk.WriteImage(sitk.GetImageFromArray(np.full(SHAPE, 3, np.uint8)),
-                    str(bad18 / "Brats18_Q_1_seg.nii.gz"))
+    threes = sitk.GetImageFromArray(np.full(SHAPE, 3, np.uint8))
+    threes.SetOrigin((-3.0, 5.0, 7.0))
+    sitk.WriteImage(threes, str(bad18 / "Brats18_Q_1_seg.nii.gz"))
     with pytest.raises(ValueError, match=r"Brats18_Q_1_seg.nii.gz.*2018.*3"):
         load_brats_case(bad18)
 
@@ -348,3 +349,17 @@ def test_load_real_brats_africa_case():
     assert case.convention == "2023" and case.shape == (155, 240, 240)
     assert case.images["flair"].dtype == np.float32
     assert set(np.unique(case.labels)) <= {0, 1, 2, 4} and (case.labels == 4).any()
+
+
+def test_load_brats_case_rejects_sequences_on_another_grid(tmp_path):
+    case = _fake_case(tmp_path, "G")
+    img = sitk.ReadImage(str(case / "G_t2.nii.gz"))
+    img.SetSpacing((1.0, 1.0, 2.0))
+    sitk.WriteImage(img, str(case / "G_t2.nii.gz"))
+    with pytest.raises(ValueError, match=r"G_t2.nii.gz: expected the spacing of G_flair"):
+        load_brats_case(case)
+    img.SetSpacing((1.0, 1.0, 1.0))
+    img.SetOrigin((0.0, 5.0, 7.0))
+    sitk.WriteImage(img, str(case / "G_t2.nii.gz"))
+    with pytest.raises(ValueError, match="origin"):
+        load_brats_case(case)

@@ -170,6 +170,7 @@ def test_segment_command_errors_write_nothing(tmp_path, capsys, case_files):
     _, images, _ = case_files
     _write(tmp_path / "flair.nii.gz", images["flair"])
     _write(tmp_path / "small.nii.gz", images["t2"][:, :50])
+    _write(tmp_path / "moved.nii.gz", images["t2"], spacing=(1.0, 1.0, 3.0))
     out = tmp_path / "out.nii.gz"
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["segment", str(tmp_path / "flair.nii.gz"), "--regions", "-o", str(out),
@@ -177,7 +178,10 @@ def test_segment_command_errors_write_nothing(tmp_path, capsys, case_files):
     assert "T1ce" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "flair.nii.gz"), "--t2", str(tmp_path / "small.nii.gz"),
                  "-o", str(out), "-q"]) == 2
-    assert "--t2" in capsys.readouterr().err
+    assert "--t2: expected the shape of INPUT" in capsys.readouterr().err
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "--t2", str(tmp_path / "moved.nii.gz"),
+                 "-o", str(out), "-q"]) == 2
+    assert "--t2: expected the spacing of INPUT" in capsys.readouterr().err
     assert main(["segment", str(tmp_path / "flair.nii.gz"), "--segmenter",
                  str(tmp_path / "none.npz"), "-o", str(out), "-q"]) == 2
     assert "segmenter" in capsys.readouterr().err
