@@ -8,7 +8,7 @@ import numpy as np
 
 from kernels import pcnn_batch, pcnn_image, pcnn_volume
 from pcnnseg.models import SPCNN, Model
-from pcnnseg.validation import as_real_array, check_n_iter, check_number, normalize
+from pcnnseg.validation import as_real_array, check_n_iter, check_spacing, normalize
 
 __all__ = ["PulseResult", "pulse", "pulse_volume", "volume_weights", "DEFAULT_N_ITER",
            "RunRecord", "record_runs"]
@@ -195,7 +195,7 @@ def volume_weights(weights, spacing=(1.0, 1.0, 1.0)):
     w2 = np.asarray(weights, dtype=np.float64)
     if w2.shape != (3, 3):
         raise ValueError(f"weights: expected 3x3 in-plane weights, got shape {w2.shape}")
-    sz, sy, sx = _check_spacing(spacing)
+    sz, sy, sx = check_spacing(spacing)
     face = (w2[0, 1] + w2[1, 0] + w2[1, 2] + w2[2, 1]) / 4.0
     h = min(sy, sx)
     w3 = np.zeros((3, 3, 3), dtype=np.float64)
@@ -206,20 +206,6 @@ def volume_weights(weights, spacing=(1.0, 1.0, 1.0)):
                 d2 = sz ** 2 + ((b - 1) * sy) ** 2 + ((c - 1) * sx) ** 2
                 w3[a, b, c] = face * h ** 2 / d2
     return w3.astype(np.float32)
-
-
-def _check_spacing(spacing):
-    try:
-        values = tuple(spacing)
-    except TypeError:
-        raise TypeError(f"spacing: expected three numbers (z, y, x), got "
-                        f"{type(spacing).__name__}") from None
-    if len(values) != 3:
-        raise ValueError(f"spacing: expected three numbers (z, y, x), got {len(values)}")
-    values = tuple(check_number(v, "spacing") for v in values)
-    if not all(np.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"spacing: expected positive finite millimetres, got {values}")
-    return values
 
 
 def pulse_volume(volume, model=None, *, spacing=(1.0, 1.0, 1.0), n_iter=DEFAULT_N_ITER,
@@ -277,7 +263,7 @@ def pulse_volume(volume, model=None, *, spacing=(1.0, 1.0, 1.0), n_iter=DEFAULT_
         raise TypeError("model: expected a PCNN, SPCNN, ICM or SCM instance, "
                         f"got {type(model).__name__}")
     as_real_array(volume, "volume", ndims=(3,))
-    spacing = _check_spacing(spacing)
+    spacing = check_spacing(spacing)
     S = normalize(volume, value_range=value_range)
     if model is None:
         model = SPCNN._from_stimulus(S)

@@ -61,8 +61,8 @@ from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
 from pcnnseg.preprocess import fill_holes_slicewise, tissue_contrast
 from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_model
-from pcnnseg.simulate import _check_spacing, pulse, pulse_volume
-from pcnnseg.validation import as_binary_mask, as_real_array, check_number
+from pcnnseg.simulate import pulse, pulse_volume
+from pcnnseg.validation import as_binary_mask, as_real_array, check_number, check_spacing
 
 __all__ = ["segment_tumor", "tumor_stimulus", "as_sequences", "fired", "THRESHOLD", "T2_WEIGHT",
            "LINKING", "SELECTION", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
@@ -351,7 +351,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         spacing = (tuple(reversed(images.geometry.spacing))
                    if isinstance(images, BratsCase) and len(images.geometry.spacing) == 3
                    else (1.0, 1.0, 1.0))
-    spacing = _check_spacing(spacing)
+    spacing = check_spacing(spacing)
     for name, value in (("threshold", threshold), ("enhancing_threshold", enhancing_threshold)):
         value = check_number(value, name)
         if not (math.isfinite(value) and 0 < value < A_SCALE):

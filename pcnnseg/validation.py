@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 __all__ = ["as_real_array", "as_binary_mask", "normalize", "check_int", "check_n_iter",
-           "check_number"]
+           "check_number", "check_spacing"]
 
 
 def as_real_array(image, name="image", ndims=(2, 3)):
@@ -168,3 +168,31 @@ def as_binary_mask(mask, name="mask", ndims=(2, 3)):
         raise ValueError(f"{name}: expected a binary mask with values 0 and 1 only, "
                          f"found {bad.size} other value(s), e.g. {bad.flat[0]!r}")
     return is_one
+
+
+def check_spacing(spacing):
+    """Return ``spacing`` as three floats after checking they are positive and finite.
+
+    Parameters
+    ----------
+    spacing : sequence of 3 numbers
+        Voxel size along (Z, Y, X), millimetres.
+
+    Raises
+    ------
+    TypeError
+        For something that is not a sequence of real numbers.
+    ValueError
+        For a length other than 3, or a value that is not positive and finite.
+    """
+    try:
+        values = tuple(spacing)
+    except TypeError:
+        raise TypeError(f"spacing: expected three numbers (z, y, x), got "
+                        f"{type(spacing).__name__}") from None
+    if len(values) != 3:
+        raise ValueError(f"spacing: expected three numbers (z, y, x), got {len(values)}")
+    values = tuple(check_number(v, "spacing") for v in values)
+    if not all(np.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"spacing: expected positive finite millimetres, got {values}")
+    return values
