@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 import pcnnseg
 from pcnnseg import phantom
-from pcnnseg.io import read_image, write_png
+from pcnnseg.io import BRATS_LAYOUTS, read_image, write_png
 from pcnnseg.signature import binary_entropy
 from pcnnseg.simulate import DEFAULT_N_ITER
 
@@ -92,17 +92,19 @@ def _phantom_image(volume):
                  direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
 
 
-def _reference_labels(path, shape):
-    """--labels FILE as a label map in the 2018 convention when it is one (else any
-    non-zero value is tumor: returned as 0 / 2), and whether it has regions."""
+def _reference_labels(path, geometry):
+    """--labels FILE as a label map in the 2018 convention, and whether it has tumor
+    regions: a BraTS map (values of one convention, at least two kinds of tumor
+    label) keeps them; anything else is a mask, any non-zero value tumor."""
+    from pcnnseg.io import check_same_grid
     from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS, convert_brats_labels
 
-    labels = read_image(path).array
-    if labels.shape != shape:
-        raise ValueError(f"--labels: expected shape {shape}, got {labels.shape}")
-    values = set(np.unique(labels).tolist())
+    image = read_image(path)
+    check_same_grid(geometry, image, "INPUT", "--labels")
+    labels = image.array
+    values = set(np.unique(labels).tolist()) - {0}
     for convention, allowed in BRATS_LABEL_CONVENTIONS.items():
-        if values <= set(allowed) and values - {0, 2}:
+        if values <= set(allowed) and len(values) >= 2:
             return convert_brats_labels(labels, source=convention, target="2018"), True
     return np.where(labels != 0, 2, 0).astype(np.uint8), False
 
@@ -117,17 +119,18 @@ def _read_input(args):
     gives; ``--t1``, ``--t1ce``, ``--t2`` add the others), or a BraTS case folder
     (either naming convention), whose labels are the reference when present.
     """
-    from pcnnseg.io import _case_convention, check_same_grid, load_brats_case
+    from pcnnseg.io import case_convention, check_same_grid, load_brats_case
 
     truth, has_regions = None, False
     if args.input is None:
         images, truth = phantom.make_case(seed=args.seed)
         geometry, has_regions = _phantom_image(images["flair"]), True
         source = f"synthetic phantom case (seed {args.seed})"
-    elif os.path.isdir(args.input) and _case_convention(pathlib.Path(args.input)):
+    elif os.path.isdir(args.input) and case_convention(args.input):
         case_dir = pathlib.Path(args.input)
-        seg_exists = any(p.name.endswith(("_seg.nii.gz", "-seg.nii.gz")) for p in case_dir.iterdir())
-        case = load_brats_case(case_dir, labels=seg_exists)
+        layout = BRATS_LAYOUTS[case_convention(case_dir)]
+        seg = case_dir / f"{case_dir.name}{layout['separator']}seg.nii.gz"
+        case = load_brats_case(case_dir, labels=seg.is_file())
         images, geometry, source = dict(case.images), case.geometry, args.input
         truth, has_regions = case.labels, case.labels is not None
     else:
@@ -140,12 +143,12 @@ def _read_input(args):
             check_same_grid(geometry, extra, "INPUT", f"--{name}")
             images[name] = extra.array
     if args.labels:
-        truth, has_regions = _reference_labels(args.labels, geometry.array.shape)
+        truth, has_regions = _reference_labels(args.labels, geometry)
     return images, geometry, truth, has_regions, source
 
 
 def _segment(args):
-    from pcnnseg.io import write_label_map, write_mask
+    from pcnnseg.io import check_same_grid, write_label_map, write_mask
     from pcnnseg.metrics import brats_regions, dice
     from pcnnseg.overlay import overlay_slices
     from pcnnseg.segmenter import Segmenter
@@ -157,7 +160,11 @@ def _segment(args):
     if args.segmenter:
         segmenter = ("default" if args.segmenter == "default"
                      else Segmenter.load(args.segmenter))
-    brain = read_image(args.brain_mask).array != 0 if args.brain_mask else None
+    brain = None
+    if args.brain_mask:
+        mask = read_image(args.brain_mask)
+        check_same_grid(geometry, mask, "INPUT", "--brain-mask")
+        brain = mask.array != 0
     spacing = (tuple(reversed(geometry.spacing)) if len(geometry.spacing) == 3
                else (1.0, 1.0, 1.0))
     with tqdm(total=4 if args.regions else 3, unit="step", desc="segment",

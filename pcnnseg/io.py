@@ -18,7 +18,7 @@ import SimpleITK as sitk
 from pcnnseg.validation import as_binary_mask
 
 __all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
-           "write_label_map", "check_same_grid",
+           "write_label_map", "check_same_grid", "SEQUENCE_ALIASES", "case_convention",
            "BratsCase", "BRATS_SEQUENCES", "BRATS_LAYOUTS", "find_brats_cases",
            "load_brats_case"]
 
@@ -333,8 +333,8 @@ BRATS_LAYOUTS = {
              "seg": "seg"},
 }
 
-# Any sequence name of either convention -> the canonical one.
-_SEQUENCE_ALIASES = {layout[s]: s for layout in BRATS_LAYOUTS.values() for s in BRATS_SEQUENCES}
+#: Any sequence name of either convention -> the canonical one.
+SEQUENCE_ALIASES = {layout[s]: s for layout in BRATS_LAYOUTS.values() for s in BRATS_SEQUENCES}
 
 
 @dataclass(frozen=True)
@@ -384,7 +384,15 @@ def check_same_grid(a, b, name_a, name_b, *, tol=1e-3):
         How the message names them.
     tol : float
         Largest difference accepted per spacing / origin (mm) and direction entry.
+
+    Raises
+    ------
+    TypeError
+        If ``a`` or ``b`` is not an :class:`Image`.
     """
+    for image, name in ((a, name_a), (b, name_b)):
+        if not isinstance(image, Image):
+            raise TypeError(f"{name}: expected a pcnnseg.io.Image, got {type(image).__name__}")
     if a.array.shape != b.array.shape:
         raise ValueError(f"{name_b}: expected the shape of {name_a} {a.array.shape}, got "
                          f"{b.array.shape}")
@@ -402,9 +410,22 @@ def _case_file(case_dir, key, convention):
     return case_dir / f"{case_dir.name}{layout['separator']}{layout[key]}.nii.gz"
 
 
-def _case_convention(case_dir):
-    """The convention whose files are present in ``case_dir`` (the one with more of
-    them; ``None`` when neither has any)."""
+def case_convention(case_dir):
+    """The BraTS naming convention of a case folder: ``"2018"``, ``"2023"``, or None.
+
+    The convention of which more of the case's files (the four sequences and the
+    labels, named after the folder) are present; None when there are none, as
+    for a folder that is not a BraTS case (a DICOM series, say).
+
+    Parameters
+    ----------
+    case_dir : str or os.PathLike
+
+    Returns
+    -------
+    str or None
+    """
+    case_dir = pathlib.Path(case_dir)
     found = {c: sum(_case_file(case_dir, k, c).is_file() for k in BRATS_SEQUENCES + ("seg",))
              for c in BRATS_LAYOUTS}
     best = max(found, key=found.get)
@@ -457,10 +478,10 @@ def _canonical_sequences(sequences):
     for s in sequences:
         if not isinstance(s, str):
             raise TypeError(f"sequences: expected strings such as 'flair', got {s!r}")
-        if s not in _SEQUENCE_ALIASES:
-            raise ValueError(f"sequences: expected names among {sorted(_SEQUENCE_ALIASES)}, "
+        if s not in SEQUENCE_ALIASES:
+            raise ValueError(f"sequences: expected names among {sorted(SEQUENCE_ALIASES)}, "
                              f"got {s!r}")
-    canonical = tuple(_SEQUENCE_ALIASES[s] for s in sequences)
+    canonical = tuple(SEQUENCE_ALIASES[s] for s in sequences)
     if len(set(canonical)) != len(canonical):
         raise ValueError(f"sequences: expected distinct sequences, got {sequences}")
     return canonical
@@ -505,7 +526,7 @@ def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
     if not case_dir.is_dir():
         raise FileNotFoundError(f"case_dir: no such directory: {str(case_dir)!r}")
     sequences = _canonical_sequences(sequences)
-    convention = _case_convention(case_dir) or "2018"
+    convention = case_convention(case_dir) or "2018"
 
     wanted = [(s, _case_file(case_dir, s, convention)) for s in sequences]
     if labels:

@@ -519,8 +519,8 @@ def _check_convention(convention, name="convention"):
     return BRATS_LABEL_CONVENTIONS[convention]
 
 
-def _check_label_map(labels, convention):
-    allowed = _check_convention(convention)
+def _check_label_map(labels, convention, name="convention"):
+    allowed = _check_convention(convention, name)
     arr = np.asarray(labels)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"labels: expected an integer label map, got dtype {arr.dtype}")
@@ -611,7 +611,7 @@ def convert_brats_labels(labels, *, source, target):
     >>> convert_brats_labels(np.array([[0, 1, 2, 3]]), source="2023", target="2018")
     array([[0, 1, 2, 4]], dtype=uint8)
     """
-    arr, allowed = _check_label_map(labels, source)
+    arr, allowed = _check_label_map(labels, source, "source")
     to = _check_convention(target, "target")
     lut = np.zeros(max(allowed) + 1, dtype=np.uint8)
     lut[list(allowed)] = to

@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from pcnnseg.validation import as_real_array, check_int
+from pcnnseg.validation import as_real_array, check_int, check_number
 
 __all__ = ["brain_mask", "bias_correct", "normalize_intensity", "tissue_contrast",
            "crop_to_mask", "uncrop", "nonempty_slices", "keep_largest_component",
@@ -366,7 +366,7 @@ def tissue_contrast(volume, mask, *, upper_percentile=99.0, bins=256):
     """
     arr = _check_volume(volume)
     inside = _check_mask(mask, arr.shape)
-    upper = float(upper_percentile)
+    upper = check_number(upper_percentile, "upper_percentile")
     if not 50.0 < upper <= 100.0:
         raise ValueError(f"upper_percentile: expected a value in (50, 100], got {upper}")
     bins = check_int(bins, "bins", 8)

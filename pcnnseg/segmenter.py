@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.special import expit
 
 from kernels import ensemble_sum
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase, write_bytes_atomic
@@ -102,12 +103,18 @@ def voxel_features(contrasts, brain, spacing, sequences):
         Per sequence: contrast, contrast smoothed at 2 and 5 mm, asymmetry of
         the 5 mm map; then the distance to the brain's edge in mm.
     coarse_brain : (z, y, x) bool ndarray
-        Blocks at least half inside the brain.
+        Blocks more than half inside the brain.
     factors : tuple of int
         Block size per axis.
     """
     factors = _factors(spacing)
+    if any(n < f for n, f in zip(brain.shape, factors)):
+        raise ValueError(f"images: the brain spans {brain.shape} voxels, less than one "
+                         f"{_GRID_MM:g} mm block {factors} of the readout's grid")
     coarse_brain = _block_mean(brain.astype(np.float32), factors) > 0.5
+    if not coarse_brain.any():
+        raise ValueError(f"images: no {_GRID_MM:g} mm block of the readout's grid is mostly "
+                         f"brain")
     coarse_spacing = tuple(s * f for s, f in zip(spacing, factors))
     columns = []
     for name in sequences:
@@ -120,7 +127,7 @@ def voxel_features(contrasts, brain, spacing, sequences):
     return np.stack(columns, axis=-1).astype(np.float32), coarse_brain, factors
 
 
-def _case_inputs(case, sequences):
+def _case_inputs(case):
     """(images dict, labels or None, spacing) of a BratsCase or an (images, labels) pair."""
     if isinstance(case, BratsCase):
         spacing = tuple(reversed(case.geometry.spacing))
@@ -164,6 +171,23 @@ class Segmenter:
     feature_version: int = FEATURE_VERSION
 
     def __post_init__(self):
+        try:
+            trees = {a: np.asarray(self.trees[a]) for a in _TREE_ARRAYS}
+        except (KeyError, TypeError):
+            raise ValueError(f"trees: expected a dict of the arrays {_TREE_ARRAYS}") from None
+        if set(self.trees) != set(_TREE_ARRAYS) or any(
+                a.dtype.kind not in "biuf" for a in trees.values()):
+            raise ValueError(f"trees: expected real arrays named {_TREE_ARRAYS}, got "
+                             f"{sorted(self.trees)}")
+        for name, dtype in (("feature", np.int64), ("threshold", np.float64),
+                            ("left", np.int64), ("right", np.int64), ("value", np.float64),
+                            ("is_leaf", bool), ("roots", np.int64)):
+            trees[name] = np.ascontiguousarray(trees[name], dtype=dtype)
+        object.__setattr__(self, "trees", trees)
+        object.__setattr__(self, "sequences", tuple(self.sequences))
+        object.__setattr__(self, "fitted_on", tuple(self.fitted_on))
+        for name in ("baseline", "level", "beta"):
+            object.__setattr__(self, name, float(check_number(getattr(self, name), name)))
         if self.feature_version != FEATURE_VERSION:
             raise ValueError(f"feature_version: this pcnnseg computes features of version "
                              f"{FEATURE_VERSION}, the segmenter was fitted on version "
@@ -172,8 +196,6 @@ class Segmenter:
         if not self.sequences or unknown:
             raise ValueError(f"sequences: expected names among {BRATS_SEQUENCES}, got "
                              f"{self.sequences}")
-        if set(self.trees) != set(_TREE_ARRAYS):
-            raise ValueError(f"trees: expected the arrays {_TREE_ARRAYS}, got {sorted(self.trees)}")
         n_features = 4 * len(self.sequences) + 1
         t = self.trees
         k = t["feature"].shape[0]
@@ -193,7 +215,7 @@ class Segmenter:
             raise ValueError("trees: malformed tree arrays (children must come after their "
                              "node, features and roots in range, values finite)")
         for name, low, high in (("baseline", -1e6, 1e6), ("level", 0.0, 1.0), ("beta", 0.0, 1e3)):
-            value = check_number(getattr(self, name), name)
+            value = getattr(self, name)
             if not (np.isfinite(value) and low <= value <= high) or (name == "level" and value == 0):
                 raise ValueError(f"{name}: expected a finite value in "
                                  f"{'(0, 1]' if name == 'level' else f'[{low}, {high}]'}, got {value}")
@@ -221,7 +243,7 @@ class Segmenter:
             raw = ensemble_sum(np.ascontiguousarray(features[coarse_brain]), t["feature"],
                                t["threshold"], t["left"], t["right"], t["value"],
                                t["is_leaf"], t["roots"]) + self.baseline
-            coarse[coarse_brain] = 1.0 / (1.0 + np.exp(-raw))
+            coarse[coarse_brain] = expit(raw)
         p = _upsample(coarse, factors, brain.shape)
         p[~brain] = 0.0
         return np.clip(p, 0.0, 1.0)
@@ -259,13 +281,6 @@ class Segmenter:
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(str(data["header"]))
                 trees = {a: data[a] for a in _TREE_ARRAYS}
-            trees = {"feature": trees["feature"].astype(np.int64),
-                     "threshold": trees["threshold"].astype(np.float64),
-                     "left": trees["left"].astype(np.int64),
-                     "right": trees["right"].astype(np.int64),
-                     "value": trees["value"].astype(np.float64),
-                     "is_leaf": trees["is_leaf"].astype(bool),
-                     "roots": trees["roots"].astype(np.int64)}
             return cls(sequences=tuple(header["sequences"]), trees=trees,
                        baseline=float(header["baseline"]), level=float(header["level"]),
                        beta=float(header["beta"]), fitted_on=tuple(header["fitted_on"]),
@@ -434,11 +449,11 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
     >>> bool(dice(segment_tumor(images, segmenter=seg), labels > 0) > 0.8)
     True
     """
-    from pcnnseg.io import _SEQUENCE_ALIASES
+    from pcnnseg.io import SEQUENCE_ALIASES
 
     if isinstance(sequences, str):
         sequences = (sequences,)
-    sequences = tuple(_SEQUENCE_ALIASES.get(s, s) for s in sequences)
+    sequences = tuple(SEQUENCE_ALIASES.get(s, s) for s in sequences)
     if not sequences or any(s not in BRATS_SEQUENCES for s in sequences) \
             or len(set(sequences)) != len(sequences):
         raise ValueError(f"sequences: expected distinct names among {BRATS_SEQUENCES}, got "
@@ -454,7 +469,7 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
 
     prepared = []
     for i, case in enumerate(cases):
-        images, labels, spacing = _case_inputs(case, sequences)
+        images, labels, spacing = _case_inputs(case)
         name = case.name if isinstance(case, BratsCase) else f"case {i}"
         prepared.append(_Prepared(name, images, labels, spacing, sequences))
         say(f"features of {name}")

@@ -103,17 +103,17 @@ def as_sequences(images):
         sequence), sequences of different shapes (both named), or neither
         FLAIR nor T2.
     """
-    from pcnnseg.io import _SEQUENCE_ALIASES
+    from pcnnseg.io import SEQUENCE_ALIASES
 
     if isinstance(images, BratsCase):
         images = images.images
     if isinstance(images, dict):
         seqs = {}
         for key, value in images.items():
-            if key not in _SEQUENCE_ALIASES:
+            if key not in SEQUENCE_ALIASES:
                 raise ValueError(f"images: unknown sequence {key!r}; expected names among "
-                                 f"{sorted(_SEQUENCE_ALIASES)}")
-            name = _SEQUENCE_ALIASES[key]
+                                 f"{sorted(SEQUENCE_ALIASES)}")
+            name = SEQUENCE_ALIASES[key]
             if name in seqs:
                 raise ValueError(f"images: sequence {name!r} given twice (as {key!r})")
             seqs[name] = as_real_array(value, name, ndims=(2, 3))
@@ -384,8 +384,10 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     if segmenter is not None:
         from pcnnseg.segmenter import Segmenter
         if not isinstance(segmenter, Segmenter):
+            hint = (" (load a saved one with pcnnseg.Segmenter.load)"
+                    if isinstance(segmenter, str) else "")
             raise TypeError(f"segmenter: expected a pcnnseg.Segmenter or 'default', got "
-                            f"{type(segmenter).__name__}")
+                            f"{segmenter!r}{hint}")
         missing = [s for s in segmenter.sequences if s not in seqs]
         if missing:
             raise ValueError(f"images: the segmenter needs the sequence(s) {missing}, got "
@@ -430,7 +432,7 @@ def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshol
     """Tumor core and enhancing tumor inside the whole tumor (step 5)."""
     core = np.zeros(whole.shape, dtype=bool)
     enhancing = np.zeros(whole.shape, dtype=bool)
-    contrasts = _contrasts(seqs, brain, ("t1ce", "t1"))
+    contrasts = _contrasts(seqs, brain, ("t1ce", "t1"))   # checks them even when empty
     if not whole.any():
         return core, enhancing
     # Work in the whole tumor's box plus 3 voxels, room for the opening and the
@@ -451,7 +453,6 @@ def _core_in_box(contrasts, whole, beta, spacing, linking, enhancing_threshold):
     S[~whole] = 0.0
     enhancing = _opened(fired(S, enhancing_threshold / A_SCALE, beta=beta, spacing=spacing,
                               linking=linking), spacing) & whole
-    structure = ndi.generate_binary_structure(whole.ndim, 1)
-    closed = ndi.binary_closing(enhancing, structure=structure, iterations=2)
+    closed = ndi.binary_closing(enhancing, structure=_cross(enhancing, spacing), iterations=2)
     core = (fill_holes_slicewise(closed) & whole) | enhancing
     return core, enhancing

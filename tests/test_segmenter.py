@@ -177,3 +177,25 @@ def test_segmenter_argument_is_checked(pairs):
     images, _ = pairs[0]
     with pytest.raises(TypeError, match="segmenter"):
         segment_tumor(images, segmenter="fitted.npz")
+
+
+def test_a_volume_thinner_than_a_block_is_a_clear_error(fitted):
+    images, _ = phantom.make_case(SHAPE, seed=4)
+    one_slice = {k: np.where(np.arange(SHAPE[0])[:, None, None] == 12, v, 0)
+                 for k, v in images.items()}
+    with pytest.raises(ValueError, match="less than one 2 mm block"):
+        segment_tumor(one_slice, segmenter=fitted)
+
+
+def test_constructor_coerces_arrays_and_lists(fitted):
+    trees = {k: v.tolist() for k, v in fitted.trees.items()}
+    made = Segmenter(sequences=["flair", "t2"], trees=trees, baseline=np.float32(fitted.baseline),
+                     level=fitted.level, beta=0, fitted_on=["a"])
+    assert made.sequences == ("flair", "t2") and made.trees["is_leaf"].dtype == bool
+    assert isinstance(made.baseline, float) and made.fitted_on == ("a",)
+    images, _ = phantom.make_case(SHAPE, seed=5)
+    np.testing.assert_array_equal(segment_tumor(images, segmenter=made),
+                                  segment_tumor(images, segmenter=fitted) if fitted.beta == 0
+                                  else segment_tumor(images, segmenter=made))
+    with pytest.raises(ValueError, match="trees"):
+        Segmenter(sequences=("flair",), trees={"feature": [0]}, baseline=0.0, level=0.5, beta=0)

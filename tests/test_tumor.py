@@ -188,7 +188,11 @@ def test_fired_without_linking_is_a_threshold_and_linking_adds():
     linked = fired(S, level, beta=0.3)
     assert (linked >= plain).all() and linked.sum() > plain.sum()
     per_slice = fired(S, level, beta=0.3, linking="2d")
-    assert (per_slice >= plain).all() and (linked >= per_slice).sum() > 0.99 * S.size
+    assert (per_slice >= plain).all() and linked.sum() > per_slice.sum()
+    # Not a superset: a pulse links its neighbours for one iteration only, so a
+    # neighbour pulled forward in 3-D can pass a voxel at a threshold still too
+    # high for it, where the later 2-D pulse would have carried it.
+    assert np.count_nonzero(per_slice & ~linked) < 0.01 * np.count_nonzero(per_slice)
     for z in range(S.shape[0]):
         np.testing.assert_array_equal(per_slice[z], fired(S[z], level, beta=0.3))
 

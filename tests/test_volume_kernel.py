@@ -75,6 +75,7 @@ def test_one_slice_without_through_plane_weights_is_the_2d_run(model_name):
     np.testing.assert_array_equal(c3, c2)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
 def test_volume_kernel_does_not_depend_on_thread_count():
     S = VOLUMES["phantom"]
     params, M, W = MODELS["spcnn_e0"].kernel_params()
