@@ -8,7 +8,7 @@ the folds in turn, so every fold mixes both collections. For each fold, every
 constant of a variant is chosen on the other four folds (the grid point with
 the best mean WT Dice; for the regions, the best mean of TC and ET Dice) and
 the held-out cases are scored with it. Every figure in the report is a
-held-out figure, except the rows labelled "fixed".
+held-out figure, except the row and column marked *fixed*.
 
 Variants, cumulative, so that each row adds one step to the one above:
 
@@ -20,26 +20,38 @@ Variants, cumulative, so that each row adds one step to the one above:
 - ``+ T2``: FLAIR and T2 in the stimulus (weight by CV);
 - ``+ selection``: the component kept by CV between the thickest (most
   voxels two steps inside) and the most left-right asymmetric;
-- ``+ 3-D PCNN``: linking strength by CV (0, 0.1, 0.3), linking across
-  slices: the default method (``segment_tumor``);
-- ``2-D PCNN``: the same grid, each slice linked on its own;
-- ``fitted readout``: :func:`pcnnseg.fit_segmenter` on the training folds
-  (its decision level by an inner CV on them), the rest as the default.
+- ``+ 3-D PCNN``: linking strength by CV (0 or 0.1), linking across slices,
+  then the contrast percentile (98, 99, 99.5) by CV with the threshold, the
+  other constants held: the default method (``segment_tumor``);
+- ``2-D PCNN``: the fold's default constants, each slice linked on its own,
+  threshold chosen again;
+- ``fitted readout``: :func:`pcnnseg.fit_segmenter` on the training folds (its
+  decision level, linking and selection by an inner CV on them).
 
 Regions (TC, ET) of the default and of the fitted readout: the enhancement
-threshold by CV on the training folds, given the fold's whole tumor.
+threshold and T1 weight by CV on the training folds, given the fold's whole
+tumor (:func:`pcnnseg.tumor.tumor_regions`).
+
+Fixed before any cross-validation, by exploratory analysis of all 22 cases
+during development (their held-out effect is not measured here): the tissue
+contrast itself (mode and upper percentile rather than median and MAD), the
+grids below, the stimulus scale ``A_SCALE`` and the opening, closing and
+hole-filling steps.
 
 Per-case results are cached in ``benchmarks/results/.segmentation_cache.json``
-(delete it, or pass ``--fresh``, to recompute), so an interrupted run resumes.
+(``--fresh`` ignores it), so an interrupted run resumes; the cache is tied to
+:data:`CACHE_VERSION`, to be raised whenever the method's code changes results.
 
 Usage::
 
     python benchmarks/segmentation.py [--data DIR ...] [--fresh] [--skip-fitted]
+                                      [--repeats 3] [--save-segmenter]
 
 Writes ``benchmarks/results/segmentation.json`` and ``segmentation.md``. Exits 0
 with a message when no data folder exists.
 """
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -51,25 +63,26 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from pcnnseg import energy, metrics  # noqa: E402
-from pcnnseg.io import find_brats_cases, load_brats_case  # noqa: E402
+from pcnnseg import energy, metrics, tumor  # noqa: E402
+from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic  # noqa: E402
 from pcnnseg.preprocess import tissue_contrast  # noqa: E402
 from pcnnseg.simulate import record_runs  # noqa: E402
-from pcnnseg import tumor  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 DEFAULT_DATA = [os.path.join(SHARED, "brats2018"), os.path.join(SHARED, "brats2023_ssa")]
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 CACHE = os.path.join(RESULTS, ".segmentation_cache.json")
+CACHE_VERSION = 1
 N_FOLDS = 5
+REGIONS = ("whole_tumor", "tumor_core", "enhancing")
 
-THRESHOLDS = (0.35, 0.4, 0.45, 0.5)
-T2_WEIGHTS = (0.3, 0.6)
-BETAS = (0.0, 0.1, 0.3)
+THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+T2_WEIGHTS = (0.3, 0.6, 1.0)
+BETAS = (0.0, 0.1)
 SELECTIONS = ("thickest", "asymmetry")
+PERCENTILES = (98.0, 99.5)           # tried against the default 99
 ENHANCING = (0.15, 0.2, 0.25, 0.3)
-FULL_GRID = [{"threshold": t, "t2_weight": w, "beta": b, "selection": s}
-             for t, w, b, s in itertools.product(THRESHOLDS, T2_WEIGHTS, BETAS, SELECTIONS)]
+T1_WEIGHTS = (0.0, 0.5, 1.0)
 
 # name -> (grid of segment_tumor keyword sets, fixed keywords)
 VARIANTS = {
@@ -80,8 +93,9 @@ VARIANTS = {
     "+ selection": ([{"threshold": t, "t2_weight": w, "selection": s}
                      for t, w, s in itertools.product(THRESHOLDS, T2_WEIGHTS, SELECTIONS)],
                     {"beta": 0.0}),
-    "+ 3-D PCNN": (FULL_GRID, {}),
-    "2-D PCNN": (FULL_GRID, {"linking": "2d"}),
+    "+ 3-D PCNN": ([{"threshold": t, "t2_weight": w, "beta": b, "selection": s}
+                    for t, w, b, s in itertools.product(THRESHOLDS, T2_WEIGHTS, BETAS,
+                                                        SELECTIONS)], {}),
 }
 DEFAULT_VARIANT = "+ 3-D PCNN"
 
@@ -98,58 +112,31 @@ class Cache:
         self.data = {}
         if not fresh and os.path.exists(path):
             with open(path) as fh:
-                self.data = json.load(fh)
+                saved = json.load(fh)
+            if saved.get("version") == CACHE_VERSION:
+                self.data = saved["entries"]
 
     def get(self, key, compute):
         if key not in self.data:
             self.data[key] = compute()
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump(self.data, fh)
-            os.replace(tmp, self.path)
+            text = json.dumps({"version": CACHE_VERSION, "entries": self.data})
+            write_bytes_atomic(self.path, text.encode())
         return self.data[key]
 
 
-def folds_of(cases):
+def folds_of(collections):
     """Fold of each case: per collection, sorted by name, dealt in turn."""
     fold = {}
-    for collection in sorted({c["collection"] for c in cases}):
-        names = sorted(c["name"] for c in cases if c["collection"] == collection)
+    for collection in sorted(set(collections.values())):
+        names = sorted(n for n, c in collections.items() if c == collection)
         for i, name in enumerate(names):
             fold[name] = i % N_FOLDS
     return fold
 
 
-def _scores(labels_or_mask, truth_regions, spacing, regions):
-    if regions:
-        pred = metrics.brats_regions(labels_or_mask)
-        return {r: metrics.dice(pred[r], truth_regions[r])
-                for r in ("whole_tumor", "tumor_core", "enhancing")}
-    wt = labels_or_mask
-    return {"dice": metrics.dice(wt, truth_regions["whole_tumor"]),
-            "hd95_mm": metrics.hausdorff95(wt, truth_regions["whole_tumor"], spacing=spacing)}
-
-
-def _inputs(case, kw):
-    kw = dict(kw)
-    if kw.pop("flair_only", False):
-        return {"flair": case.images["flair"]}, kw
-    return case, kw
-
-
-def run_wt(case, truth, kw):
-    images, kw = _inputs(case, kw)
-    mask = tumor.segment_tumor(images, **kw)
-    out = _scores(mask, truth, tuple(reversed(case.geometry.spacing)), False)
-    hd = out["hd95_mm"]
-    out["hd95_mm"] = None if not np.isfinite(hd) else hd
-    return out
-
-
-def run_regions(case, truth, kw, segmenter=None):
-    images, kw = _inputs(case, kw)
-    labels = tumor.segment_tumor(images, regions=True, segmenter=segmenter, **kw)
-    return _scores(labels, truth, None, True)
+def _hd95(mask, truth, spacing):
+    hd = metrics.hausdorff95(mask, truth, spacing=spacing)
+    return float(hd) if np.isfinite(hd) else None   # empty mask: no distance
 
 
 def choose(candidates, train, score):
@@ -196,156 +183,239 @@ def normalisation_spread(cases):
             "tissue_contrast": {"mean": float(np.mean(c)), "cv": cv(c)}}
 
 
+class Study:
+    """The cases, their folds, and cached per-case scores of any configuration."""
+
+    def __init__(self, cases, cache):
+        self.cases = cases
+        self.names = sorted(cases)
+        self.fold = folds_of({n: c["collection"] for n, c in cases.items()})
+        self.cache = cache
+
+    def train(self, k):
+        return [n for n in self.names if self.fold[n] != k]
+
+    def test(self, k):
+        return [n for n in self.names if self.fold[n] == k]
+
+    def spacing(self, name):
+        return tuple(reversed(self.cases[name]["case"].geometry.spacing))
+
+    def whole(self, name, kw):
+        """segment_tumor's whole tumor for keywords ``kw`` (``flair_only``: FLAIR alone)."""
+        kw = dict(kw)
+        case = self.cases[name]["case"]
+        images = {"flair": case.images["flair"]} if kw.pop("flair_only", False) else case
+        return tumor.segment_tumor(images, spacing=self.spacing(name), **kw)
+
+    def wt(self, name, variant, kw):
+        def compute():
+            mask = self.whole(name, kw)
+            truth = self.cases[name]["truth"]["whole_tumor"]
+            return {"dice": metrics.dice(mask, truth),
+                    "hd95_mm": _hd95(mask, truth, self.spacing(name))}
+        return self.cache.get(_key("wt", name, variant, kw), compute)
+
+    def regions(self, name, source, grid, whole):
+        """Region Dice of every (enhancing threshold, T1 weight) in ``grid`` for the
+        whole tumor ``whole()`` (called only when some are not cached yet)."""
+        keys = [_key("regions", name, source, g) for g in grid]
+        if not all(k in self.cache.data for k in keys):
+            mask = whole()
+            truth = self.cases[name]["truth"]
+            for key, (e, w) in zip(keys, grid):
+                self.cache.get(key, lambda e=e, w=w: {
+                    r: metrics.dice(found, truth[r]) for r, found in metrics.brats_regions(
+                        tumor.tumor_regions(self.cases[name]["case"], mask,
+                                            spacing=self.spacing(name),
+                                            enhancing_threshold=e, t1_weight=w)).items()})
+        return {g: self.cache.data[k] for g, k in zip(grid, keys)}
+
+    def cross_validate(self, grid, score):
+        """Per fold, the grid point best on the training folds."""
+        return {k: choose(grid, self.train(k), score) for k in range(N_FOLDS)}
+
+
+def _region_score(scores):
+    return float(np.mean([scores["tumor_core"], scores["enhancing"]]))
+
+
+def run(study, args):
+    names = study.names
+    report = {"variants": {}, "folds": study.fold,
+              "collections": {n: study.cases[n]["collection"] for n in names}}
+
+    # --- whole tumor, variant by variant
+    for variant, (grid, fixed) in VARIANTS.items():
+        chosen = study.cross_validate(
+            grid, lambda n, g, v=variant, f=fixed: study.wt(n, v, {**f, **g})["dice"])
+        report["variants"][variant] = {"chosen": {k: {**fixed, **g} for k, g in chosen.items()}}
+        print(f"{variant}: grid done", flush=True)
+    # the contrast percentile, by CV with the threshold, the fold's other constants held
+    default_choice = {}
+    for k, best in report["variants"][DEFAULT_VARIANT]["chosen"].items():
+        options = [best] + [{**best, "threshold": t, "contrast_percentile": p}
+                            for p in PERCENTILES for t in THRESHOLDS]
+        default_choice[k] = choose(options, study.train(k),
+                                   lambda n, g: study.wt(n, DEFAULT_VARIANT, g)["dice"])
+    report["variants"][DEFAULT_VARIANT]["chosen"] = default_choice
+    two_d = {}
+    for k, best in default_choice.items():
+        options = [{**best, "threshold": t, "linking": "2d"} for t in THRESHOLDS]
+        two_d[k] = choose(options, study.train(k), lambda n, g: study.wt(n, "2-D PCNN", g)["dice"])
+    report["variants"]["2-D PCNN"] = {"chosen": two_d}
+    for variant, entry in report["variants"].items():
+        key = DEFAULT_VARIANT if variant == DEFAULT_VARIANT else variant
+        entry["per_case"] = {n: study.wt(n, key, entry["chosen"][study.fold[n]]) for n in names}
+        print(f"{variant}: CV WT Dice "
+              f"{np.mean([entry['per_case'][n]['dice'] for n in names]):.3f}", flush=True)
+    report["v0.1"] = {n: study.cache.get(_key("wt", n, "v0.1"), lambda n=n: {
+        "dice": metrics.dice(v01_segment(study.cases[n]["case"].images["flair"]),
+                             study.cases[n]["truth"]["whole_tumor"])}) for n in names}
+
+    # --- regions of the default, given the fold's whole tumor
+    region_grid = list(itertools.product(ENHANCING, T1_WEIGHTS))
+
+    def default_regions(n, k):
+        kw = default_choice[k]
+        return study.regions(n, ("default", kw), region_grid, lambda: study.whole(n, kw))
+
+    region_choice, per_case = {}, {}
+    for k in range(N_FOLDS):
+        region_choice[k] = choose(region_grid, study.train(k),
+                                  lambda n, g: _region_score(default_regions(n, k)[g]))
+        for n in study.test(k):
+            per_case[n] = default_regions(n, k)[region_choice[k]]
+    report["regions"] = {"per_case": per_case,
+                         "chosen": {k: {"enhancing_threshold": e, "t1_weight": w}
+                                    for k, (e, w) in region_choice.items()}}
+    print("regions done", flush=True)
+
+    # --- fitted readout
+    if not args.skip_fitted:
+        report["fitted"] = fitted(study, region_choice)
+
+    # --- the defaults refit on every case, their cost and operation counts
+    refit = choose(VARIANTS[DEFAULT_VARIANT][0], names,
+                   lambda n, g: study.wt(n, DEFAULT_VARIANT, g)["dice"])
+    refit = choose([refit] + [{**refit, "threshold": t, "contrast_percentile": p}
+                              for p in PERCENTILES for t in THRESHOLDS], names,
+                   lambda n, g: study.wt(n, DEFAULT_VARIANT, g)["dice"])
+    refit_regions = choose(region_grid, names, lambda n, g: _region_score(
+        study.regions(n, ("default", refit), region_grid, lambda: study.whole(n, refit))[g]))
+    report["refit"] = {**refit, "enhancing_threshold": refit_regions[0],
+                       "t1_weight": refit_regions[1]}
+    report["timing"] = timing(study, report["refit"], args.repeats)
+    if args.save_segmenter:
+        from pcnnseg.segmenter import _DEFAULT_FILE, fit_segmenter
+        bundled = fit_segmenter([study.cases[n]["case"] for n in names])
+        bundled.save(_DEFAULT_FILE)
+        report["bundled_segmenter"] = {"level": bundled.level, "beta": bundled.beta,
+                                       "selection": bundled.selection,
+                                       "fitted_on": list(bundled.fitted_on)}
+    report["normalisation"] = normalisation_spread(study.cases)
+    report["module_constants"] = {
+        "threshold": tumor.THRESHOLD, "t2_weight": tumor.T2_WEIGHT, "beta": tumor.LINKING,
+        "selection": tumor.SELECTION, "contrast_percentile": tumor.CONTRAST_PERCENTILE,
+        "enhancing_threshold": tumor.ENHANCING_THRESHOLD,
+        "t1_weight": tumor.ENHANCEMENT_T1_WEIGHT}
+    return report
+
+
+def fitted(study, region_choice):
+    """The fitted readout per fold: held-out WT and regions."""
+    from pcnnseg.segmenter import fit_segmenter
+
+    out = {"per_case": {}, "regions": {}, "decision": {}}
+    for k in range(N_FOLDS):
+        train = study.train(k)
+        tag = ("fitted", hashlib.sha1(" ".join(train).encode()).hexdigest()[:12])
+        grid = [region_choice[k]]
+        cached = all(_key("wt", n, *tag) in study.cache.data
+                     and _key("regions", n, tag, grid[0]) in study.cache.data
+                     and _key("decision", k, *tag) in study.cache.data
+                     for n in study.test(k))
+        seg = None if cached else fit_segmenter([study.cases[n]["case"] for n in train])
+        out["decision"][k] = study.cache.get(_key("decision", k, *tag), lambda: {
+            "level": seg.level, "beta": seg.beta, "selection": seg.selection})
+        masks = {}
+
+        def mask(n):
+            if n not in masks:
+                masks[n] = tumor.segment_tumor(study.cases[n]["case"], segmenter=seg)
+            return masks[n]
+
+        for n in study.test(k):
+            truth = study.cases[n]["truth"]["whole_tumor"]
+            out["per_case"][n] = study.cache.get(_key("wt", n, *tag), lambda n=n: {
+                "dice": metrics.dice(mask(n), truth),
+                "hd95_mm": _hd95(mask(n), truth, study.spacing(n))})
+            out["regions"][n] = study.regions(n, tag, grid, lambda n=n: mask(n))[grid[0]]
+        print(f"fitted fold {k} done", flush=True)
+    return out
+
+
+def timing(study, refit, repeats):
+    """Seconds per volume (median of ``repeats``) and operation counts per slice."""
+    wt_kw = {k: v for k, v in refit.items() if k not in ("enhancing_threshold", "t1_weight")}
+    first = study.cases[study.names[0]]["case"]
+    tumor.segment_tumor(first, regions=True, **refit)      # compile outside the clock
+    out = {}
+    for n in study.names:
+        case = study.cases[n]["case"]
+        times_wt, times_regions = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tumor.segment_tumor(case, **wt_kw)
+            times_wt.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            with record_runs() as runs:
+                tumor.segment_tumor(case, regions=True, **refit)
+            times_regions.append(time.perf_counter() - t0)
+        ops = energy.pcnn_operations(runs)
+        n_slices = int((case.images["flair"] != 0).any(axis=(1, 2)).sum())
+        joules = energy.energy_from_operations(energy.pcnn_arithmetic(ops)).joules
+        out[n] = {"seconds_wt": float(np.median(times_wt)),
+                  "seconds_regions": float(np.median(times_regions)),
+                  "op_energy_mj_per_slice": 1e3 * joules / n_slices,
+                  "neuron_updates_per_slice": ops["neuron_updates"] / n_slices,
+                  "synaptic_events_per_slice": ops["synaptic_events"] / n_slices}
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", default=DEFAULT_DATA)
     parser.add_argument("--fresh", action="store_true", help="ignore the cache")
     parser.add_argument("--skip-fitted", action="store_true",
                         help="leave out the fitted readout (needs scikit-learn)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing runs per case")
+    parser.add_argument("--repeats", type=int, default=3, help="timing runs per case (>= 1)")
     parser.add_argument("--save-segmenter", action="store_true",
                         help="also fit the readout on every case and save it as the "
                              "package's bundled one (pcnnseg/data/segmenter.npz)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats: expected at least 1")
     roots = [d for d in args.data if os.path.isdir(d)]
     if not roots:
         print(f"no data at {args.data}: nothing to evaluate")
         return 0
     os.makedirs(RESULTS, exist_ok=True)
-    cache = Cache(CACHE, args.fresh)
-
     cases = {}
     for root in roots:
         for case_dir in find_brats_cases(root):
             case = load_brats_case(case_dir)
-            cases[case.name] = {"case": case, "collection": os.path.basename(root),
+            cases[case.name] = {"case": case, "collection": os.path.basename(os.path.normpath(root)),
                                 "truth": metrics.brats_regions(case.labels)}
-    names = sorted(cases)
-    fold = folds_of([{"name": n, "collection": cases[n]["collection"]} for n in names])
-    print(f"{len(names)} cases in {N_FOLDS} folds", flush=True)
-
-    def wt(name, variant, kw):
-        c = cases[name]
-        return cache.get(_key("wt", name, variant, kw), lambda: run_wt(c["case"], c["truth"], kw))
-
-    # --- whole tumor, every variant
-    report = {"variants": {}, "folds": fold}
-    chosen_default = {}
-    for variant, (grid, fixed) in VARIANTS.items():
-        per_case, choices = {}, {}
-        for k in range(N_FOLDS):
-            train = [n for n in names if fold[n] != k]
-            best = choose(grid, train, lambda n, g: wt(n, variant, {**fixed, **g})["dice"])
-            choices[k] = best
-            for n in names:
-                if fold[n] == k:
-                    per_case[n] = wt(n, variant, {**fixed, **best})
-        report["variants"][variant] = {"per_case": per_case, "chosen": choices, "fixed": fixed}
-        if variant == DEFAULT_VARIANT:
-            chosen_default = choices
-        print(f"{variant}: CV WT Dice {np.mean([per_case[n]['dice'] for n in names]):.3f}",
-              flush=True)
-
-    v01 = {n: cache.get(_key("wt", n, "v0.1"), lambda n=n: {
-        "dice": metrics.dice(v01_segment(cases[n]["case"].images["flair"]),
-                             cases[n]["truth"]["whole_tumor"])}) for n in names}
-    report["v0.1"] = v01
-
-    # --- regions of the default: enhancement threshold by CV, given the fold's WT
-    def regions(name, kw, segmenter_key=None, segmenter=None):
-        c = cases[name]
-        return cache.get(_key("regions", name, kw, segmenter_key),
-                         lambda: run_regions(c["case"], c["truth"], kw, segmenter))
-
-    def region_choice(k, wt_kw, segmenter_key=None, segmenter=None):
-        train = [n for n in names if fold[n] != k]
-        return choose(ENHANCING, train, lambda n, e: np.mean([
-            regions(n, {**wt_kw, "enhancing_threshold": e}, segmenter_key, segmenter)[r]
-            for r in ("tumor_core", "enhancing")]))
-
-    default_regions, enh_choice = {}, {}
-    for k in range(N_FOLDS):
-        kw = chosen_default[k]
-        e = region_choice(k, kw)
-        enh_choice[k] = e
-        for n in names:
-            if fold[n] == k:
-                default_regions[n] = regions(n, {**kw, "enhancing_threshold": e})
-    report["regions"] = {"per_case": default_regions, "enhancing_threshold": enh_choice}
-    print("regions done", flush=True)
-
-    # --- fitted readout
-    if not args.skip_fitted:
-        from pcnnseg.segmenter import fit_segmenter
-        fitted_wt, fitted_regions, fitted_levels = {}, {}, {}
-        for k in range(N_FOLDS):
-            test = [n for n in names if fold[n] == k]
-            key = f"fold{k}"
-            cached = all(_key("regions", n, {"enhancing_threshold": enh_choice[k]}, key)
-                         in cache.data and _key("wt", n, "fitted", key) in cache.data
-                         for n in test)
-            if not cached:
-                train = [cases[n]["case"] for n in names if fold[n] != k]
-                seg = fit_segmenter(train)
-                fitted_levels[k] = {"level": seg.level, "beta": seg.beta}
-            else:
-                seg = None
-            for n in test:
-                c = cases[n]
-                fitted_wt[n] = cache.get(_key("wt", n, "fitted", key), lambda: {
-                    **_scores(tumor.segment_tumor(c["case"], segmenter=seg), c["truth"],
-                              tuple(reversed(c["case"].geometry.spacing)), False)})
-                fitted_regions[n] = regions(n, {"enhancing_threshold": enh_choice[k]}, key, seg)
-            print(f"fitted fold {k} done", flush=True)
-        report["fitted"] = {"per_case": fitted_wt, "regions": fitted_regions,
-                            "decision": fitted_levels}
-
-    # --- timing and operation counts of the refit defaults
-    refit = choose(VARIANTS[DEFAULT_VARIANT][0], names,
-                   lambda n, g: wt(n, DEFAULT_VARIANT, g)["dice"])
-    refit_enh = choose(ENHANCING, names, lambda n, e: np.mean([
-        regions(n, {**refit, "enhancing_threshold": e})[r] for r in ("tumor_core", "enhancing")]))
-    report["refit"] = {**refit, "enhancing_threshold": refit_enh}
-    timing = {}
-    tumor.segment_tumor(cases[names[0]]["case"])       # compile outside the clock
-    for n in names:
-        case = cases[n]["case"]
-        times_wt, times_regions = [], []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            tumor.segment_tumor(case, **refit)
-            times_wt.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            with record_runs() as runs:
-                tumor.segment_tumor(case, regions=True, **refit, enhancing_threshold=refit_enh)
-            times_regions.append(time.perf_counter() - t0)
-        ops = energy.pcnn_operations(runs)
-        n_slices = int((case.images["flair"] != 0).any(axis=(1, 2)).sum())
-        joules = energy.energy_from_operations(energy.pcnn_arithmetic(ops)).joules
-        timing[n] = {"seconds_wt": float(np.median(times_wt)),
-                     "seconds_regions": float(np.median(times_regions)),
-                     "op_energy_mj_per_slice": 1e3 * joules / n_slices,
-                     "neuron_updates_per_slice": ops["neuron_updates"] / n_slices,
-                     "synaptic_events_per_slice": ops["synaptic_events"] / n_slices}
-    report["timing"] = timing
-    if args.save_segmenter:
-        from pcnnseg.segmenter import _DEFAULT_FILE, fit_segmenter
-        bundled = fit_segmenter([cases[n]["case"] for n in names])
-        bundled.save(_DEFAULT_FILE)
-        report["bundled_segmenter"] = {"level": bundled.level, "beta": bundled.beta,
-                                       "fitted_on": list(bundled.fitted_on)}
-    report["normalisation"] = normalisation_spread(cases)
-    report["collections"] = {n: cases[n]["collection"] for n in names}
-    report["module_constants"] = {"threshold": tumor.THRESHOLD, "t2_weight": tumor.T2_WEIGHT,
-                                  "beta": tumor.LINKING,
-                                  "enhancing_threshold": tumor.ENHANCING_THRESHOLD}
+    study = Study(cases, Cache(CACHE, args.fresh))
+    print(f"{len(cases)} cases in {N_FOLDS} folds", flush=True)
+    report = run(study, args)
     report["threads"] = os.cpu_count()
     report["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    with open(os.path.join(RESULTS, "segmentation.json"), "w") as fh:
-        json.dump(report, fh, indent=1)
+    write_bytes_atomic(os.path.join(RESULTS, "segmentation.json"),
+                       json.dumps(report, indent=1).encode())
     md = markdown(report)
-    with open(os.path.join(RESULTS, "segmentation.md"), "w") as fh:
-        fh.write(md)
+    write_bytes_atomic(os.path.join(RESULTS, "segmentation.md"), md.encode())
     print(md)
     return 0
 
@@ -355,6 +425,10 @@ def _mean(values):
     return float(np.mean(values)) if values else float("nan")
 
 
+def _kw(kw):
+    return ", ".join(f"{a}={b}" for a, b in kw.items())
+
+
 def markdown(report):
     names = sorted(report["collections"])
     groups = {"all": names}
@@ -362,92 +436,92 @@ def markdown(report):
         groups.setdefault(report["collections"][n], []).append(n)
     default = report["variants"][DEFAULT_VARIANT]["per_case"]
     regions = report["regions"]["per_case"]
+    counts = ", ".join(f"{g}: {len(v)}" for g, v in groups.items() if g != "all")
     lines = [
         "# Tumor segmentation, cross-validated by patient",
         "",
-        f"{len(names)} cases ({', '.join(f'{g}: {len(v)}' for g, v in groups.items() if g != 'all')}), "
-        f"{N_FOLDS}-fold patient-level cross-validation, each fold mixing both collections; "
-        f"every constant chosen on the training folds, every figure below from the held-out "
-        f"fold unless marked *fixed*. {report['date']}, {report['threads']} cores. "
-        "`python benchmarks/segmentation.py`.",
+        f"{len(names)} cases ({counts}), {N_FOLDS}-fold patient-level cross-validation, each "
+        "fold mixing both collections; every constant below chosen on the training folds, "
+        "every figure from the held-out fold unless marked *fixed*. "
+        f"{report['date']}, {report['threads']} cores. `python benchmarks/segmentation.py`.",
+        "Fixed during development on all 22 cases, before the cross-validation (not "
+        "measured held-out): the tissue contrast itself, the grids, the stimulus scale, "
+        "the clean-up steps.",
         "",
         "## Whole tumor (WT), each row adding one step",
         "",
-        "| variant | " + " | ".join(f"WT Dice {g}" for g in groups) + " | worst case | cases < 0.5 |",
-        "|---|" + "---:|" * (len(groups) + 2),
+        "| variant | " + " | ".join(f"WT Dice {g}" for g in groups) + " | WT HD95 mm | "
+        "worst case | cases < 0.5 |",
+        "|---|" + "---:|" * (len(groups) + 3),
     ]
 
     def row(label, per_case):
         d = {n: per_case[n]["dice"] for n in names}
         worst = min(d, key=d.get)
         cells = [f"{_mean([d[n] for n in group]):.3f}" for group in groups.values()]
-        return (f"| {label} | " + " | ".join(cells) + f" | {d[worst]:.3f} ({worst}) | "
-                f"{sum(v < 0.5 for v in d.values())} |")
+        hd = _mean([per_case[n].get("hd95_mm") for n in names])
+        return (f"| {label} | " + " | ".join(cells) + f" | {hd:.1f} | {d[worst]:.3f} "
+                f"({worst}) | {sum(v < 0.5 for v in d.values())} |")
 
-    lines.append(row("v0.1 default (*fixed*: chosen on the 10 BraTS 2018 cases)", report["v0.1"]))
-    for variant in VARIANTS:
+    lines.append(row("v0.1 default (*fixed*: chosen on the 10 BraTS 2018 cases)", report["v0.1"])
+                 .replace("| nan |", "| — |"))
+    for variant in list(VARIANTS) + ["2-D PCNN"]:
         label = f"**{variant} (default)**" if variant == DEFAULT_VARIANT else variant
         lines.append(row(label, report["variants"][variant]["per_case"]))
     if "fitted" in report:
-        lines.append(row("fitted readout (trees on per-voxel features)", report["fitted"]["per_case"]))
-    lines += ["", "Constants chosen per fold (default variant): " + "; ".join(
-        f"fold {k}: " + ", ".join(f"{a}={b}" for a, b in v.items())
-        for k, v in report["variants"][DEFAULT_VARIANT]["chosen"].items()) + ".",
-        "Enhancement threshold per fold: " + ", ".join(
-            f"{k}: {v}" for k, v in report["regions"]["enhancing_threshold"].items()) + "."]
-    if "fitted" in report and report["fitted"]["decision"]:
-        lines.append("Fitted readout decision (inner CV) per fold: " + "; ".join(
-            f"{k}: level {v['level']}, beta {v['beta']}"
-            for k, v in report["fitted"]["decision"].items()) + ".")
-    refit = report["refit"]
-    lines += ["", "Refit on all cases (the committed defaults of `pcnnseg.tumor`; not a "
-              "result, since every case chose them): " + ", ".join(f"{a}={b}" for a, b in refit.items())
-              + ". Module constants: " + ", ".join(f"{a}={b}" for a, b in
-                                                 report["module_constants"].items()) + "."]
-    lines += ["", "## Regions of the default method (held-out)", "",
-              "| | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
-    for r, label in (("whole_tumor", "WT Dice"), ("tumor_core", "TC Dice"), ("enhancing", "ET Dice")):
-        lines.append(f"| {label} | " + " | ".join(
-            f"{_mean([regions[n][r] for n in g]):.3f}" for g in groups.values()) + " |")
-    lines.append("| WT HD95 mm | " + " | ".join(
-        f"{_mean([default[n]['hd95_mm'] for n in g]):.1f}" for g in groups.values()) + " |")
+        lines.append(row("fitted readout (trees on per-voxel features)",
+                         report["fitted"]["per_case"]))
+    lines += ["", "HD95 averages the cases with a non-empty result."]
+    lines += ["", "Constants chosen per fold, default: " + "; ".join(
+        f"fold {k}: {_kw(v)}" for k, v in report["variants"][DEFAULT_VARIANT]["chosen"].items())
+        + ".", "Regions per fold: " + "; ".join(
+        f"{k}: {_kw(v)}" for k, v in report["regions"]["chosen"].items()) + "."]
     if "fitted" in report:
-        fr = report["fitted"]["regions"]
-        for r, label in (("tumor_core", "TC Dice, fitted WT"), ("enhancing", "ET Dice, fitted WT")):
-            lines.append(f"| {label} | " + " | ".join(
-                f"{_mean([fr[n][r] for n in g]):.3f}" for g in groups.values()) + " |")
+        lines.append("Fitted readout decision (inner CV on the training folds) per fold: "
+                     + "; ".join(f"{k}: {_kw(v)}" for k, v in report["fitted"]["decision"].items())
+                     + ".")
+    lines += ["", "Refit on all cases: the committed defaults of `pcnnseg.tumor` (not a result: "
+              "every case chose them): " + _kw(report["refit"]) + ". Module constants: "
+              + _kw(report["module_constants"]) + "."]
+    lines += ["", "## Regions (held-out)", "",
+              "| | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
+    for source, per_case, label in [("default", regions, "default")] + (
+            [("fitted", report["fitted"]["regions"], "fitted readout's WT")]
+            if "fitted" in report else []):
+        for r, short in (("whole_tumor", "WT"), ("tumor_core", "TC"), ("enhancing", "ET")):
+            lines.append(f"| {short} Dice, {label} | " + " | ".join(
+                f"{_mean([per_case[n][r] for n in g]):.3f}" for g in groups.values()) + " |")
     t = report["timing"]
+    med = lambda key: float(np.median([t[n][key] for n in names]))  # noqa: E731
     lines += ["", "## Cost of the refit default (2 cores, median of repeated runs per case)", "",
-              f"- seconds per volume, WT: median {np.median([t[n]['seconds_wt'] for n in names]):.2f}, "
+              f"- seconds per volume, WT: median {med('seconds_wt'):.2f}, "
               f"max {max(t[n]['seconds_wt'] for n in names):.2f}",
-              f"- seconds per volume, regions: median "
-              f"{np.median([t[n]['seconds_regions'] for n in names]):.2f}, "
+              f"- seconds per volume, WT and regions: median {med('seconds_regions'):.2f}, "
               f"max {max(t[n]['seconds_regions'] for n in names):.2f}",
-              f"- per slice with brain (regions run): "
-              f"{np.median([t[n]['neuron_updates_per_slice'] for n in names]) / 1e6:.2f} M neuron "
-              f"updates, {np.median([t[n]['synaptic_events_per_slice'] for n in names]) / 1e3:.1f} k "
-              f"synaptic events, {np.median([t[n]['op_energy_mj_per_slice'] for n in names]):.3f} mJ "
-              "(estimate: operation counts x Horowitz 2014 45 nm energies, event-driven, "
-              "arithmetic only; `pcnnseg.energy`)"]
+              f"- per slice with brain (regions run): {med('neuron_updates_per_slice') / 1e6:.2f} M "
+              f"neuron updates, {med('synaptic_events_per_slice') / 1e3:.1f} k synaptic events, "
+              f"{med('op_energy_mj_per_slice'):.3f} mJ (estimate: operation counts x Horowitz "
+              "2014 45 nm energies, event-driven, arithmetic only; `pcnnseg.energy`)"]
     norm = report["normalisation"]
     lines += ["", "## Normalisation", "",
-              f"Tumor's median FLAIR across the {len(names)} cases: robust z (median/MAD) mean "
+              f"Tumor's median FLAIR across the {len(names)} cases: robust z (median / MAD) mean "
               f"{norm['robust_z']['mean']:.2f}, coefficient of variation {norm['robust_z']['cv']:.2f}; "
               f"tissue contrast (mode / 99th percentile) mean {norm['tissue_contrast']['mean']:.2f}, "
               f"coefficient of variation {norm['tissue_contrast']['cv']:.2f}."]
-    lines += ["", "## Per case (held-out)", "",
-              "| case | collection | fold | v0.1 WT | default WT | WT HD95 mm | TC | ET | "
-              + ("fitted WT | " if "fitted" in report else "") + "s WT | s regions |",
-              "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if "fitted" in report else "")
+    fitted_col = "fitted" in report
+    lines += ["", "## Per case (held-out, but the *fixed* v0.1 column)", "",
+              "| case | collection | fold | v0.1 WT (*fixed*) | default WT | WT HD95 mm | TC | ET | "
+              + ("fitted WT | " if fitted_col else "") + "s WT | s regions |",
+              "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if fitted_col else "")
               + "---:|---:|"]
     for n in names:
         hd = default[n]["hd95_mm"]
-        fitted = f"{report['fitted']['per_case'][n]['dice']:.3f} | " if "fitted" in report else ""
+        fit = f"{report['fitted']['per_case'][n]['dice']:.3f} | " if fitted_col else ""
         lines.append(
             f"| {n} | {report['collections'][n]} | {report['folds'][n]} | "
             f"{report['v0.1'][n]['dice']:.3f} | {default[n]['dice']:.3f} | "
-            f"{'-' if hd is None else f'{hd:.1f}'} | {regions[n]['tumor_core']:.3f} | "
-            f"{regions[n]['enhancing']:.3f} | {fitted}{t[n]['seconds_wt']:.2f} | "
+            f"{'—' if hd is None else f'{hd:.1f}'} | {regions[n]['tumor_core']:.3f} | "
+            f"{regions[n]['enhancing']:.3f} | {fit}{t[n]['seconds_wt']:.2f} | "
             f"{t[n]['seconds_regions']:.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -44,6 +44,7 @@ FEATURE_VERSION = 1
 _GRID_MM = 2.0
 _SIGMAS_MM = (2.0, 5.0)
 _TREE_ARRAYS = ("feature", "threshold", "left", "right", "value", "is_leaf", "roots")
+_SELECTIONS = ("thickest", "largest", "asymmetry")
 _DEFAULT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "segmenter.npz")
 
 
@@ -157,6 +158,8 @@ class Segmenter:
         stop level).
     beta : float
         Linking strength of the PCNN on the probability.
+    selection : str
+        Which component is kept (see :func:`pcnnseg.segment_tumor`).
     fitted_on : tuple of str
         Names of the training cases.
     feature_version : int
@@ -167,6 +170,7 @@ class Segmenter:
     baseline: float
     level: float
     beta: float
+    selection: str = "thickest"
     fitted_on: tuple = ()
     feature_version: int = FEATURE_VERSION
 
@@ -192,6 +196,8 @@ class Segmenter:
             raise ValueError(f"feature_version: this pcnnseg computes features of version "
                              f"{FEATURE_VERSION}, the segmenter was fitted on version "
                              f"{self.feature_version}; refit it")
+        if self.selection not in _SELECTIONS:
+            raise ValueError(f"selection: expected one of {_SELECTIONS}, got {self.selection!r}")
         unknown = [s for s in self.sequences if s not in BRATS_SEQUENCES]
         if not self.sequences or unknown:
             raise ValueError(f"sequences: expected names among {BRATS_SEQUENCES}, got "
@@ -257,7 +263,8 @@ class Segmenter:
         loading a file runs no code from it.
         """
         header = {"sequences": list(self.sequences), "baseline": self.baseline,
-                  "level": self.level, "beta": self.beta, "fitted_on": list(self.fitted_on),
+                  "level": self.level, "beta": self.beta, "selection": self.selection,
+                  "fitted_on": list(self.fitted_on),
                   "feature_version": self.feature_version}
         buffer = _io.BytesIO()
         np.savez_compressed(buffer, header=np.array(json.dumps(header)), **self.trees)
@@ -283,7 +290,9 @@ class Segmenter:
                 trees = {a: data[a] for a in _TREE_ARRAYS}
             return cls(sequences=tuple(header["sequences"]), trees=trees,
                        baseline=float(header["baseline"]), level=float(header["level"]),
-                       beta=float(header["beta"]), fitted_on=tuple(header["fitted_on"]),
+                       beta=float(header["beta"]),
+                       selection=header.get("selection", "thickest"),
+                       fitted_on=tuple(header["fitted_on"]),
                        feature_version=int(header["feature_version"]))
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
             raise ValueError(f"path: {path!r} is not a valid segmenter file ({err})") from None
@@ -383,25 +392,27 @@ def _fit_trees(prepared, rng, voxels_per_case, max_iter, max_depth, learning_rat
     return _export_trees(model.fit(X, y))
 
 
-def _decision_dice(segmenter_like, prepared, levels, betas):
-    """Mean whole-tumor Dice of each (level, beta) on ``prepared`` cases."""
+def _decision_dice(segmenter_like, prepared, decisions):
+    """Mean whole-tumor Dice of each (level, beta, selection) on ``prepared`` cases."""
     from pcnnseg.metrics import dice
     from pcnnseg.tumor import _finish_whole, fired
 
-    scores = np.zeros((len(levels), len(betas)))
+    scores = np.zeros(len(decisions))
     for p in prepared:
         prob = segmenter_like.probability(p.contrasts, p.brain, p.spacing)
-        for j, beta in enumerate(betas):
-            for i, level in enumerate(levels):
-                mask = _finish_whole(fired(prob, level, beta=beta, spacing=p.spacing), prob,
-                                     p.brain, p.spacing)
-                scores[i, j] += dice(mask, p.truth) / len(prepared)
+        candidates = {}
+        for i, (level, beta, selection) in enumerate(decisions):
+            if (level, beta) not in candidates:
+                candidates[level, beta] = fired(prob, level, beta=beta, spacing=p.spacing)
+            mask = _finish_whole(candidates[level, beta], prob, p.brain, p.spacing, selection)
+            scores[i] += dice(mask, p.truth) / len(prepared)
     return scores
 
 
 def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, max_iter=100,
                   max_depth=6, learning_rate=0.1, levels=(0.5, 0.6, 0.7, 0.8),
-                  betas=(0.0, 0.1), inner_folds=3, seed=0, progress=None):
+                  betas=(0.0, 0.1), selections=("thickest", "asymmetry"), inner_folds=3,
+                  seed=0, progress=None):
     """Fit a whole-tumor readout on labelled cases.
 
     Parameters
@@ -417,10 +428,13 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
     max_iter, max_depth, learning_rate
         Of the gradient boosting (trees, their depth, shrinkage).
     levels, betas : sequences of float
-        Candidate decision levels on the probability and linking strengths;
-        the pair with the best mean Dice over an inner cross-validation on the
-        cases (``inner_folds`` folds by case) is kept. With fewer than two
-        cases there is nothing to cross-validate: the first of each is kept.
+        Candidate decision levels on the probability and linking strengths.
+    selections : sequence of str
+        Candidate component selections (see :func:`pcnnseg.segment_tumor`).
+        The (level, beta, selection) with the best mean Dice over an inner
+        cross-validation on the cases (``inner_folds`` folds by case) is kept.
+        With fewer than two cases there is nothing to cross-validate: the first
+        of each is kept.
     inner_folds : int
     seed : int
         Seeds the voxel sampling and the trees.
@@ -465,6 +479,10 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
         raise ValueError(f"levels: expected values in (0, 1], got {levels}")
     if not betas or not all(np.isfinite(b) and b >= 0 for b in betas):
         raise ValueError(f"betas: expected finite values >= 0, got {betas}")
+    selections = (selections,) if isinstance(selections, str) else tuple(selections)
+    if not selections or any(s not in _SELECTIONS for s in selections):
+        raise ValueError(f"selections: expected values among {_SELECTIONS}, got {selections}")
+    decisions = [(lv, b, s) for lv in levels for b in betas for s in selections]
     say = progress or (lambda message: None)
 
     prepared = []
@@ -479,20 +497,19 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
     rng = np.random.default_rng(seed)
     fit = dict(voxels_per_case=voxels_per_case, max_iter=max_iter, max_depth=max_depth,
                learning_rate=learning_rate, seed=seed)
-    level, beta = levels[0], betas[0]
+    best = decisions[0]
     if len(prepared) >= 2:
         folds = min(inner_folds, len(prepared))
-        scores = np.zeros((len(levels), len(betas)))
+        scores = np.zeros(len(decisions))
         for k in range(folds):
             train = [p for i, p in enumerate(prepared) if i % folds != k]
             held = [p for i, p in enumerate(prepared) if i % folds == k]
             trees, baseline = _fit_trees(train, rng, **fit)
             trial = Segmenter(sequences, trees, baseline, levels[0], betas[0])
-            scores += _decision_dice(trial, held, levels, betas) * len(held) / len(prepared)
+            scores += _decision_dice(trial, held, decisions) * len(held) / len(prepared)
             say(f"inner fold {k + 1} of {folds}")
-        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-        level, beta = levels[i], betas[j]
+        best = decisions[int(np.argmax(scores))]
     trees, baseline = _fit_trees(prepared, rng, **fit)
     say("fitted")
-    return Segmenter(sequences=sequences, trees=trees, baseline=baseline, level=level,
-                     beta=beta, fitted_on=tuple(p.name for p in prepared))
+    return Segmenter(sequences=sequences, trees=trees, baseline=baseline, level=best[0],
+                     beta=best[1], selection=best[2], fitted_on=tuple(p.name for p in prepared))

@@ -64,8 +64,8 @@ from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_mode
 from pcnnseg.simulate import pulse, pulse_volume
 from pcnnseg.validation import as_binary_mask, as_real_array, check_number, check_spacing
 
-__all__ = ["segment_tumor", "tumor_stimulus", "as_sequences", "fired", "THRESHOLD", "T2_WEIGHT",
-           "LINKING", "SELECTION", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
+__all__ = ["segment_tumor", "tumor_regions", "tumor_stimulus", "as_sequences", "fired",
+           "THRESHOLD", "T2_WEIGHT", "LINKING", "SELECTION", "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
 
 # Chosen by cross-validation (benchmarks/segmentation.py), refit on all 22 cases.
 THRESHOLD = 0.4              # combined contrast at which an isolated voxel is tumor
@@ -73,6 +73,7 @@ T2_WEIGHT = 0.3              # weight of T2 against FLAIR in the stimulus
 LINKING = 0.0                # beta of the 3-D PCNN
 ENHANCING_THRESHOLD = 0.2    # enhancement at which a voxel is enhancing tumor
 ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
+CONTRAST_PERCENTILE = 99.0   # percentile of the brain at contrast 1
 SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmetry"
 
 #: Contrast mapped to a stimulus of 1; a voxel of contrast ``a`` first pulses
@@ -144,12 +145,12 @@ def _brain(seqs, brain_mask):
     return brain
 
 
-def _contrasts(seqs, brain, names):
+def _contrasts(seqs, brain, names, percentile=99.0):
     out = {}
     for name in names:
         if name in seqs:
             try:
-                out[name] = tissue_contrast(seqs[name], brain)
+                out[name] = tissue_contrast(seqs[name], brain, upper_percentile=percentile)
             except ValueError as err:
                 raise ValueError(f"{name}: {err}") from None
     return out
@@ -272,7 +273,8 @@ def _crop_box(brain):
 
 def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
-                  t2_weight=T2_WEIGHT, enhancing_threshold=ENHANCING_THRESHOLD,
+                  t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
+                  enhancing_threshold=ENHANCING_THRESHOLD, t1_weight=ENHANCEMENT_T1_WEIGHT,
                   linking="3d", selection=SELECTION, segmenter=None, progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
 
@@ -300,15 +302,17 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     label_convention : {"2018", "2023"}
         Labels of the map: 1 core, 2 edema, 4 (2018) or 3 (2023) enhancing.
     threshold : float
-        Combined contrast (0 normal tissue, 1 the brain's 99th percentile) at
-        which an isolated voxel counts as tumor; in (0, A_SCALE).
+        Combined contrast (0 normal tissue, 1 the brain's ``contrast_percentile``)
+        at which an isolated voxel counts as tumor; in (0, A_SCALE).
     beta : float
         Linking strength of the 3-D PCNN, >= 0.
     t2_weight : float
         Weight of T2 against FLAIR in the stimulus, >= 0.
-    enhancing_threshold : float
-        Enhancement (T1ce contrast minus half the T1 contrast) at which a voxel
-        of the whole tumor counts as enhancing tumor; in (0, A_SCALE).
+    contrast_percentile : float
+        Percentile of the brain that sets a contrast of 1
+        (:func:`pcnnseg.preprocess.tissue_contrast`), in (50, 100].
+    enhancing_threshold, t1_weight
+        See :func:`tumor_regions`.
     linking : {"3d", "2d"}
         Link voxels across slices (default) or run each slice on its own.
     selection : {"thickest", "largest", "asymmetry"}
@@ -347,29 +351,16 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     True
     """
     seqs = as_sequences(images)
-    if spacing is None:
-        spacing = (tuple(reversed(images.geometry.spacing))
-                   if isinstance(images, BratsCase) and len(images.geometry.spacing) == 3
-                   else (1.0, 1.0, 1.0))
-    spacing = check_spacing(spacing)
-    for name, value in (("threshold", threshold), ("enhancing_threshold", enhancing_threshold)):
-        value = check_number(value, name)
-        if not (math.isfinite(value) and 0 < value < A_SCALE):
-            raise ValueError(f"{name}: expected a value in (0, {A_SCALE}), got {value}")
-    for name, value in (("beta", beta), ("t2_weight", t2_weight)):
-        value = check_number(value, name)
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
-    for name, value, allowed in (("linking", linking, ("3d", "2d")),
-                                 ("selection", selection, ("thickest", "largest", "asymmetry"))):
-        if value not in allowed:
-            raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
-    if label_convention not in BRATS_LABEL_CONVENTIONS:
-        raise ValueError(f"label_convention: expected one of {sorted(BRATS_LABEL_CONVENTIONS)}, "
-                         f"got {label_convention!r}")
-    if regions and "t1ce" not in seqs:
-        raise ValueError(f"regions: the tumor regions need T1ce, got only {sorted(seqs)}")
-
+    spacing = _spacing_of(images, spacing)
+    _check_level("threshold", threshold)
+    _check_weight("beta", beta)
+    _check_weight("t2_weight", t2_weight)
+    _check_choice("linking", linking, ("3d", "2d"))
+    _check_choice("selection", selection, ("thickest", "largest", "asymmetry"))
+    percentile = _check_percentile(contrast_percentile)
+    _check_regions_arguments(seqs if regions else None, label_convention,
+                             enhancing_threshold, t1_weight)
+    segmenter = _check_segmenter(segmenter, seqs)
     steps = 4 if regions else 3
     done = [0]
 
@@ -378,81 +369,183 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         if progress is not None:
             progress(done[0], steps)
 
-    if isinstance(segmenter, str) and segmenter == "default":
-        from pcnnseg.segmenter import default_segmenter
-        segmenter = default_segmenter()
-    if segmenter is not None:
-        from pcnnseg.segmenter import Segmenter
-        if not isinstance(segmenter, Segmenter):
-            hint = (" (load a saved one with pcnnseg.Segmenter.load)"
-                    if isinstance(segmenter, str) else "")
-            raise TypeError(f"segmenter: expected a pcnnseg.Segmenter or 'default', got "
-                            f"{segmenter!r}{hint}")
-        missing = [s for s in segmenter.sequences if s not in seqs]
-        if missing:
-            raise ValueError(f"images: the segmenter needs the sequence(s) {missing}, got "
-                             f"{sorted(seqs)}")
-        if next(iter(seqs.values())).ndim != 3:
-            raise ValueError("images: a fitted segmenter works on volumes, got a 2-D slice")
-
     full_brain = _brain(seqs, brain_mask)
     box = _crop_box(full_brain)
     brain = full_brain[box]
     crop = {name: a[box] for name, a in seqs.items()}
     if segmenter is None:
-        contrasts = _contrasts(crop, brain, ("flair", "t2"))
+        contrasts = _contrasts(crop, brain, ("flair", "t2"), percentile)
         S = tumor_stimulus(contrasts, brain, t2_weight=t2_weight)
         level = threshold / A_SCALE
     else:
         contrasts = _contrasts(crop, brain, segmenter.sequences)
         S = segmenter.probability(contrasts, brain, spacing)
-        level, beta = segmenter.level, segmenter.beta
+        level, beta, selection = segmenter.level, segmenter.beta, segmenter.selection
     step()
     candidates = fired(S, level, beta=beta, spacing=spacing, linking=linking)
     step()
-    whole = _finish_whole(candidates, S, brain, spacing, selection)
+    whole = np.zeros(full_brain.shape, dtype=bool)
+    whole[box] = _finish_whole(candidates, S, brain, spacing, selection)
     step()
     if not regions:
-        out = np.zeros(full_brain.shape, dtype=bool)
-        out[box] = whole
-        return out
-    core, enhancing = _core_regions(crop, brain, whole, beta, spacing, linking,
-                                    enhancing_threshold)
+        return whole
+    labels = tumor_regions(seqs, whole, brain_mask=full_brain, spacing=spacing,
+                           label_convention=label_convention,
+                           enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
+                           contrast_percentile=percentile, beta=beta, linking=linking)
     step()
+    return labels
+
+
+def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
+                  label_convention="2018", enhancing_threshold=ENHANCING_THRESHOLD,
+                  t1_weight=ENHANCEMENT_T1_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
+                  beta=LINKING, linking="3d"):
+    """BraTS label map from a whole-tumor mask: tumor core and enhancing tumor inside it.
+
+    Step 5 of :mod:`pcnnseg.tumor`, usable on any whole-tumor mask (this
+    package's, a fitted readout's, a network's): the enhancement
+    ``C_t1ce - t1_weight C_t1`` inside the whole tumor runs through the
+    intensity-order PCNN to ``enhancing_threshold`` and is opened: the
+    enhancing tumor; the tumor core is the enhancing tumor closed (2 voxels) with
+    its holes filled slice by slice (the necrosis inside the enhancing rim),
+    within the whole tumor; the rest of the whole tumor is edema.
+
+    Parameters
+    ----------
+    images : dict or BratsCase
+        Sequences as :func:`segment_tumor` takes them; T1ce is needed, T1 used
+        when given.
+    whole_tumor : bool array of the images' shape
+    brain_mask, spacing, contrast_percentile, beta, linking
+        As in :func:`segment_tumor`.
+    label_convention : {"2018", "2023"}
+        Labels 1 core, 2 edema, and 4 (2018) or 3 (2023) enhancing.
+    enhancing_threshold : float
+        Enhancement at which a voxel of the whole tumor is enhancing tumor, in
+        (0, A_SCALE).
+    t1_weight : float
+        Share of the T1 contrast subtracted from the T1ce contrast, >= 0: T1
+        hyperintensities (blood, fat) are bright in T1ce without enhancing.
+
+    Returns
+    -------
+    uint8 ndarray, shape of the images
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid images or mask, no T1ce, a constant T1ce / T1, or
+        constants out of range.
+    """
+    seqs = as_sequences(images)
+    spacing = _spacing_of(images, spacing)
+    _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight)
+    _check_weight("beta", beta)
+    _check_choice("linking", linking, ("3d", "2d"))
+    percentile = _check_percentile(contrast_percentile)
+    whole = as_binary_mask(whole_tumor, "whole_tumor")
+    full_brain = _brain(seqs, brain_mask)
+    if whole.shape != full_brain.shape:
+        raise ValueError(f"whole_tumor: expected the images' shape {full_brain.shape}, got "
+                         f"{whole.shape}")
+    box = _crop_box(full_brain)
+    crop = {name: seqs[name][box] for name in ("t1ce", "t1") if name in seqs}
+    core, enhancing = _core_regions(crop, full_brain[box], whole[box] & full_brain[box],
+                                    beta, spacing, linking, enhancing_threshold, t1_weight,
+                                    percentile)
     labels = np.zeros(full_brain.shape, dtype=np.uint8)
     values = BRATS_LABEL_CONVENTIONS[label_convention]
     part = labels[box]
-    part[whole] = values[2]
+    part[whole[box]] = values[2]
     part[core] = values[1]
     part[enhancing] = values[3]
     return labels
 
 
-def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshold):
-    """Tumor core and enhancing tumor inside the whole tumor (step 5)."""
+def _spacing_of(images, spacing):
+    if spacing is None:
+        spacing = (tuple(reversed(images.geometry.spacing))
+                   if isinstance(images, BratsCase) and len(images.geometry.spacing) == 3
+                   else (1.0, 1.0, 1.0))
+    return check_spacing(spacing)
+
+
+def _check_level(name, value):
+    value = check_number(value, name)
+    if not (math.isfinite(value) and 0 < value < A_SCALE):
+        raise ValueError(f"{name}: expected a value in (0, {A_SCALE}), got {value}")
+
+
+def _check_weight(name, value):
+    value = check_number(value, name)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+
+
+def _check_percentile(value):
+    value = check_number(value, "contrast_percentile")
+    if not 50.0 < value <= 100.0:
+        raise ValueError(f"contrast_percentile: expected a value in (50, 100], got {value}")
+    return value
+
+
+def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight):
+    """The constants of the regions, and T1ce among ``seqs`` (unless None)."""
+    _check_choice("label_convention", label_convention, tuple(BRATS_LABEL_CONVENTIONS))
+    _check_level("enhancing_threshold", enhancing_threshold)
+    _check_weight("t1_weight", t1_weight)
+    if seqs is not None and "t1ce" not in seqs:
+        raise ValueError(f"regions: the tumor regions need T1ce, got only {sorted(seqs)}")
+
+
+def _check_segmenter(segmenter, seqs):
+    if segmenter is None:
+        return None
+    from pcnnseg.segmenter import Segmenter, default_segmenter
+
+    if isinstance(segmenter, str) and segmenter == "default":
+        segmenter = default_segmenter()
+    if not isinstance(segmenter, Segmenter):
+        hint = (" (load a saved one with pcnnseg.Segmenter.load)"
+                if isinstance(segmenter, str) else "")
+        raise TypeError(f"segmenter: expected a pcnnseg.Segmenter or 'default', got "
+                        f"{segmenter!r}{hint}")
+    missing = [s for s in segmenter.sequences if s not in seqs]
+    if missing:
+        raise ValueError(f"images: the segmenter needs the sequence(s) {missing}, got "
+                         f"{sorted(seqs)}")
+    if next(iter(seqs.values())).ndim != 3:
+        raise ValueError("images: a fitted segmenter works on volumes, got a 2-D slice")
+    return segmenter
+
+
+def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshold, t1_weight,
+                  percentile):
+    """Tumor core and enhancing tumor inside the whole tumor (step 5), in the brain box."""
     core = np.zeros(whole.shape, dtype=bool)
     enhancing = np.zeros(whole.shape, dtype=bool)
-    contrasts = _contrasts(seqs, brain, ("t1ce", "t1"))   # checks them even when empty
+    contrasts = _contrasts(seqs, brain, ("t1ce", "t1"), percentile)  # checks them all
     if not whole.any():
         return core, enhancing
     # Work in the whole tumor's box plus 3 voxels, room for the opening and the
     # closing: outside the whole tumor nothing pulses, so the result is the same.
     box = tuple(slice(max(s.start - 3, 0), s.stop + 3)
                 for s in ndi.find_objects(whole.view(np.uint8))[0])
-    core[box], enhancing[box] = _core_in_box({k: c[box] for k, c in contrasts.items()},
-                                             whole[box], beta, spacing, linking,
-                                             enhancing_threshold)
-    return core, enhancing
-
-
-def _core_in_box(contrasts, whole, beta, spacing, linking, enhancing_threshold):
-    enhancement = contrasts["t1ce"]
+    enhancement = contrasts["t1ce"][box]
     if "t1" in contrasts:
-        enhancement = enhancement - np.float32(ENHANCEMENT_T1_WEIGHT) * contrasts["t1"]
+        enhancement = enhancement - np.float32(t1_weight) * contrasts["t1"][box]
+    inside = whole[box]
     S = np.clip(enhancement / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
-    S[~whole] = 0.0
-    enhancing = _opened(fired(S, enhancing_threshold / A_SCALE, beta=beta, spacing=spacing,
-                              linking=linking), spacing) & whole
-    closed = ndi.binary_closing(enhancing, structure=_cross(enhancing, spacing), iterations=2)
-    core = (fill_holes_slicewise(closed) & whole) | enhancing
+    S[~inside] = 0.0
+    found = _opened(fired(S, enhancing_threshold / A_SCALE, beta=beta, spacing=spacing,
+                          linking=linking), spacing) & inside
+    closed = ndi.binary_closing(found, structure=_cross(found, spacing), iterations=2)
+    core[box] = (fill_holes_slicewise(closed) & inside) | found
+    enhancing[box] = found
     return core, enhancing

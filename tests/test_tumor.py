@@ -258,3 +258,29 @@ def test_constant_t1ce_is_named_when_regions_are_asked(case):
     with pytest.raises(ValueError, match="t1ce: .*no contrast"):
         segment_tumor(bad, regions=True)
     assert segment_tumor(bad).any()        # the whole tumor does not need T1ce
+
+
+def test_tumor_regions_from_any_whole_tumor_mask(full_case):
+    from pcnnseg.tumor import tumor_regions
+    images, labels = full_case
+    out = tumor_regions(images, labels > 0)
+    np.testing.assert_array_equal(out > 0, labels > 0)
+    assert dice(brats_regions(out)["enhancing"], labels == 4) > 0.75
+    np.testing.assert_array_equal(segment_tumor(images, regions=True),
+                                  tumor_regions(images, segment_tumor(images)))
+    assert not tumor_regions(images, np.zeros(labels.shape, bool)).any()
+    with pytest.raises(ValueError, match="whole_tumor: expected the images' shape"):
+        tumor_regions(images, np.ones((3, 3, 3), bool))
+    with pytest.raises(ValueError, match="t1_weight"):
+        tumor_regions(images, labels > 0, t1_weight=-1.0)
+    with pytest.raises(ValueError, match="T1ce"):
+        tumor_regions({"flair": images["flair"]}, labels > 0)
+
+
+def test_contrast_percentile_scales_the_threshold(case):
+    images, labels = case
+    strict = segment_tumor(images, contrast_percentile=99.9)
+    loose = segment_tumor(images, contrast_percentile=90.0)
+    assert strict.sum() != loose.sum()
+    with pytest.raises(ValueError, match="contrast_percentile"):
+        segment_tumor(images, contrast_percentile=40.0)
