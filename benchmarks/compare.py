@@ -276,13 +276,14 @@ def cross_validated_constants(cases, path=os.path.join(RESULTS, "segmentation.js
     """segment_tumor's keywords for each case: those its cross-validation fold chose
     on the other folds (``benchmarks/segmentation.py``), and whether every case
     has them (else the package defaults, which were fitted on every case)."""
-    if not os.path.exists(path):
-        return {}, False
-    with open(path) as fh:
-        report = json.load(fh)
-    chosen = report["variants"]["+ 3-D PCNN"]["chosen"]
-    constants = {c: chosen[str(report["folds"][c])] for c in cases if c in report["folds"]}
-    return constants, len(constants) == len(cases)
+    try:
+        with open(path) as fh:
+            report = json.load(fh)
+        chosen = report["variants"]["+ 3-D PCNN"]["chosen"]
+        constants = {c: chosen[str(report["folds"][c])] for c in cases}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}, False   # no results yet, an older format, or a case outside the study
+    return constants, True
 
 
 def _run_worker(method, threads, args, reference, out, accuracy):

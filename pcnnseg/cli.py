@@ -156,6 +156,10 @@ def _segment(args):
 
     images, geometry, truth, has_regions, source = _read_input(args)
     output, overlay = _output_paths(args)
+    for path, what in ((output, "-o"), (overlay, "--overlay")):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):   # before any work, so nothing is half-written
+            raise FileNotFoundError(f"{what}: folder does not exist: {folder!r}")
     segmenter = None
     if args.segmenter:
         segmenter = ("default" if args.segmenter == "default"

@@ -148,8 +148,11 @@ def test_pcnn_constants_come_from_each_case_s_fold(compare, tmp_path):
     path.write_text(json.dumps(report))
     constants, held_out = compare.cross_validated_constants(["A", "B"], path=str(path))
     assert constants == {"A": {"threshold": 0.35}, "B": {"threshold": 0.5}} and held_out
-    assert compare.cross_validated_constants(["A", "Z"], path=str(path))[1] is False
+    assert compare.cross_validated_constants(["A", "Z"], path=str(path)) == ({}, False)
     assert compare.cross_validated_constants(["A"], path=str(tmp_path / "none.json")) == ({}, False)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"summary": {}, "cases": []}))   # the v0.1 format
+    assert compare.cross_validated_constants(["A"], path=str(old)) == ({}, False)
 
 
 def test_report_says_whether_pcnn_figures_are_held_out(compare):

@@ -208,3 +208,11 @@ def test_segment_command_brain_mask_and_segmenter(tmp_path, case_files):
                  str(tmp_path / "seg.npz"), "-o", str(out), "-q"]) == 0
     np.testing.assert_array_equal(read_image(out).array > 0,
                                   segment_tumor(images["flair"], segmenter=fitted))
+
+
+def test_segment_command_checks_the_overlay_folder_first(tmp_path, capsys):
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", "-o", str(out), "--overlay", str(tmp_path / "no" / "o.png"),
+                 "-q"]) == 2
+    assert "--overlay: folder does not exist" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

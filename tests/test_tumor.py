@@ -284,3 +284,15 @@ def test_contrast_percentile_scales_the_threshold(case):
     assert strict.sum() != loose.sum()
     with pytest.raises(ValueError, match="contrast_percentile"):
         segment_tumor(images, contrast_percentile=40.0)
+
+
+@pytest.mark.parametrize("n_slices", [1, 2])
+def test_volumes_one_or_two_slices_thick(volume, n_slices):
+    flair, truth = volume
+    z = int(np.argmax(truth.sum(axis=(1, 2))))
+    thin = flair[z:z + n_slices]
+    mask = segment_tumor(thin)
+    assert mask.shape == thin.shape
+    if n_slices == 1:
+        np.testing.assert_array_equal(mask[0], segment_tumor(flair[z]))
+    assert dice(mask, truth[z:z + n_slices]) > 0.9
