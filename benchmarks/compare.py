@@ -279,7 +279,7 @@ def cross_validated_constants(cases, path=os.path.join(RESULTS, "segmentation.js
     try:
         with open(path) as fh:
             report = json.load(fh)
-        chosen = report["variants"]["+ 3-D PCNN"]["chosen"]
+        chosen = report["variants"]["default"]["chosen"]
         constants = {c: chosen[str(report["folds"][c])] for c in cases}
     except (OSError, ValueError, KeyError, TypeError):
         return {}, False   # no results yet, an older format, or a case outside the study

@@ -65,13 +65,16 @@ from pcnnseg.simulate import pulse, pulse_volume
 from pcnnseg.validation import as_binary_mask, as_real_array, check_number, check_spacing
 
 __all__ = ["segment_tumor", "tumor_regions", "tumor_stimulus", "as_sequences", "fired",
-           "THRESHOLD", "T2_WEIGHT", "LINKING", "SELECTION", "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
+           "THRESHOLD", "T2_WEIGHT", "LINKING", "LINKING_DIMENSIONS", "SELECTION",
+           "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
 
-# Chosen by cross-validation (benchmarks/segmentation.py), refit on all 22 cases.
-THRESHOLD = 0.4              # combined contrast at which an isolated voxel is tumor
-T2_WEIGHT = 0.3              # weight of T2 against FLAIR in the stimulus
-LINKING = 0.0                # beta of the 3-D PCNN
-ENHANCING_THRESHOLD = 0.2    # enhancement at which a voxel is enhancing tumor
+# Chosen by cross-validation (benchmarks/segmentation.py, the one-standard-error
+# rule), refit on all 22 cases.
+THRESHOLD = 0.35             # combined contrast at which an isolated voxel is tumor
+T2_WEIGHT = 0.6              # weight of T2 against FLAIR in the stimulus
+LINKING = 0.0                # beta of the PCNN: linking did not earn its place
+LINKING_DIMENSIONS = "3d"    # link across slices ("3d") or within each ("2d")
+ENHANCING_THRESHOLD = 0.15   # enhancement at which a voxel is enhancing tumor
 ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
 CONTRAST_PERCENTILE = 99.0   # percentile of the brain at contrast 1
 SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmetry"
@@ -275,7 +278,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
                   t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
                   enhancing_threshold=ENHANCING_THRESHOLD, t1_weight=ENHANCEMENT_T1_WEIGHT,
-                  linking="3d", selection=SELECTION, segmenter=None, progress=None):
+                  linking=LINKING_DIMENSIONS, selection=SELECTION, segmenter=None,
+                  progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
 
     The method and its constants are in the module docstring of
@@ -400,7 +404,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
 def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
                   label_convention="2018", enhancing_threshold=ENHANCING_THRESHOLD,
                   t1_weight=ENHANCEMENT_T1_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
-                  beta=LINKING, linking="3d"):
+                  beta=LINKING, linking=LINKING_DIMENSIONS):
     """BraTS label map from a whole-tumor mask: tumor core and enhancing tumor inside it.
 
     Step 5 of :mod:`pcnnseg.tumor`, usable on any whole-tumor mask (this

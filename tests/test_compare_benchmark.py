@@ -141,7 +141,7 @@ def test_plots_write_two_pngs(compare, tmp_path):
 def test_pcnn_constants_come_from_each_case_s_fold(compare, tmp_path):
     import json
     report = {"folds": {"A": 0, "B": 3, "C": 1},
-              "variants": {"+ 3-D PCNN": {"chosen": {"0": {"threshold": 0.35},
+              "variants": {"default": {"chosen": {"0": {"threshold": 0.35},
                                                      "1": {"threshold": 0.4},
                                                      "3": {"threshold": 0.5}}}}}
     path = tmp_path / "segmentation.json"

@@ -50,7 +50,7 @@ def _report(bench):
     wt = {n: {"dice": d, "hd95_mm": h} for n, d, h in zip(names, (0.9, 0.4, 0.8), (3.0, None, 5.0))}
     regions = {n: {"whole_tumor": 0.9, "tumor_core": 0.7, "enhancing": 0.6} for n in names}
     variants = {v: {"per_case": wt, "chosen": {0: {"threshold": 0.4}}}
-                for v in list(bench.VARIANTS) + ["2-D PCNN"]}
+                for v in list(bench.VARIANTS) + ["2-D PCNN", bench.DEFAULT_VARIANT]}
     timing = {n: {"seconds_wt": 0.5, "seconds_regions": 1.0, "op_energy_mj_per_slice": 0.05,
                   "neuron_updates_per_slice": 2e6, "synaptic_events_per_slice": 1e3}
               for n in names}
@@ -66,6 +66,23 @@ def _report(bench):
 def test_markdown_reports_groups_worst_case_and_fixed_rows(bench):
     md = bench.markdown(_report(bench))
     assert "| WT Dice all | WT Dice a | WT Dice b |" in md
-    assert "| **+ 3-D PCNN (default)** | 0.700 | 0.650 | 0.800 | 4.0 | 0.400 (A2) | 1 |" in md
+    assert ("| **default: one-standard-error rule (`segment_tumor`)** | 0.700 | 0.650 | 0.800 | 4.0 | "
+            "0.400 (A2) | 1 |") in md
     assert "v0.1 default (*fixed*" in md and "every figure from the held-out fold" in md
     assert "| A2 | a | 1 | 0.500 | 0.400 | — |" in md
+
+
+def test_one_standard_error_rule_prefers_the_simpler_close_candidate(bench):
+    simple, linked = {"beta": 0.0}, {"beta": 0.1, "selection": "asymmetry"}
+    scores = {("a", 0): 0.80, ("b", 0): 0.70, ("c", 0): 0.90,
+              ("a", 1): 0.82, ("b", 1): 0.71, ("c", 1): 0.91}
+    candidates = [simple, linked]
+    score = lambda n, c: scores[n, candidates.index(c)]  # noqa: E731
+    # linked is best by 0.013, well within one standard error (about 0.058)
+    assert bench.choose(candidates, ["a", "b", "c"], score) is linked
+    assert bench.choose_simplest(candidates, ["a", "b", "c"], score) is simple
+    far = {("a", 1): 0.99, ("b", 1): 0.99, ("c", 1): 0.99}
+    assert bench.choose_simplest(candidates, ["a", "b", "c"],
+                                 lambda n, c: far.get((n, candidates.index(c)),
+                                                      scores[n, 0])) is linked
+    assert bench.complexity({"contrast_percentile": 99.5, "selection": "thickest"}) == 1

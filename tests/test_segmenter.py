@@ -199,3 +199,13 @@ def test_constructor_coerces_arrays_and_lists(fitted):
                                   else segment_tumor(images, segmenter=made))
     with pytest.raises(ValueError, match="trees"):
         Segmenter(sequences=("flair",), trees={"feature": [0]}, baseline=0.0, level=0.5, beta=0)
+
+
+def test_bundled_segmenter_is_fitted_on_both_collections_and_runs():
+    from pcnnseg.segmenter import default_segmenter
+    bundled = default_segmenter()
+    assert bundled.sequences == ("flair", "t1", "t1ce", "t2")
+    assert len(bundled.fitted_on) == 22
+    assert {n.split("-")[0].split("_")[0] for n in bundled.fitted_on} == {"BraTS", "Brats18"}
+    images, labels = phantom.make_case(seed=0)
+    assert dice(segment_tumor(images, segmenter="default"), labels > 0) > 0.9
