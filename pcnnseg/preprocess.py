@@ -330,9 +330,9 @@ def tissue_contrast(volume, mask, *, upper_percentile=99.0, bins=256):
 
     So 0 is normal tissue and 1 is the brightest percent of the brain, whatever
     the scanner's scale, offset or noise. On the 22 development cases of both
-    BraTS collections the tumor's median FLAIR contrast varies about half as
-    much between cases on this scale as in robust-SD units (coefficient of
-    variation 0.25 against 0.60; ``benchmarks/results/segmentation.md``).
+    BraTS collections the tumor's median FLAIR contrast varies less between
+    cases on this scale than as a robust z-score (median and MAD): coefficient
+    of variation 0.25 against 0.41 (``benchmarks/results/segmentation.md``).
 
     Parameters
     ----------

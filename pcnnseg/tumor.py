@@ -1,4 +1,4 @@
-"""Brain tumor segmentation with a 3-D PCNN, from any subset of the BraTS sequences.
+"""Brain tumor segmentation with a PCNN, from any subset of the BraTS sequences.
 
 The whole tumor (WT: tumor and edema) is hyperintense in FLAIR and T2; the
 enhancing tumor (ET) is bright in T1ce and not in T1; the tumor core (TC) is
@@ -12,13 +12,16 @@ masks with no training:
 2. **Stimulus.** ``A = (C_flair + w C_t2) / (1 + w)``, with ``w =``
    :data:`T2_WEIGHT` (FLAIR alone or T2 alone when only one is given), and
    ``S = clip(A / A_SCALE, 0, 1)`` inside the brain.
-3. **3-D PCNN.** The intensity-order SPCNN (:func:`pcnnseg.segment.
-   intensity_order_model`) runs on the volume with linking across slices
-   (:func:`pcnnseg.pulse_volume`, weights set by the voxel spacing) until an
-   isolated voxel at contrast :data:`THRESHOLD` would pulse; the voxels that
-   have pulsed are the candidates. A pulsing region pulls its neighbours
-   forward (their threshold is divided by ``1 + beta L``), so it grows into
-   its slightly darker rim.
+3. **PCNN.** The intensity-order SPCNN (:func:`pcnnseg.segment.
+   intensity_order_model`) runs on the volume, with linking across slices
+   (:func:`pcnnseg.pulse_volume`, weights set by the voxel spacing) or within
+   each, until an isolated voxel at contrast :data:`THRESHOLD` would pulse; the
+   voxels that have pulsed are the candidates. With linking (``beta > 0``) a
+   pulsing region pulls its neighbours forward (their threshold is divided by
+   ``1 + beta L``), so it grows into its slightly darker rim; the default
+   :data:`LINKING` is 0, where the network computes a threshold: linking was
+   no better held-out and grew into bright cortex on phantoms with a bias
+   field.
 4. **Selection.** A 3-D opening removes specks; one connected component is
    kept (:data:`SELECTION`): by default the *thickest*, the one with most
    voxels two steps inside it, so that thin bright structures (the cortical
@@ -38,9 +41,12 @@ masks with no training:
    in the 2023 convention) enhancing.
 
 Constants were chosen by 5-fold patient-level cross-validation on 22 cases of
-BraTS 2018 and BraTS-Africa 2023, then refit on all 22
-(``benchmarks/segmentation.py``; figures in
-``benchmarks/results/segmentation.md`` are held-out figures only).
+BraTS 2018 and BraTS-Africa 2023 with the one-standard-error rule (the simplest
+configuration within one standard error of the best on the training folds),
+then refit on all 22 (``benchmarks/segmentation.py``). Held-out whole-tumor
+Dice 0.744 (BraTS 2018 0.811, BraTS-Africa 0.688), tumor core 0.617, enhancing
+tumor 0.587 (``benchmarks/results/segmentation.md``, which also says what was
+fixed before the cross-validation).
 
 The tissue-contrast scale is set by the brain's brightest percent, so the
 method assumes the volume holds a tumor: on a tumor-free brain it returns its
