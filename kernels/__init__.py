@@ -3,13 +3,25 @@
 Step kernels (:mod:`kernels.steps`) compute one term of one iteration; fused
 loops (:mod:`kernels.fused`, :mod:`kernels.volume` with 3-D linking) run whole
 simulations; :mod:`kernels.trees` evaluates the fitted readout of
-:mod:`pcnnseg.segmenter`. Callers validate inputs.
-"""
-from kernels import layout
-from kernels.fused import pcnn_batch, pcnn_image
-from kernels.trees import ensemble_sum
-from kernels.volume import pcnn_volume
-from kernels.steps import feeding, linking, pulse, synaptic_sum, threshold
+:mod:`pcnnseg.segmenter`; :mod:`kernels.proposals` holds the region-proposal
+loops. Callers validate inputs.
 
-__all__ = ["layout", "pcnn_image", "pcnn_batch", "pcnn_volume", "synaptic_sum", "feeding",
-           "linking", "pulse", "threshold", "ensemble_sum"]
+:mod:`kernels.runtime` settles the Numba cache folder before any kernel is
+defined, and the parallel kernels exported here are wrapped so that a process
+forked after using them can still call them (see :func:`kernels.runtime.fork_safe`).
+"""
+from kernels import runtime
+
+runtime.configure_cache()
+with runtime.kernel_definitions():
+    from kernels import fused, layout, proposals, steps, trees, volume
+
+pcnn_image = runtime.fork_safe(fused.pcnn_image)
+pcnn_batch = runtime.fork_safe(fused.pcnn_batch)
+pcnn_volume = runtime.fork_safe(volume.pcnn_volume)
+synaptic_sum = runtime.fork_safe(steps.synaptic_sum)
+ensemble_sum = runtime.fork_safe(trees.ensemble_sum)
+feeding, linking, pulse, threshold = steps.feeding, steps.linking, steps.pulse, steps.threshold
+
+__all__ = ["layout", "runtime", "pcnn_image", "pcnn_batch", "pcnn_volume", "synaptic_sum",
+           "feeding", "linking", "pulse", "threshold", "ensemble_sum"]
