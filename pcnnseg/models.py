@@ -94,15 +94,28 @@ def otsu_threshold(S):
 
     Parameters
     ----------
-    S : float32 ndarray, not constant
+    S : float32 ndarray, finite, not constant
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        For a stimulus with NaN / inf values or a constant one (no threshold).
     """
     lo, hi = float(S.min()), float(S.max())
-    index = ((S - np.float32(lo)) * np.float32(256.0 / (hi - lo))).astype(np.intp)
-    np.minimum(index, 255, out=index)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError("S: expected a finite stimulus (see pcnnseg.normalize), got NaN "
+                         "or infinite values")
+    if not hi > lo:
+        raise ValueError(f"S: a constant stimulus (every value is {lo}) has no Otsu threshold")
+    scale = 256.0 / (hi - lo)
+    # A range below 256 / FLOAT32_MAX (denormal differences) needs float64 bins.
+    work = np.float32 if scale <= _FLOAT32_MAX else np.float64
+    index = ((S.astype(work, copy=False) - work(lo)) * work(scale)).astype(np.intp)
+    np.clip(index, 0, 255, out=index)
     counts = np.bincount(index.ravel(), minlength=256)
     centers = lo + (np.arange(256) + 0.5) * ((hi - lo) / 256.0)
     return float(threshold_otsu(hist=(counts, centers)))

@@ -8,13 +8,18 @@ import numpy as np
 
 from kernels import pcnn_batch, pcnn_image, pcnn_volume
 from pcnnseg.models import SPCNN, Model
-from pcnnseg.validation import as_real_array, check_n_iter, check_spacing, normalize
+from pcnnseg.validation import (as_real_array, check_bool, check_memory, check_n_iter,
+                                check_spacing, explain_memory_error, normalize)
 
 __all__ = ["PulseResult", "pulse", "pulse_volume", "volume_weights", "DEFAULT_N_ITER",
            "RunRecord", "record_runs"]
 
 #: Iterations run when the caller does not say.
 DEFAULT_N_ITER = 50
+
+# Bytes per pixel of the kernels' state (feeding, linking, activity, threshold,
+# two pulse maps, fire time; 4 bytes each): the planned size of a run.
+_STATE_BYTES = 28
 
 @dataclass(frozen=True)
 class PulseResult:
@@ -120,7 +125,13 @@ def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
     Raises
     ------
     TypeError, ValueError
-        For invalid images (see :func:`pcnnseg.normalize`), models or ``n_iter``.
+        For invalid images (see :func:`pcnnseg.normalize`), models, ``n_iter``
+        (an integer in ``[1, 2**31 - 1]``, see
+        :func:`pcnnseg.validation.check_n_iter`) or ``return_spikes`` (a bool).
+    MemoryError
+        When the run needs more memory than the machine has (checked before it
+        starts: ``return_spikes`` alone takes ``n_iter`` bytes per pixel), or
+        runs out of it; the message gives the image's shape and ``n_iter``.
 
     Examples
     --------
@@ -131,22 +142,35 @@ def pulse(image, model=None, *, n_iter=DEFAULT_N_ITER, return_spikes=False,
     ((240, 240), (20,))
     """
     n_iter = check_n_iter(n_iter)
-    if model is not None and not isinstance(model, Model):
-        raise TypeError("model: expected a PCNN, SPCNN, ICM or SCM instance, "
-                        f"got {type(model).__name__}")
+    return_spikes = check_bool(return_spikes, "return_spikes")
+    _check_model(model)
     S = normalize(image, value_range=value_range)
     if model is None:
         model = SPCNN._from_stimulus(S)
     params, M, W = model.kernel_params()
-    if S.ndim == 2:
-        fire_time, counts, spikes = pcnn_image(S, params, M, W, n_iter, bool(return_spikes),
-                                               numba.get_num_threads())
-    else:
-        fire_time, counts, spikes = pcnn_batch(S, params, M, W, n_iter, bool(return_spikes))
+    n_bands = numba.get_num_threads()
+    what = (f"pulse: an image of shape {S.shape} over n_iter={n_iter} iterations"
+            + (" with return_spikes=True" if return_spikes else ""))
+    # pulse counts per band (one image) or per image (a batch), and the pulse stack
+    rows = n_bands if S.ndim == 2 else S.shape[0]
+    check_memory(_STATE_BYTES * S.size + 8 * n_iter * rows
+                 + (n_iter * S.size if return_spikes else 0), what)
+    with explain_memory_error(what):
+        if S.ndim == 2:
+            fire_time, counts, spikes = pcnn_image(S, params, M, W, n_iter, return_spikes,
+                                                   n_bands)
+        else:
+            fire_time, counts, spikes = pcnn_batch(S, params, M, W, n_iter, return_spikes)
     _record_run(RunRecord(model=model, n_neurons=int(S.size), n_iter=n_iter,
                           n_pulses=int(counts.sum())))
     return PulseResult(fire_time=fire_time, counts=counts,
                        spikes=spikes if return_spikes else None, model=model)
+
+
+def _check_model(model):
+    if model is not None and not isinstance(model, Model):
+        raise TypeError("model: expected a PCNN, SPCNN, ICM or SCM instance, "
+                        f"got {type(model).__name__}")
 
 
 def _record_run(record):
@@ -240,6 +264,8 @@ def pulse_volume(volume, model=None, *, spacing=(1.0, 1.0, 1.0), n_iter=DEFAULT_
     TypeError, ValueError
         For an invalid volume (see :func:`pcnnseg.normalize`; it must be 3-D),
         model, spacing or ``n_iter``.
+    MemoryError
+        As :func:`pulse`.
 
     Examples
     --------
@@ -259,9 +285,7 @@ def pulse_volume(volume, model=None, *, spacing=(1.0, 1.0, 1.0), n_iter=DEFAULT_
     19
     """
     n_iter = check_n_iter(n_iter)
-    if model is not None and not isinstance(model, Model):
-        raise TypeError("model: expected a PCNN, SPCNN, ICM or SCM instance, "
-                        f"got {type(model).__name__}")
+    _check_model(model)
     as_real_array(volume, "volume", ndims=(3,))
     spacing = check_spacing(spacing)
     S = normalize(volume, value_range=value_range)
@@ -269,7 +293,10 @@ def pulse_volume(volume, model=None, *, spacing=(1.0, 1.0, 1.0), n_iter=DEFAULT_
         model = SPCNN._from_stimulus(S)
     params, M, W = model.kernel_params()
     M3, W3 = volume_weights(M, spacing), volume_weights(W, spacing)
-    fire_time, counts = pcnn_volume(S, params, M3, W3, n_iter)
+    what = f"pulse_volume: a volume of shape {S.shape} over n_iter={n_iter} iterations"
+    check_memory(_STATE_BYTES * S.size + 8 * n_iter, what)
+    with explain_memory_error(what):
+        fire_time, counts = pcnn_volume(S, params, M3, W3, n_iter)
     _record_run(RunRecord(model=model, n_neurons=int(S.size), n_iter=n_iter,
                           n_pulses=int(counts.sum()), weights=(M3, W3)))
     return PulseResult(fire_time=fire_time, counts=counts, spikes=None, model=model)

@@ -1,10 +1,28 @@
-"""Input checks at the public boundary, and normalisation to the [0, 1] stimulus."""
+"""Input checks at the public boundary, and normalisation to the [0, 1] stimulus.
+
+Besides the argument checks, three helpers keep the numbers and the memory of the
+public functions in bounds:
+
+- :func:`rescale` and :func:`unit_scaled` map intensities without overflow or
+  underflow, whatever their scale (finite float64 values up to +-1.8e308 and
+  denormals down to 5e-324 included);
+- :func:`check_memory` refuses, before any allocation, an array planned larger
+  than the machine's memory, and :func:`explain_memory_error` turns a
+  ``MemoryError`` raised during the work into one that says what input needed it.
+"""
+from contextlib import contextmanager
 import numbers
+import os
 
 import numpy as np
 
-__all__ = ["as_real_array", "as_binary_mask", "normalize", "check_int", "check_n_iter",
-           "check_number", "check_spacing"]
+__all__ = ["as_real_array", "as_binary_mask", "normalize", "rescale", "unit_scaled",
+           "check_int", "check_n_iter", "check_bool", "check_number", "check_spacing",
+           "check_memory", "explain_memory_error", "memory_limit", "N_ITER_MAX"]
+
+#: Largest number of iterations: fire times are int32 in the kernels, and the
+#: last iteration's index (``n_iter - 1``) must fit.
+N_ITER_MAX = int(np.iinfo(np.int32).max)
 
 
 def as_real_array(image, name="image", ndims=(2, 3)):
@@ -60,12 +78,17 @@ def normalize(image, *, value_range=None):
     Returns
     -------
     float32 ndarray, C-contiguous, same shape as ``image``
+        Computed by :func:`rescale`: no overflow for ranges wider than the
+        largest float64 (values near +-1.8e308), no loss among denormals.
 
     Raises
     ------
     ValueError
         For a constant image without ``value_range`` (no range to map), or an
         invalid ``value_range``; see also :func:`as_real_array`.
+    MemoryError
+        When the image is too large for the float64 working copy (the message
+        gives its shape).
 
     Examples
     --------
@@ -74,40 +97,138 @@ def normalize(image, *, value_range=None):
            [0.5 , 1.  ]], dtype=float32)
     """
     arr = as_real_array(image, "image", ndims=(2, 3))
-    data = arr.astype(np.float64, copy=False)
     if value_range is None:
-        lo, hi = float(data.min()), float(data.max())
+        lo, hi = float(arr.min()), float(arr.max())
         if hi == lo:
             raise ValueError(f"image: constant image (every value is {lo}) has no intensity "
                              "range to normalise; pass value_range=(low, high)")
     else:
-        try:
-            lo, hi = (float(v) for v in value_range)
-        except (TypeError, ValueError):
-            raise ValueError(f"value_range: expected two numbers (low, high), got {value_range!r}") from None
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"value_range: expected finite low < high, got ({lo}, {hi})")
-    S = (data - lo) / (hi - lo)
-    np.clip(S, 0.0, 1.0, out=S)
-    return np.ascontiguousarray(S, dtype=np.float32)
+        lo, hi = _check_value_range(value_range)
+    # a float64 working copy, then the float32 result
+    check_memory(12 * arr.size, f"normalize: an image of shape {arr.shape}")
+    with explain_memory_error(f"normalize: an image of shape {arr.shape}"):
+        return np.ascontiguousarray(rescale(arr, lo, hi), dtype=np.float32)
 
 
-def check_int(value, name, minimum):
-    """Return ``value`` as an int after checking it is an integer >= ``minimum``.
+def _check_value_range(value_range):
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"value_range: expected two numbers (low, high), got "
+                         f"{value_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"value_range: expected finite low < high, got ({lo}, {hi})")
+    return lo, hi
+
+
+def rescale(values, lo, hi):
+    """``(values - lo) / (hi - lo)`` clipped to [0, 1], computed without overflow.
+
+    When ``hi - lo`` overflows float64 (a range wider than 1.8e308), every term
+    is halved first (exact for normal numbers); otherwise the direct formula
+    is exact enough, and a value so far outside ``[lo, hi]`` that its
+    difference overflows is clipped like any other.
+
+    Parameters
+    ----------
+    values : array_like of real numbers, finite
+    lo, hi : float
+        Finite, ``lo < hi``; mapped to 0 and 1.
+
+    Returns
+    -------
+    float64 ndarray, shape of ``values``, in [0, 1]
+
+    Examples
+    --------
+    >>> rescale(np.array([-1.7e308, 0.0, 1.7e308]), -1.7e308, 1.7e308)
+    array([0. , 0.5, 1. ])
+    """
+    lo, hi = float(lo), float(hi)
+    with np.errstate(over="ignore"):
+        span = hi - lo
+        if np.isfinite(span):
+            out = np.subtract(values, lo, dtype=np.float64)
+            out /= span
+        else:
+            out = np.multiply(values, 0.5, dtype=np.float64)
+            out -= 0.5 * lo
+            out /= 0.5 * hi - 0.5 * lo
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def unit_scaled(values):
+    """``values`` times the power of two that brings their largest magnitude into [0.5, 1).
+
+    Scaling by a power of two is exact (short of values 2**1074 times smaller
+    than the largest, which become 0), so any scale-invariant statistic
+    computed on the result (percentiles, ratios of differences, z-scores) is
+    that of ``values``, with no overflow of differences near +-1.8e308 and no
+    loss of precision among denormals.
+
+    Parameters
+    ----------
+    values : array_like of real numbers, finite
+
+    Returns
+    -------
+    scaled : float64 ndarray, shape of ``values`` (all zeros stay zeros)
+    exponent : int
+        ``values == np.ldexp(scaled, exponent)``.
+
+    Examples
+    --------
+    Two denormals (about 1e-322), and values near the float64 maximum:
+
+    >>> unit_scaled(np.array([2.0 ** -1070, -2.0 ** -1072]))
+    (array([ 0.5  , -0.125]), -1069)
+    >>> unit_scaled(np.array([2.0 ** 1023, -1.5 * 2.0 ** 1022]))
+    (array([ 0.5  , -0.375]), 1024)
+    """
+    out = np.asarray(values, dtype=np.float64)
+    top = float(np.max(np.abs(out))) if out.size else 0.0
+    if top == 0.0:
+        return out.copy(), 0
+    exponent = int(np.frexp(top)[1])
+    return np.ldexp(out, -exponent), exponent
+
+
+def check_int(value, name, minimum, maximum=None):
+    """Return ``value`` as an int after checking it is an integer in
+    ``[minimum, maximum]`` (no upper bound when ``maximum`` is None).
 
     Raises
     ------
     TypeError
         For a bool or a non-integral value (``2.0`` included).
     ValueError
-        For an integer below ``minimum``.
+        For an integer out of range.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer >= {minimum}, got "
-                        f"{type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    want = (f"an integer >= {minimum}" if maximum is None
+            else f"an integer in [{minimum}, {maximum}]")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected {want}, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}: expected {want}, got {value}")
     return int(value)
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool after checking it is one (``numpy.bool_`` included).
+
+    A flag given as a string (``"False"``) or a number would otherwise be read
+    by its truth value, which is rarely what was meant.
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool (True or False), got "
+                        f"{type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check_number(value, name):
@@ -126,8 +247,20 @@ def check_number(value, name):
 
 
 def check_n_iter(n_iter):
-    """Return ``n_iter`` as an int after checking it is a positive integer."""
-    return check_int(n_iter, "n_iter", 1)
+    """Return ``n_iter`` as an int after checking it is in ``[1, N_ITER_MAX]``.
+
+    The kernels store fire times as int32, so at most ``2**31 - 1``
+    iterations; whether that many fit in memory is checked by the caller
+    (:func:`check_memory`).
+
+    Raises
+    ------
+    TypeError
+        For a bool or a non-integral value.
+    ValueError
+        For an integer out of range.
+    """
+    return check_int(n_iter, "n_iter", 1, N_ITER_MAX)
 
 
 def as_binary_mask(mask, name="mask", ndims=(2, 3)):
@@ -196,3 +329,82 @@ def check_spacing(spacing):
     if not all(np.isfinite(v) and v > 0 for v in values):
         raise ValueError(f"spacing: expected positive finite millimetres, got {values}")
     return values
+
+
+# ------------------------------------------------------------------------- memory
+
+
+def memory_limit():
+    """Bytes of physical memory of this machine, or None where the system does not say.
+
+    The bound of :func:`check_memory`: a single run needing more than the whole
+    memory cannot succeed.
+    """
+    try:
+        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if pages <= 0 or page_size <= 0:
+        return None
+    return int(pages) * int(page_size)
+
+
+def format_bytes(n):
+    """``n`` bytes in binary units, e.g. ``'1.5 GiB'``."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024.0:
+            return f"{n:.3g} {unit}"
+        n /= 1024.0
+    return f"{n:.3g} EiB"
+
+
+class _ExplainedMemoryError(MemoryError):
+    """A MemoryError whose message already names the input (not wrapped twice)."""
+
+
+def check_memory(nbytes, what):
+    """Raise a clear MemoryError when a planned allocation exceeds the machine's memory.
+
+    Called with the size of what a function is about to allocate, before it
+    allocates anything.
+
+    Parameters
+    ----------
+    nbytes : int
+        Planned bytes (Python ints do not overflow).
+    what : str
+        The function and input, e.g. ``"pulse: an image of shape (240, 240)"``.
+
+    Raises
+    ------
+    MemoryError
+        When ``nbytes`` exceeds :func:`memory_limit`.
+    """
+    limit = memory_limit()
+    if limit is not None and nbytes > limit:
+        raise _ExplainedMemoryError(f"{what} needs about {format_bytes(nbytes)}, more than the "
+                          f"{format_bytes(limit)} of memory of this machine")
+
+
+@contextmanager
+def explain_memory_error(what):
+    """Re-raise a MemoryError raised in the block, saying what input needed the memory.
+
+    NumPy's message (``Unable to allocate 8.00 GiB for an array with shape
+    ...``) or Numba's (``Allocation failed``) says nothing of the input that
+    caused it; this one does.
+
+    Parameters
+    ----------
+    what : str
+        The function and input, e.g. ``"pulse: an image of shape (240, 240)"``.
+    """
+    try:
+        yield
+    except _ExplainedMemoryError:
+        raise
+    except MemoryError as err:
+        detail = str(err) or "allocation failed"
+        raise _ExplainedMemoryError(f"{what} ran out of memory ({detail}); try a smaller "
+                                    f"input") from None
