@@ -10,8 +10,9 @@ labelled tumors instead (:func:`fit_reference`), which
 ``benchmarks/detection.py`` found far better (see :func:`detect`).
 
 Slices are turned into a stimulus where the tumor is bright whatever the
-scanner: the robust z-score of the intensity over the brain, divided by its
-99.5th percentile in the slice (at least 2) and clipped to [0, 1]. The model
+scanner: the robust z-score of the intensity over the brain
+(:func:`pcnnseg.preprocess.robust_z`), divided by its 99.5th percentile in the
+slice (at least 2) and clipped to [0, 1]. The model
 is :func:`pcnnseg.segment.intensity_order_model`, so a pixel's first pulse comes
 in order of brightness, and a patch's signature says how much of it is how
 bright. Patches are resized to ``patch_size`` squared so that all of them run in
@@ -29,11 +30,12 @@ import numpy as np
 
 from pcnnseg.boxes import largest_component_box
 from pcnnseg.io import write_bytes_atomic
-from pcnnseg.preprocess import crop_to_mask
+from pcnnseg.preprocess import crop_to_mask, robust_z
 from pcnnseg.proposals import METHODS, selective_search
 from pcnnseg.segment import intensity_order_model
 from pcnnseg.simulate import pulse
-from pcnnseg.validation import as_binary_mask, as_real_array, check_int, check_number
+from pcnnseg.validation import (as_binary_mask, as_real_array, check_int, check_memory,
+                                check_n_iter, check_number, explain_memory_error)
 
 __all__ = ["Detection", "Reference", "detect", "fit_reference", "default_reference",
            "detection_stimulus", "candidate_boxes", "box_signatures", "features"]
@@ -44,10 +46,15 @@ MAX_AREA = 0.25
 MIN_SIDE = 4
 #: Side of the square every patch is resized to.
 PATCH_SIZE = 32
+#: Largest patch side accepted: a patch larger than the slice only interpolates,
+#: and the K candidate patches take 12 K patch_size**2 bytes.
+MAX_PATCH_SIZE = 512
 #: Inner window of a box: the box scaled by this factor about its centre.
 INNER = 0.5
 #: Context window of a box: the box scaled by this factor about its centre.
 CONTEXT = 2.0
+#: Largest context factor accepted (each window is allocated at its full size).
+MAX_CONTEXT = 8.0
 #: PCNN iterations per signature.
 N_ITER = 45
 #: Added to the reference's standard deviations so no feature weighs infinitely.
@@ -108,7 +115,16 @@ class Reference:
         A candidate's distance is the mean over its ``n_neighbours`` nearest
         exemplars.
     patch_size, inner, context, n_iter
-        The settings the features were computed with; :func:`detect` uses them.
+        The settings the features were computed with; :func:`detect` uses them:
+        ``patch_size`` in ``[2, MAX_PATCH_SIZE]``, ``inner`` in (0, 1],
+        ``context`` in ``[1, MAX_CONTEXT]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For settings of the wrong type or out of range, exemplars that are not
+        a finite ``(B, 3 n_iter)`` array with ``B >= 1``, or a spread that is
+        not ``3 n_iter`` positive finite numbers (each message names the field).
     """
 
     exemplars: np.ndarray
@@ -118,6 +134,31 @@ class Reference:
     inner: float = INNER
     context: float = CONTEXT
     n_iter: int = N_ITER
+
+    def __post_init__(self):
+        n_iter = check_n_iter(self.n_iter)
+        settings = {"n_iter": n_iter,
+                    "n_neighbours": check_int(self.n_neighbours, "n_neighbours", 1),
+                    "patch_size": _check_patch_size(self.patch_size),
+                    "inner": _check_fraction(self.inner, "inner"),
+                    "context": _check_context(self.context)}
+        width = 3 * n_iter
+        exemplars = _float_array(self.exemplars, "exemplars")
+        if exemplars.ndim != 2 or len(exemplars) == 0 or exemplars.shape[1] != width:
+            raise ValueError(f"exemplars: expected a (B, {width}) array with B >= 1 "
+                             f"(3 n_iter columns), got shape {exemplars.shape}")
+        if not np.all(np.isfinite(exemplars)):
+            raise ValueError("exemplars: contains NaN or infinite values")
+        spread = _float_array(self.spread, "spread")
+        if spread.shape != (width,):
+            raise ValueError(f"spread: expected {width} values (3 n_iter), got shape "
+                             f"{spread.shape}")
+        if not np.all(np.isfinite(spread) & (spread > 0)):
+            raise ValueError(f"spread: expected positive finite values, got "
+                             f"{spread[~(np.isfinite(spread) & (spread > 0))][0]!r} among them")
+        settings.update(exemplars=exemplars, spread=spread)
+        for name, value in settings.items():
+            object.__setattr__(self, name, value)
 
     def distance(self, features):
         """Mean squared standardised Euclidean distance to the nearest exemplars.
@@ -154,31 +195,34 @@ class Reference:
     def load(cls, path):
         """Read a reference written by :meth:`save`.
 
+        Every field is checked as :class:`Reference` checks its arguments, so
+        a corrupt or hand-edited file (``Infinity`` or 0 in ``spread``, a NaN
+        ``inner``, a ``patch_size`` of a million) is refused before any work.
+
         Raises
         ------
         FileNotFoundError, ValueError
-            For a missing file, or one that is not a saved reference.
+            For a missing file, or one that is not a valid saved reference (the
+            message names the file and the field).
         """
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"reference: no such file: {path}")
+        if not path.is_file():
+            raise ValueError(f"reference: {path} is not a regular file")
+        fields = ("exemplars", "spread", "n_neighbours", "patch_size", "inner", "context",
+                  "n_iter")
         try:
             data = json.loads(path.read_text())
-            n_iter = check_int(data["n_iter"], "n_iter", 1)
-            ref = cls(exemplars=np.asarray(data["exemplars"], dtype=np.float64),
-                      spread=np.asarray(data["spread"], dtype=np.float64),
-                      n_neighbours=check_int(data["n_neighbours"], "n_neighbours", 1),
-                      patch_size=check_int(data["patch_size"], "patch_size", 2),
-                      inner=float(data["inner"]), context=float(data["context"]),
-                      n_iter=n_iter)
-        except (ValueError, TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"reference: {path} is not a saved detection reference ({err})") from None
-        width = 3 * n_iter
-        if (ref.exemplars.ndim != 2 or len(ref.exemplars) == 0
-                or ref.exemplars.shape[1] != width or ref.spread.shape != (width,)
-                or not np.all(ref.spread > 0) or not np.all(np.isfinite(ref.exemplars))):
-            raise ValueError(f"reference: {path} has malformed exemplars / spread")
-        return ref
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            missing = [name for name in fields if name not in data]
+            if missing:
+                raise ValueError(f"missing field(s) {missing}")
+            return cls(**{name: data[name] for name in fields})
+        except (ValueError, TypeError, UnicodeDecodeError) as err:
+            raise ValueError(f"reference: {path} is not a valid detection reference "
+                             f"({err})") from None
 
 
 @functools.lru_cache(maxsize=1)
@@ -200,7 +244,8 @@ def default_reference():
 def detection_stimulus(image, brain):
     """Stimulus in [0, 1] where the brightest tissue of the slice is near 1.
 
-    ``z = (I - median) / (1.4826 MAD)`` over the brain, then
+    ``z = (I - median) / (1.4826 MAD)`` over the brain
+    (:func:`pcnnseg.preprocess.robust_z`, safe at any intensity scale), then
     ``S = clip(z / max(P99.5(z), 2), 0, 1)`` inside the brain and 0 outside.
 
     Parameters
@@ -213,18 +258,12 @@ def detection_stimulus(image, brain):
     (H, W) float32 ndarray, or None when the brain is empty or its intensities
     have no spread (MAD = 0).
     """
-    values = image[brain].astype(np.float64)
-    if values.size == 0:
+    brain = np.asarray(brain, dtype=bool)
+    z = robust_z(image, brain) if brain.any() else None
+    if z is None:
         return None
-    median = np.median(values)
-    mad = 1.4826 * np.median(np.abs(values - median))
-    if mad == 0:
-        return None
-    z = (image.astype(np.float64) - median) / mad
     top = max(float(np.percentile(z[brain], _BRIGHT_PERCENTILE)), _MIN_TOP_Z)
-    S = np.clip(z / top, 0.0, 1.0)
-    S[~brain] = 0.0
-    return S.astype(np.float32)
+    return np.clip(z / top, 0.0, 1.0).astype(np.float32)  # z is 0 outside the brain
 
 
 def _window(S, x, y, w, h):
@@ -267,9 +306,12 @@ def box_signatures(S, boxes, *, patch_size=PATCH_SIZE, inner=INNER, context=CONT
         (``[:, 1]``) and its context window (``[:, 2]``).
     """
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    patch_size = _check_patch_size(patch_size)
     if len(boxes) == 0:
         return np.zeros((0, 3, n_iter))
     size = (patch_size, patch_size)
+    check_memory(12 * len(boxes) * patch_size ** 2,
+                 f"box_signatures: {len(boxes)} boxes of {patch_size}x{patch_size} patches")
     patches = np.empty((len(boxes), 3, patch_size, patch_size), dtype=np.float32)
     for k, box in enumerate(boxes):
         windows = (box, _scaled_box(box, inner), _scaled_box(box, context))
@@ -295,12 +337,12 @@ def features(signatures):
     return np.cumsum(signatures, axis=-1).reshape(len(signatures), -1)
 
 
-def _brain(image, brain_mask):
+def _brain(image, brain_mask, name="brain_mask"):
     if brain_mask is None:
         return image != 0
-    brain = as_binary_mask(brain_mask, "brain_mask", ndims=(2,))
+    brain = as_binary_mask(brain_mask, name, ndims=(2,))
     if brain.shape != image.shape:
-        raise ValueError(f"brain_mask: expected shape {image.shape} (that of the slice), "
+        raise ValueError(f"{name}: expected shape {image.shape} (that of the slice), "
                          f"got {brain.shape}")
     return brain
 
@@ -309,6 +351,26 @@ def _check_fraction(value, name):
     if not (0 < check_number(value, name) <= 1):
         raise ValueError(f"{name}: expected a fraction in (0, 1], got {value}")
     return float(value)
+
+
+def _check_context(value):
+    if not (1 <= check_number(value, "context") <= MAX_CONTEXT):
+        raise ValueError(f"context: expected a number in [1, {MAX_CONTEXT}], got {value}")
+    return float(value)
+
+
+def _check_patch_size(value):
+    return check_int(value, "patch_size", 2, MAX_PATCH_SIZE)
+
+
+def _float_array(value, name):
+    """``value`` as a float64 array, or a ValueError naming it (strings, ragged lists)."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name}: expected an array of numbers, got {type(value).__name__}")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}: expected an array of numbers") from None
 
 
 def candidate_boxes(S, brain, *, max_area=MAX_AREA, method="fast", scale=100.0, sigma=0.8,
@@ -390,6 +452,9 @@ def detect(image, *, brain_mask=None, reference="default", max_area=MAX_AREA,
     ------
     TypeError, ValueError
         For an invalid slice, mask, reference or option.
+    MemoryError
+        When the slice needs more memory than there is (the message gives its
+        shape).
 
     Examples
     --------
@@ -413,6 +478,12 @@ def detect(image, *, brain_mask=None, reference="default", max_area=MAX_AREA,
     elif reference is not None and not isinstance(reference, Reference):
         raise TypeError(f"reference: expected 'default', a Reference or None, got "
                         f"{type(reference).__name__}")
+    with explain_memory_error(f"detect: a slice of shape {arr.shape}"):
+        return _detect(arr, brain, reference, max_area, proposals, scale, sigma, min_size)
+
+
+def _detect(arr, brain, reference, max_area, proposals, scale, sigma, min_size):
+    """:func:`detect` on checked arguments."""
     nothing = Detection(None, math.nan, np.zeros((0, 4), dtype=np.int64), np.zeros(0))
     S = detection_stimulus(arr, brain)
     if S is None:
@@ -453,10 +524,11 @@ def fit_reference(slices, masks, *, brain_masks=None, patch_size=PATCH_SIZE, inn
     brain_masks : same shapes, binary, optional
         Default: each slice's non-zero pixels.
     patch_size : int
+        In ``[2, MAX_PATCH_SIZE]``.
     inner : float
         In (0, 1].
     context : float
-        At least 1.
+        In ``[1, MAX_CONTEXT]``.
     n_iter : int
     n_neighbours : int
         See :class:`Reference`.
@@ -470,12 +542,11 @@ def fit_reference(slices, masks, *, brain_masks=None, patch_size=PATCH_SIZE, inn
     TypeError, ValueError
         For invalid inputs, mismatched counts or shapes, or no usable tumor slice.
     """
-    patch_size = check_int(patch_size, "patch_size", 2)
-    n_iter = check_int(n_iter, "n_iter", 1)
+    patch_size = _check_patch_size(patch_size)
+    n_iter = check_n_iter(n_iter)
     n_neighbours = check_int(n_neighbours, "n_neighbours", 1)
     inner = _check_fraction(inner, "inner")
-    if not (math.isfinite(check_number(context, "context")) and context >= 1):
-        raise ValueError(f"context: expected a finite number >= 1, got {context}")
+    context = _check_context(context)
     slices, masks = list(slices), list(masks)
     if len(slices) != len(masks):
         raise ValueError(f"masks: expected one mask per slice ({len(slices)}), got {len(masks)}")
@@ -493,15 +564,18 @@ def fit_reference(slices, masks, *, brain_masks=None, patch_size=PATCH_SIZE, inn
         box = largest_component_box(tumor)
         if box is None:
             continue
-        S = detection_stimulus(arr, _brain(arr, None if brain_masks is None else brain_masks[k]))
-        if S is None:
-            continue
-        sig = box_signatures(S, [box], patch_size=patch_size, inner=inner, context=context,
-                             n_iter=n_iter)
+        brain = _brain(arr, None if brain_masks is None else brain_masks[k],
+                       f"brain_masks[{k}]")
+        with explain_memory_error(f"fit_reference: slices[{k}] of shape {arr.shape}"):
+            S = detection_stimulus(arr, brain)
+            if S is None:
+                continue
+            sig = box_signatures(S, [box], patch_size=patch_size, inner=inner,
+                                 context=context, n_iter=n_iter)
         rows.append(features(sig)[0])
     if not rows:
         raise ValueError("masks: no slice with both a tumor and brain intensities to learn from")
     exemplars = np.array(rows)
     return Reference(exemplars=exemplars, spread=exemplars.std(axis=0) + SPREAD_FLOOR,
                      n_neighbours=n_neighbours, patch_size=patch_size, inner=inner,
-                     context=float(context), n_iter=n_iter)
+                     context=context, n_iter=n_iter)

@@ -18,11 +18,17 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from pcnnseg.validation import as_real_array, check_int, check_number
+from pcnnseg.validation import (as_real_array, check_bool, check_int, check_number, rescale,
+                                unit_scaled)
 
 __all__ = ["brain_mask", "bias_correct", "normalize_intensity", "tissue_contrast",
-           "crop_to_mask", "uncrop", "nonempty_slices", "keep_largest_component",
-           "fill_holes_slicewise"]
+           "robust_z", "crop_to_mask", "uncrop", "nonempty_slices",
+           "keep_largest_component", "fill_holes_slicewise"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Largest |z| of :func:`robust_z`: a quarter of the largest float64, so that
+#: differences of two z-scores (percentile interpolation) stay finite.
+_Z_MAX = float(np.finfo(np.float64).max) / 4.0
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -79,8 +85,8 @@ def brain_mask(volume, *, largest_component=True, fill_holes=True):
     Raises
     ------
     TypeError, ValueError
-        For a non-real dtype, a wrong number of dimensions, an empty array, or
-        NaN / inf values.
+        For a non-real dtype, a wrong number of dimensions, an empty array,
+        NaN / inf values, or flags that are not bools.
 
     Examples
     --------
@@ -93,6 +99,8 @@ def brain_mask(volume, *, largest_component=True, fill_holes=True):
            [0, 0, 0, 0, 0]])
     """
     arr = _check_volume(volume)
+    largest_component = check_bool(largest_component, "largest_component")
+    fill_holes = check_bool(fill_holes, "fill_holes")
     mask = arr != 0
     if largest_component:
         mask = keep_largest_component(mask)
@@ -222,11 +230,17 @@ def bias_correct(volume, mask=None, *, shrink=4, iterations=(50, 50, 30, 20)):
         raise ValueError("iterations: expected at least one fitting level, got none")
     iterations = tuple(check_int(i, "iterations", 1) for i in iterations)
 
-    data = arr.astype(np.float32)
-    fit = inside & (data > 0)
+    top = float(np.max(np.abs(arr)))
+    if top > _FLOAT32_MAX:
+        raise ValueError(f"volume: the corrected image is float32, so intensities must "
+                         f"stay within +-{_FLOAT32_MAX:.4g}; got {top:.4g}")
+    fit = inside & (arr > 0)
     if not fit.any():
         raise ValueError("volume: expected positive intensities inside the mask for N4 "
                          "(it fits the log of the image), got none")
+    # N4 fits log intensities, so the field of 2**k v is that of v: fit it on the
+    # image scaled to [-1, 1], where float32 keeps tiny (denormal) intensities.
+    data = unit_scaled(arr)[0].astype(np.float32)
 
     image = sitk.GetImageFromArray(data)
     fit_image = sitk.GetImageFromArray(fit.astype(np.uint8))
@@ -248,9 +262,10 @@ def bias_correct(volume, mask=None, *, shrink=4, iterations=(50, 50, 30, 20)):
         text = str(err).strip().splitlines()
         raise ValueError(f"volume: N4 bias correction failed "
                          f"({text[-1] if text else 'no message'})") from None
-    field = np.exp(sitk.GetArrayFromImage(log_field).astype(np.float32))
-    out = np.where(inside, data / field, np.float32(0.0))
-    return out.astype(np.float32, copy=False)
+    field = np.exp(sitk.GetArrayFromImage(log_field).astype(np.float64))
+    with np.errstate(over="ignore"):  # a field below 1 may push the top past float32
+        out = np.where(inside, arr / field, 0.0)
+    return np.clip(out, -_FLOAT32_MAX, _FLOAT32_MAX).astype(np.float32)
 
 
 # --------------------------------------------------------------------- normalisation
@@ -303,13 +318,14 @@ def normalize_intensity(volume, mask, *, percentiles=(1.0, 99.0)):
                          f"{percentiles!r}") from None
     if not (0.0 <= low < high <= 100.0):
         raise ValueError(f"percentiles: expected 0 <= low < high <= 100, got ({low}, {high})")
-    values = arr[inside].astype(np.float64)
+    # scaled by a power of two: the same map, with no overflow near +-1.8e308
+    values, exponent = unit_scaled(arr[inside])
     lo, hi = np.percentile(values, [low, high])
     if not hi > lo:
         raise ValueError(f"volume: the brain's {low}th and {high}th percentiles are both "
-                         f"{lo}; no intensity range to normalise")
+                         f"{np.ldexp(lo, exponent)}; no intensity range to normalise")
     out = np.zeros(arr.shape, dtype=np.float32)
-    out[inside] = np.clip((values - lo) / (hi - lo), 0.0, 1.0)
+    out[inside] = rescale(values, lo, hi)
     return out
 
 
@@ -348,7 +364,9 @@ def tissue_contrast(volume, mask, *, upper_percentile=99.0, bins=256):
     Returns
     -------
     contrast : float32 ndarray, same shape
-        0 outside the mask.
+        0 outside the mask; finite (saturated at the float32 limits). The same
+        for ``volume`` times any positive power of two, whatever the scale
+        (denormals to 1.8e308).
 
     Raises
     ------
@@ -370,15 +388,19 @@ def tissue_contrast(volume, mask, *, upper_percentile=99.0, bins=256):
     if not 50.0 < upper <= 100.0:
         raise ValueError(f"upper_percentile: expected a value in (50, 100], got {upper}")
     bins = check_int(bins, "bins", 8)
-    values = arr[inside].astype(np.float64)
+    # Scaled by a power of two, which changes no landmark's place nor the ratio:
+    # the same contrast for intensities near +-1.8e308 or among denormals.
+    values, exponent = unit_scaled(arr[inside])
     lo, hi, top = np.percentile(values, [0.5, 99.5, upper])
     mode = _histogram_mode(values, lo, hi, bins)
     if not top > mode:
         raise ValueError(f"volume: no contrast in the brain (its {upper}th percentile "
-                         f"{top:g} does not exceed its mode {mode:g}); is the sequence "
-                         f"constant?")
+                         f"{np.ldexp(top, exponent):g} does not exceed its mode "
+                         f"{np.ldexp(mode, exponent):g}); is the sequence constant?")
     out = np.zeros(arr.shape, dtype=np.float32)
-    out[inside] = (values - mode) / (top - mode)
+    with np.errstate(over="ignore"):  # a mode and top a denormal apart
+        contrast = (values - mode) / (top - mode)
+    out[inside] = np.clip(contrast, -_FLOAT32_MAX, _FLOAT32_MAX)
     return out
 
 
@@ -390,6 +412,57 @@ def _histogram_mode(values, lo, hi, bins):
     smooth = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0)
     i = int(np.argmax(smooth))
     return float(0.5 * (edges[i] + edges[i + 1]))
+
+
+def robust_z(volume, mask):
+    """Robust z-score ``(v - median) / (1.4826 MAD)`` over the brain.
+
+    The median and the median absolute deviation (MAD, scaled by 1.4826 to
+    estimate a standard deviation under normal noise) are taken over the
+    voxels inside ``mask``; a lesion of less than half the brain moves neither
+    much (Rousseeuw & Croux, JASA 88(424):1273-1283, 1993,
+    doi:10.1080/01621459.1993.10476408).
+
+    Parameters
+    ----------
+    volume : (H, W) or (Z, Y, X) array_like
+        Intensities, any real dtype.
+    mask : array_like of bool, same shape
+        The brain; must not be empty.
+
+    Returns
+    -------
+    z : float64 ndarray, same shape, or None
+        0 outside the mask. None when the MAD is 0 (at least half of the
+        brain has its median intensity: no spread to measure). Computed on
+        the intensities scaled by a power of two (:func:`pcnnseg.validation.
+        unit_scaled`), so the same for ``volume`` times any power of two,
+        whatever its scale; ``|z|`` saturates at a quarter of the largest
+        float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid inputs or an empty mask.
+
+    Examples
+    --------
+    >>> v = np.array([[0.0, 10, 11], [12, 13, 40]])
+    >>> robust_z(v, v > 0).round(2)
+    array([[ 0.  , -1.35, -0.67],
+           [ 0.  ,  0.67, 18.89]])
+    """
+    arr = _check_volume(volume)
+    inside = _check_mask(mask, arr.shape)
+    values, _ = unit_scaled(arr[inside])
+    median = np.median(values)
+    mad = 1.4826 * np.median(np.abs(values - median))
+    if mad == 0:
+        return None
+    z = np.zeros(arr.shape, dtype=np.float64)
+    with np.errstate(over="ignore"):  # a MAD a denormal wide
+        z[inside] = np.clip((values - median) / mad, -_Z_MAX, _Z_MAX)
+    return z
 
 
 # --------------------------------------------------------------------------- cropping
