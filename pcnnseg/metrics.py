@@ -317,21 +317,41 @@ def _surface(mask):
     return mask & ~ndi.binary_erosion(mask, structure=structure, border_value=0)
 
 
-def _surface_distances(p, t, spacing):
-    """Directed surface distances (pred -> truth, truth -> pred) of two non-empty masks.
+def _scaled_surface_distances(p, t, spacing):
+    """Directed surface distances (pred -> truth, truth -> pred) of two non-empty
+    masks, in units of ``2**exponent``: ``(to_t, to_p, exponent)``.
 
     Works on the bounding box of ``p | t``: every voxel of both masks lies inside
     it, and a mask voxel on a face of the box is at that mask's extreme along the
     axis, so it is a surface voxel in the whole array as in the box; the surfaces,
     hence the distances, are those of the whole array.
+
+    The distance transform squares distances, which overflows for spacings
+    near 1e155 and underflows near 1e-160; it runs on the spacing divided by
+    the power of two ``2**exponent`` that brings its largest entry into
+    [0.5, 1), which is exact (distances scale with the spacing).
     """
+    exponent = int(np.frexp(max(spacing))[1])
+    unit = tuple(float(np.ldexp(s, -exponent)) for s in spacing)
     box = ndi.find_objects((p | t).view(np.uint8))[0]
     sp, st = _surface(p[box]), _surface(t[box])
     # distance_transform_edt: distance of each non-zero voxel to the nearest zero
     # voxel, so ~surface gives the distance to the nearest surface voxel.
-    to_t = ndi.distance_transform_edt(~st, sampling=spacing)[sp]
-    to_p = ndi.distance_transform_edt(~sp, sampling=spacing)[st]
-    return to_t, to_p
+    to_t = ndi.distance_transform_edt(~st, sampling=unit)[sp]
+    to_p = ndi.distance_transform_edt(~sp, sampling=unit)[st]
+    return to_t, to_p, exponent
+
+
+def _unscaled(distance, exponent):
+    """``distance * 2**exponent``: inf where that overflows float64."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(distance, exponent)
+
+
+def _surface_distances(p, t, spacing):
+    """Directed surface distances (pred -> truth, truth -> pred) of two non-empty masks."""
+    to_t, to_p, exponent = _scaled_surface_distances(p, t, spacing)
+    return _unscaled(to_t, exponent), _unscaled(to_p, exponent)
 
 
 def surface_distances(pred, truth, *, spacing=None):
@@ -354,7 +374,8 @@ def surface_distances(pred, truth, *, spacing=None):
     -------
     pred_to_truth : (n_pred_surface,) float64 ndarray
         For each surface voxel of ``pred`` (in C order), the Euclidean distance to
-        the nearest surface voxel of ``truth``, in units of ``spacing``.
+        the nearest surface voxel of ``truth``, in units of ``spacing`` (inf
+        where that exceeds the largest float64).
     truth_to_pred : (n_truth_surface,) float64 ndarray
         The same from ``truth`` to ``pred``.
 
@@ -388,11 +409,10 @@ def _hausdorff(p, t, spacing, percentile):
         return 0.0
     if not p_any or not t_any:
         return float("inf")
-    to_t, to_p = _surface_distances(p, t, spacing)
+    to_t, to_p, exponent = _scaled_surface_distances(p, t, spacing)
     pooled = np.concatenate([to_t, to_p])
-    if percentile == 100:
-        return float(pooled.max())
-    return float(np.percentile(pooled, percentile))
+    value = pooled.max() if percentile == 100 else np.percentile(pooled, percentile)
+    return float(_unscaled(value, exponent))
 
 
 def hausdorff_distance(pred, truth, *, spacing=None, percentile=95.0):
@@ -420,7 +440,8 @@ def hausdorff_distance(pred, truth, *, spacing=None, percentile=95.0):
     -------
     float
         In units of ``spacing`` (millimetres for MRI). 0.0 when both masks are
-        empty; inf when exactly one is.
+        empty; inf when exactly one is, or when the distance exceeds the
+        largest float64 (spacings near 1e308); never nan.
 
     Raises
     ------
@@ -475,7 +496,8 @@ def hausdorff95(pred, truth, *, spacing=None):
     -------
     float
         Distance in units of ``spacing``. 0.0 when both masks are empty; inf when
-        exactly one is empty.
+        exactly one is empty, or when the distance exceeds the largest float64
+        (spacings near 1e308); never nan, whatever the spacing's scale.
 
     Raises
     ------
