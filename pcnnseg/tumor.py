@@ -68,7 +68,8 @@ from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
 from pcnnseg.preprocess import fill_holes_slicewise, tissue_contrast
 from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume
-from pcnnseg.validation import as_binary_mask, as_real_array, check_number, check_spacing
+from pcnnseg.validation import (as_binary_mask, as_real_array, check_bool, check_number,
+                                check_spacing, explain_memory_error)
 
 __all__ = ["segment_tumor", "tumor_regions", "tumor_stimulus", "as_sequences", "fired",
            "THRESHOLD", "T2_WEIGHT", "LINKING", "LINKING_DIMENSIONS", "SELECTION",
@@ -182,8 +183,9 @@ def tumor_stimulus(contrasts, brain, *, t2_weight=T2_WEIGHT):
     float32 ndarray in [0, 1]
     """
     if "flair" in contrasts and "t2" in contrasts:
-        A = (contrasts["flair"] + np.float32(t2_weight) * contrasts["t2"]) \
-            / np.float32(1.0 + t2_weight)
+        with np.errstate(over="ignore"):  # saturated contrasts: clipped below
+            A = (contrasts["flair"] + np.float32(t2_weight) * contrasts["t2"]) \
+                / np.float32(1.0 + t2_weight)
     else:
         A = contrasts["flair"] if "flair" in contrasts else contrasts["t2"]
     S = np.clip(A / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
@@ -305,6 +307,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         Default: the non-zero voxels of FLAIR (of T2 without FLAIR), right for
         skull-stripped input. For volumes that are not skull-stripped, pass a
         brain mask: the contrast is measured against the tissue inside it.
+        Checked as :func:`pcnnseg.detect` checks its mask: bool, or real
+        values 0 and 1 only (no strings, complex numbers or NaN).
     spacing : (float, float, float), optional
         Voxel size (Z, Y, X) in mm for the through-plane linking weights.
         Default: the case's geometry for a BratsCase, else 1 mm isotropic.
@@ -349,9 +353,13 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     Raises
     ------
     TypeError, ValueError
-        For invalid images (see :func:`as_sequences`), an empty or mis-shaped
-        brain mask, a constant sequence, regions without T1ce, an unknown label
-        convention, or constants out of range.
+        For invalid images (see :func:`as_sequences`), an empty, mis-shaped or
+        non-binary brain mask, a constant sequence, regions without T1ce, an
+        unknown label convention, constants out of range, a ``regions`` that
+        is not a bool or a ``progress`` that is not callable.
+    MemoryError
+        When the images need more memory than there is (the message gives
+        their shape).
 
     Examples
     --------
@@ -363,6 +371,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     """
     seqs = as_sequences(images)
     spacing = _spacing_of(images, spacing)
+    regions = check_bool(regions, "regions")
     _check_level("threshold", threshold)
     _check_weight("beta", beta)
     _check_weight("t2_weight", t2_weight)
@@ -372,6 +381,9 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     _check_regions_arguments(seqs if regions else None, label_convention,
                              enhancing_threshold, t1_weight)
     segmenter = _check_segmenter(segmenter, seqs)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable progress(done, total) or None, got "
+                        f"{type(progress).__name__}")
     steps = 4 if regions else 3
     done = [0]
 
@@ -381,29 +393,31 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
             progress(done[0], steps)
 
     full_brain = _brain(seqs, brain_mask)
-    box = _crop_box(full_brain)
-    brain = full_brain[box]
-    crop = {name: a[box] for name, a in seqs.items()}
-    if segmenter is None:
-        contrasts = _contrasts(crop, brain, ("flair", "t2"), percentile)
-        S = tumor_stimulus(contrasts, brain, t2_weight=t2_weight)
-        level = threshold / A_SCALE
-    else:
-        contrasts = _contrasts(crop, brain, segmenter.sequences)
-        S = segmenter.probability(contrasts, brain, spacing)
-        level, beta, selection = segmenter.level, segmenter.beta, segmenter.selection
-    step()
-    candidates = fired(S, level, beta=beta, spacing=spacing, linking=linking)
-    step()
-    whole = np.zeros(full_brain.shape, dtype=bool)
-    whole[box] = _finish_whole(candidates, S, brain, spacing, selection)
-    step()
-    if not regions:
-        return whole
-    labels = tumor_regions(seqs, whole, brain_mask=full_brain, spacing=spacing,
-                           label_convention=label_convention,
-                           enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
-                           contrast_percentile=percentile, beta=beta, linking=linking)
+    shape = next(iter(seqs.values())).shape
+    with explain_memory_error(f"segment_tumor: {len(seqs)} sequence(s) of shape {shape}"):
+        box = _crop_box(full_brain)
+        brain = full_brain[box]
+        crop = {name: a[box] for name, a in seqs.items()}
+        if segmenter is None:
+            contrasts = _contrasts(crop, brain, ("flair", "t2"), percentile)
+            S = tumor_stimulus(contrasts, brain, t2_weight=t2_weight)
+            level = threshold / A_SCALE
+        else:
+            contrasts = _contrasts(crop, brain, segmenter.sequences)
+            S = segmenter.probability(contrasts, brain, spacing)
+            level, beta, selection = segmenter.level, segmenter.beta, segmenter.selection
+        step()
+        candidates = fired(S, level, beta=beta, spacing=spacing, linking=linking)
+        step()
+        whole = np.zeros(full_brain.shape, dtype=bool)
+        whole[box] = _finish_whole(candidates, S, brain, spacing, selection)
+        step()
+        if not regions:
+            return whole
+        labels = tumor_regions(seqs, whole, brain_mask=full_brain, spacing=spacing,
+                               label_convention=label_convention,
+                               enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
+                               contrast_percentile=percentile, beta=beta, linking=linking)
     step()
     return labels
 
@@ -462,9 +476,10 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
                          f"{whole.shape}")
     box = _crop_box(full_brain)
     crop = {name: seqs[name][box] for name in ("t1ce", "t1") if name in seqs}
-    core, enhancing = _core_regions(crop, full_brain[box], whole[box] & full_brain[box],
-                                    beta, spacing, linking, enhancing_threshold, t1_weight,
-                                    percentile)
+    with explain_memory_error(f"tumor_regions: images of shape {full_brain.shape}"):
+        core, enhancing = _core_regions(crop, full_brain[box], whole[box] & full_brain[box],
+                                        beta, spacing, linking, enhancing_threshold,
+                                        t1_weight, percentile)
     labels = np.zeros(full_brain.shape, dtype=np.uint8)
     values = BRATS_LABEL_CONVENTIONS[label_convention]
     part = labels[box]
@@ -488,10 +503,14 @@ def _check_level(name, value):
         raise ValueError(f"{name}: expected a value in (0, {A_SCALE}), got {value}")
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _check_weight(name, value):
     value = check_number(value, name)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name}: expected a finite value >= 0, got {value}")
+    if not (math.isfinite(value) and 0 <= value <= _FLOAT32_MAX):
+        raise ValueError(f"{name}: expected a value >= 0 and finite in float32 (the "
+                         f"stimulus's arithmetic), got {value}")
 
 
 def _check_choice(name, value, allowed):
@@ -550,7 +569,8 @@ def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshol
                 for s in ndi.find_objects(whole.view(np.uint8))[0])
     enhancement = contrasts["t1ce"][box]
     if "t1" in contrasts:
-        enhancement = enhancement - np.float32(t1_weight) * contrasts["t1"][box]
+        with np.errstate(over="ignore"):  # saturated contrasts: clipped below
+            enhancement = enhancement - np.float32(t1_weight) * contrasts["t1"][box]
     inside = whole[box]
     S = np.clip(enhancement / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
     S[~inside] = 0.0
