@@ -22,7 +22,7 @@ from cnn_baseline.data import (REGIONS, SIZE, brain_box, crop_resize, normalize_
 from cnn_baseline.networks import CompressedUNet
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.preprocess import nonempty_slices
-from pcnnseg.validation import check_int, check_number
+from pcnnseg.validation import check_bool, check_int, check_number, explain_memory_error
 
 __all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict",
            "model_regions"]
@@ -77,8 +77,7 @@ def load_pretrained(quantized=False, *, path=None):
     >>> net.config["out_channels"], net.info["regions"]
     (3, ['whole_tumor', 'tumor_core', 'enhancing'])
     """
-    if not isinstance(quantized, bool):
-        raise TypeError(f"quantized: expected a bool, got {type(quantized).__name__}")
+    quantized = check_bool(quantized, "quantized")
     if path is None:
         path = INT8_WEIGHTS if quantized else FP32_WEIGHTS
     bundle = _read_bundle(path)
@@ -184,8 +183,12 @@ def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tum
     Raises
     ------
     TypeError
-        For an unsupported input type, non-real dtype, or a ``model`` that is not
-        a torch Module.
+        For an unsupported input type, non-real dtype, a ``model`` that is not
+        a torch Module, or a ``quantized`` / ``channels_last`` that is not a
+        bool (``quantized="False"`` would load the int8 network).
+    MemoryError
+        When the input needs more memory than there is (the message gives its
+        shape).
     ValueError
         For a wrong number of dimensions or of sequences, NaN / inf values, a
         missing sequence, a region the network does not predict, or a bad
@@ -200,6 +203,8 @@ def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tum
     ((150, 170), dtype('bool'))
     """
     stack = _as_stack(volume_or_slices)
+    quantized = check_bool(quantized, "quantized")
+    channels_last = check_bool(channels_last, "channels_last")
     if not 0.0 < check_number(threshold, "threshold") < 1.0:
         raise ValueError(f"threshold: expected a float in (0, 1), got {threshold}")
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -207,10 +212,23 @@ def predict(volume_or_slices, *, model=None, quantized=False, regions="whole_tum
         raise TypeError(f"min_brain_pixels: expected an integer, got "
                         f"{type(min_brain_pixels).__name__}")
     if model is None:
-        model = _bundled_model(bool(quantized))
+        model = _bundled_model(quantized)
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    with explain_memory_error(f"predict: an input of shape {_shapes(stack)}"):
+        return _predict(stack, model, regions, threshold, batch_size, min_brain_pixels,
+                        channels_last)
 
+
+def _shapes(stack):
+    """The shape of an input array, or of each sequence of a dict, for messages."""
+    if isinstance(stack, dict):
+        return {name: getattr(a, "shape", type(a).__name__) for name, a in stack.items()}
+    return stack.shape
+
+
+def _predict(stack, model, regions, threshold, batch_size, min_brain_pixels, channels_last):
+    """:func:`predict` on checked arguments."""
     available = model_regions(model)
     rows = _output_rows(regions, available)
     normalized, brain = normalize_case(stack)  # validates dtype, shape, NaN
