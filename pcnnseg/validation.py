@@ -137,7 +137,7 @@ def rescale(values, lo, hi):
 
     Returns
     -------
-    float64 ndarray, shape of ``values``, in [0, 1]
+    float64 ndarray, shape of ``values``, in [0, 1] (no negative zero)
 
     Examples
     --------
@@ -155,6 +155,7 @@ def rescale(values, lo, hi):
             out -= 0.5 * lo
             out /= 0.5 * hi - 0.5 * lo
     np.clip(out, 0.0, 1.0, out=out)
+    out += 0.0  # -0.0 (from -0.0 - 0.0) becomes 0.0: no negative zero in a stimulus
     return out
 
 
