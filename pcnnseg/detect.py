@@ -153,9 +153,10 @@ class Reference:
         if spread.shape != (width,):
             raise ValueError(f"spread: expected {width} values (3 n_iter), got shape "
                              f"{spread.shape}")
-        if not np.all(np.isfinite(spread) & (spread > 0)):
-            raise ValueError(f"spread: expected positive finite values, got "
-                             f"{spread[~(np.isfinite(spread) & (spread > 0))][0]!r} among them")
+        bad = spread[~(np.isfinite(spread) & (spread > 0))]
+        if bad.size:
+            raise ValueError(f"spread: expected positive finite values, got {float(bad[0])} "
+                             f"among them")
         settings.update(exemplars=exemplars, spread=spread)
         for name, value in settings.items():
             object.__setattr__(self, name, value)

@@ -234,13 +234,13 @@ def bias_correct(volume, mask=None, *, shrink=4, iterations=(50, 50, 30, 20)):
     if top > _FLOAT32_MAX:
         raise ValueError(f"volume: the corrected image is float32, so intensities must "
                          f"stay within +-{_FLOAT32_MAX:.4g}; got {top:.4g}")
-    fit = inside & (arr > 0)
-    if not fit.any():
-        raise ValueError("volume: expected positive intensities inside the mask for N4 "
-                         "(it fits the log of the image), got none")
     # N4 fits log intensities, so the field of 2**k v is that of v: fit it on the
     # image scaled to [-1, 1], where float32 keeps tiny (denormal) intensities.
     data = unit_scaled(arr)[0].astype(np.float32)
+    fit = inside & (data > 0)
+    if not fit.any():
+        raise ValueError("volume: expected positive intensities inside the mask for N4 "
+                         "(it fits the log of the image), got none")
 
     image = sitk.GetImageFromArray(data)
     fit_image = sitk.GetImageFromArray(fit.astype(np.uint8))

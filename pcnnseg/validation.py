@@ -1,7 +1,7 @@
 """Input checks at the public boundary, and normalisation to the [0, 1] stimulus.
 
-Besides the argument checks, three helpers keep the numbers and the memory of the
-public functions in bounds:
+Besides the argument checks, two pairs of helpers keep the numbers and the memory
+of the public functions in bounds:
 
 - :func:`rescale` and :func:`unit_scaled` map intensities without overflow or
   underflow, whatever their scale (finite float64 values up to +-1.8e308 and
@@ -350,7 +350,7 @@ def memory_limit():
     return int(pages) * int(page_size)
 
 
-def format_bytes(n):
+def _format_bytes(n):
     """``n`` bytes in binary units, e.g. ``'1.5 GiB'``."""
     n = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
@@ -384,8 +384,8 @@ def check_memory(nbytes, what):
     """
     limit = memory_limit()
     if limit is not None and nbytes > limit:
-        raise _ExplainedMemoryError(f"{what} needs about {format_bytes(nbytes)}, more than the "
-                          f"{format_bytes(limit)} of memory of this machine")
+        raise _ExplainedMemoryError(f"{what} needs about {_format_bytes(nbytes)}, more than the "
+                          f"{_format_bytes(limit)} of memory of this machine")
 
 
 @contextmanager

@@ -21,7 +21,8 @@ from pcnnseg import PCNN, metrics, normalize, phantom, pulse, pulse_volume, segm
 from pcnnseg.detect import Reference, detect, detection_stimulus
 from pcnnseg.metrics import dice, hausdorff95, hausdorff_distance, surface_distances
 from pcnnseg.models import otsu_threshold
-from pcnnseg.preprocess import brain_mask, robust_z, tissue_contrast
+from pcnnseg.preprocess import (bias_correct, brain_mask, normalize_intensity, robust_z,
+                                tissue_contrast)
 from pcnnseg.validation import check_n_iter
 
 # the module, which the function pcnnseg.detect shadows as an attribute of the package
@@ -129,6 +130,27 @@ def test_tissue_contrast_and_segment_tumor_over_the_whole_float64_range(case):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(segment_tumor(wide, brain_mask=brain),
                                   segment_tumor(flair, brain_mask=brain))
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 100, 2.0 ** -100])
+def test_bias_correct_is_scale_invariant_in_float32(flair_slice, scale):
+    image = flair_slice[0].astype(np.float64)
+    expected = bias_correct(image, shrink=2, iterations=(10,))
+    got = bias_correct(image * scale, shrink=2, iterations=(10,))
+    np.testing.assert_array_equal(got, (expected * np.float32(scale)))
+
+
+def test_bias_correct_refuses_what_float32_cannot_hold(flair_slice):
+    with pytest.raises(ValueError, match=r"volume: the corrected image is float32"):
+        bias_correct(flair_slice[0].astype(np.float64) * 1e300)
+
+
+def test_normalize_intensity_over_the_whole_float64_range(flair_slice):
+    image = flair_slice[0].astype(np.float64)
+    brain = image != 0
+    wide = (image / image.max() * 2.0 - 1.0) * FLOAT64_MAX
+    np.testing.assert_allclose(normalize_intensity(wide, brain),
+                               normalize_intensity(image, brain), atol=1e-6)
 
 
 @pytest.mark.parametrize("scale", [2.0 ** 1000, 2.0 ** -1060, 1e300, 1e-300])
