@@ -1,21 +1,37 @@
-"""The ``pcnnseg`` command."""
+"""The ``pcnnseg`` command.
+
+Exit status: 0 on success, 2 for a usage or input error (one line on stderr),
+130 when interrupted by SIGINT (Ctrl-C) and 143 by SIGTERM (128 + the signal's
+number, as shells report a process the signal ended). Every output of a run is
+checked before the work starts and written to a temporary file beside its
+target; the files then replace their targets together (:mod:`pcnnseg.outputs`),
+so an error or an interrupt leaves the previous outputs as they were and no
+temporary file.
+"""
 import argparse
 import json
 import os
 import pathlib
 import re
+import signal
 import sys
 
 import numpy as np
 from tqdm import tqdm
 
+import kernels
 import pcnnseg
-from pcnnseg import phantom
+from pcnnseg import outputs, phantom
 from pcnnseg.io import BRATS_LAYOUTS, read_image, write_png
 from pcnnseg.signature import binary_entropy
 from pcnnseg.simulate import DEFAULT_N_ITER
+from pcnnseg.validation import check_n_iter
 
 _MODELS = {"spcnn": None, "pcnn": pcnnseg.PCNN, "icm": pcnnseg.ICM, "scm": pcnnseg.SCM}
+
+# Iterations the command accepts: its table prints one line per iteration, and
+# the kernels keep a count per iteration.
+_MAX_N_ITER = 100_000
 
 
 def _load_slice(path, slice_index, seed):
@@ -45,16 +61,67 @@ def fire_time_picture(fire_time, n_iter):
     return picture
 
 
+def _n_iter(text):
+    """argparse type of ``--n-iter``: an integer from 1 to ``_MAX_N_ITER``."""
+    try:
+        value = check_n_iter(int(text))
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 1 to {_MAX_N_ITER}, got {text!r}") from err
+    if value > _MAX_N_ITER:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 1 to {_MAX_N_ITER}, got {text!r}")
+    return value
+
+
+def _check_not_constant(image, source):
+    """A constant slice has no intensity range: say so in the command's terms."""
+    lo, hi = float(np.min(image)), float(np.max(image))
+    if lo == hi:
+        raise ValueError(f"IMAGE: {source} is constant (every value is {lo:g}), so it has "
+                         "nothing to pulse; choose another slice with --slice")
+
+
+# Kernels each command compiles on its first run; see _announce_compilation.
+_COMMAND_KERNELS = {
+    "signature": lambda args: [kernels.pcnn_image],
+    "segment": lambda args: [kernels.pcnn_volume]
+    + ([kernels.ensemble_sum] if args.segmenter else []),
+    "detect": lambda args: [kernels.pcnn_batch, kernels.proposals.felzenszwalb_labels,
+                            kernels.proposals.region_statistics,
+                            kernels.proposals.hierarchical_grouping],
+}
+
+
+def _announce_compilation(args):
+    """One line on stderr when this run compiles the kernels (cold Numba cache)."""
+    if getattr(args, "quiet", False):
+        return
+    if kernels.runtime.cache_is_cold(_COMMAND_KERNELS[args.command](args)):
+        when = ("first run only" if kernels.runtime.caching_enabled
+                else "no writable cache folder, so on every run")
+        print(f"pcnnseg {args.command}: compiling kernels ({when}, about 20 s)...",
+              file=sys.stderr, flush=True)
+
+
 def _signature(args):
+    if args.fire_time:
+        outputs.check_output_file(args.fire_time, "--fire-time")
     image, source = _load_slice(args.image, args.slice, args.seed)
+    _check_not_constant(image, source)
     factory = _MODELS[args.model]
     model = None if factory is None else factory()
+    outputs._test_pause("work")
+    _announce_compilation(args)
     result = pcnnseg.pulse(image, model, n_iter=args.n_iter)
     counts = result.counts
     fraction = counts / image.size
     entropy = binary_entropy(fraction)
     if args.fire_time:
-        write_png(args.fire_time, fire_time_picture(result.fire_time, args.n_iter))
+        picture = fire_time_picture(result.fire_time, args.n_iter)
+        with outputs.OutputSet() as files:
+            files.stage(args.fire_time, lambda path: write_png(path, picture))
+            files.commit()
     if args.json:
         json.dump({"source": source, "shape": list(image.shape), "model": repr(result.model),
                    "counts": counts.tolist(), "normalized": fraction.tolist(),
@@ -154,12 +221,10 @@ def _segment(args):
     from pcnnseg.segmenter import Segmenter
     from pcnnseg.tumor import segment_tumor
 
-    images, geometry, truth, has_regions, source = _read_input(args)
     output, overlay = _output_paths(args)
-    for path, what in ((output, "-o"), (overlay, "--overlay")):
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):   # before any work, so nothing is half-written
-            raise FileNotFoundError(f"{what}: folder does not exist: {folder!r}")
+    outputs.check_output_file(output, "-o")
+    outputs.check_output_file(overlay, "--overlay")
+    images, geometry, truth, has_regions, source = _read_input(args)
     segmenter = None
     if args.segmenter:
         segmenter = ("default" if args.segmenter == "default"
@@ -171,6 +236,8 @@ def _segment(args):
         brain = mask.array != 0
     spacing = (tuple(reversed(geometry.spacing)) if len(geometry.spacing) == 3
                else (1.0, 1.0, 1.0))
+    outputs._test_pause("work")
+    _announce_compilation(args)
     with tqdm(total=4 if args.regions else 3, unit="step", desc="segment",
               disable=args.quiet) as bar:
         def progress(done, total):
@@ -180,14 +247,17 @@ def _segment(args):
                                selection=args.selection, segmenter=segmenter,
                                progress=progress)
     if args.regions:
-        write_label_map(output, result, geometry)
         found = brats_regions(result, convention=args.label_convention)
     else:
-        write_mask(output, result, geometry)
         found = {"whole_tumor": result}
     reference = None if truth is None else brats_regions(truth)
-    write_png(overlay, overlay_slices(geometry.array, found["whole_tumor"],
-                                      None if reference is None else reference["whole_tumor"]))
+    picture = overlay_slices(geometry.array, found["whole_tumor"],
+                             None if reference is None else reference["whole_tumor"])
+    writer = write_label_map if args.regions else write_mask
+    with outputs.OutputSet() as files:
+        files.stage(output, lambda path: writer(path, result, geometry))
+        files.stage(overlay, lambda path: write_png(path, picture))
+        files.commit()
     used = ", ".join(images)
     print(f"{source} ({used}): {int(found['whole_tumor'].sum())} tumor voxels of "
           f"{found['whole_tumor'].size}")
@@ -202,42 +272,64 @@ def _segment(args):
     return 0
 
 
+_PICTURE = re.compile(r"slice_\d{3,}\.png")
+
+
+def _stale_pictures(outdir, new_names):
+    """Slice pictures of an earlier detect run in ``outdir`` that this run does not
+    redraw. Only a folder holding a ``detections.json`` is taken for an earlier
+    run's, so pictures the user keeps elsewhere are never touched."""
+    if not os.path.isfile(os.path.join(outdir, "detections.json")):
+        return []
+    return [os.path.join(outdir, name) for name in os.listdir(outdir)
+            if _PICTURE.fullmatch(name) and name not in new_names]
+
+
 def _detect(args):
     from pcnnseg.boxes import box_iou, largest_component_box
     from pcnnseg.detect import detect
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
 
+    outdir = args.output or f"{_stem(args.input)}_detect"
+    outputs.check_output_folder(outdir, "-o")
     images, geometry, labels, _, source = _read_input(args)
     volume = images["flair"] if "flair" in images else geometry.array
     truth = None if labels is None else labels > 0
     if volume.ndim not in (2, 3):
         raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
-    outdir = args.output or f"{_stem(args.input)}_detect"
     slices = volume[None] if volume.ndim == 2 else volume
     truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
     with_brain = [z for z in range(len(slices)) if np.any(slices[z] != 0)]
-    os.makedirs(outdir, exist_ok=True)
-    records, hits = [], []
-    for z in tqdm(with_brain, unit="slice", desc="detect", disable=args.quiet):
-        found = detect(slices[z], reference=None if args.published else "default")
-        record = {"slice": z, **found.to_dict()}
-        truth_box = None
-        if truths is not None:
-            truth_box = largest_component_box(truths[z])
-            record["truth_box"] = None if truth_box is None else list(truth_box)
-            if truth_box is not None and found.box is not None:
-                record["iou"] = box_iou(found.box, truth_box)
-                hits.append(record["iou"] >= 0.5)
-        records.append(record)
-        if found.box is not None or truth_box is not None:
-            write_png(os.path.join(outdir, f"slice_{z:03d}.png"),
-                      box_picture(slices[z], found.box, truth_box))
-    summary = {"source": source, "shape": list(volume.shape),
-               "method": "published" if args.published else "reference",
-               "slices": records}
-    report = os.path.join(outdir, "detections.json")
-    write_bytes_atomic(report, (json.dumps(summary, indent=1) + "\n").encode())
+    outputs._test_pause("work")
+    _announce_compilation(args)
+    with outputs.OutputSet() as files:
+        files.make_folder(outdir)
+        records, hits, pictures = [], [], []
+        for z in tqdm(with_brain, unit="slice", desc="detect", disable=args.quiet):
+            found = detect(slices[z], reference=None if args.published else "default")
+            record = {"slice": z, **found.to_dict()}
+            truth_box = None
+            if truths is not None:
+                truth_box = largest_component_box(truths[z])
+                record["truth_box"] = None if truth_box is None else list(truth_box)
+                if truth_box is not None and found.box is not None:
+                    record["iou"] = box_iou(found.box, truth_box)
+                    hits.append(record["iou"] >= 0.5)
+            records.append(record)
+            if found.box is not None or truth_box is not None:
+                picture = box_picture(slices[z], found.box, truth_box)
+                pictures.append(f"slice_{z:03d}.png")
+                files.stage(os.path.join(outdir, pictures[-1]),
+                            lambda path, picture=picture: write_png(path, picture))
+        summary = {"source": source, "shape": list(volume.shape),
+                   "method": "published" if args.published else "reference",
+                   "slices": records}
+        report = os.path.join(outdir, "detections.json")
+        text = (json.dumps(summary, indent=1) + "\n").encode()
+        files.stage(report, lambda path: write_bytes_atomic(path, text))
+        files.remove_on_commit(_stale_pictures(outdir, set(pictures)))
+        files.commit()
     n_boxes = sum(r["box"] is not None for r in records)
     print(f"{source}: a box on {n_boxes} of {len(with_brain)} slices with brain")
     print(f"boxes written to {report}, pictures to {outdir}/slice_*.png")
@@ -265,11 +357,13 @@ def build_parser():
                      help="slice index of a 3-D image (default: the middle one)")
     sig.add_argument("--model", choices=sorted(_MODELS), default="spcnn",
                      help="model (default: spcnn, parameters set from the image)")
-    sig.add_argument("--n-iter", type=int, default=DEFAULT_N_ITER,
-                     help=f"iterations (default {DEFAULT_N_ITER})")
+    sig.add_argument("--n-iter", type=_n_iter, default=DEFAULT_N_ITER,
+                     help=f"iterations, 1 to {_MAX_N_ITER} (default {DEFAULT_N_ITER})")
     sig.add_argument("--seed", type=int, default=0, help="phantom seed when no IMAGE")
     sig.add_argument("--fire-time", metavar="PNG", help="also write the fire-time map as PNG")
     sig.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sig.add_argument("-q", "--quiet", action="store_true",
+                     help="no message when the first run compiles the kernels")
     sig.set_defaults(run=_signature)
 
     seg = sub.add_parser(
@@ -310,7 +404,8 @@ def build_parser():
                      help="reference labels (BraTS labels score the regions too; otherwise "
                           "any non-zero = tumor): drawn and scored")
     seg.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
-    seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    seg.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar, no message when the first run compiles")
     seg.set_defaults(run=_segment)
 
     det = sub.add_parser(
@@ -331,9 +426,25 @@ def build_parser():
                      help="rank by distance to the slice's own signature (the published "
                           "method) instead of the learned reference")
     det.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
-    det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    det.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress bar, no message when the first run compiles")
     det.set_defaults(run=_detect)
     return parser
+
+
+def _interrupt(err):
+    """The signal behind ``err``, an interrupt or an error that one caused (Numba's
+    dispatcher reports an exception raised inside its call as a SystemError
+    chained to it), or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, outputs.Interrupted):
+            return err.signum
+        if isinstance(err, KeyboardInterrupt):
+            return signal.SIGINT
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def main(argv=None):
@@ -341,10 +452,24 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError) as err:
-        print(f"pcnnseg {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        with outputs.interrupts_raise():
+            return args.run(args)
+    except BaseException as err:
+        signum = _interrupt(err)
+        if signum is not None:
+            done = ("after writing its outputs" if getattr(err, "after_commit", False)
+                    else "nothing written")
+            print(f"pcnnseg {args.command}: interrupted ({signal.Signals(signum).name}), "
+                  f"{done}", file=sys.stderr)
+            return 128 + signum
+        if isinstance(err, MemoryError):
+            print(f"pcnnseg {args.command}: error: not enough memory ({err})",
+                  file=sys.stderr)
+            return 2
+        if isinstance(err, (ValueError, TypeError, OSError)):
+            print(f"pcnnseg {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":
