@@ -89,7 +89,8 @@ _COMMAND_KERNELS = {
     + ([kernels.ensemble_sum] if args.segmenter else []),
     "detect": lambda args: [kernels.pcnn_batch, kernels.proposals.felzenszwalb_labels,
                             kernels.proposals.region_statistics,
-                            kernels.proposals.hierarchical_grouping],
+                            kernels.proposals.hierarchical_grouping]
+    + ([kernels.pcnn_image] if args.published else []),
 }
 
 
@@ -100,7 +101,7 @@ def _announce_compilation(args):
     if kernels.runtime.cache_is_cold(_COMMAND_KERNELS[args.command](args)):
         when = ("first run only" if kernels.runtime.caching_enabled
                 else "no writable cache folder, so on every run")
-        print(f"pcnnseg {args.command}: compiling kernels ({when}, about 20 s)...",
+        print(f"pcnnseg {args.command}: compiling kernels ({when}, 10 to 40 s)...",
               file=sys.stderr, flush=True)
 
 
