@@ -3,13 +3,31 @@
 Arrays keep SimpleITK's axis order: a slice is ``(H, W)`` and a volume ``(Z, Y, X)``;
 geometry (spacing, origin, direction) stays in SimpleITK's ``(x, y[, z])`` order.
 
-Every writer here goes through a temporary file in the target's own folder and a
-final :func:`os.replace`, so a reader never sees a half-written file and a failure
-leaves neither the target nor the temporary file behind.
+Reading checks what SimpleITK does not: only regular files (or a DICOM folder) are
+opened, so a named pipe cannot hang a read; a NIfTI file whose header gives a size
+below 1, or which is shorter than its header says, is refused; the gzip checksum and
+length of a ``.nii.gz`` are compared with the data read, so a truncated or bit-flipped
+file is an error rather than a volume with zero-filled slices; NaN and infinite
+voxels, which the NIfTI reader turns into 0, are put back. A DICOM folder holding a
+file that looks like a slice but is not part of the series, or whose slices are
+unevenly spaced (a slice missing), is refused.
+
+Every writer here goes through a temporary file in the target's own folder, flushes it
+to disk, reads it back and compares it with what was meant, and only then moves it
+over the target with :func:`os.replace`; so a reader never sees a half-written file,
+and a failure (a full disk included, even when the image writer only prints a warning)
+raises, leaves an existing target as it was and no temporary file behind.
 """
+import contextlib
+import errno
+import gzip
+import math
 import os
 import pathlib
 import secrets
+import stat
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +47,12 @@ BRATS_SEQUENCES = ("flair", "t1", "t1ce", "t2")
 # write would leave it pointing at the temporary data file, so they cannot be
 # written atomically with one rename.
 _TWO_FILE_SUFFIXES = (".mhd", ".hdr", ".img", ".hdr.gz", ".img.gz")
+
+# Formats that hold one 2-D picture: SimpleITK writes only the first slice of a volume.
+_FLAT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+# Formats that store spacing, origin and direction, so a write can be checked for them.
+_GEOMETRY_SUFFIXES = (".nii", ".nii.gz", ".mha", ".nrrd")
 
 
 @dataclass(frozen=True)
@@ -56,21 +80,435 @@ def _last_line(err):
     return text.splitlines()[-1] if text else ""
 
 
-def _from_sitk(img):
-    array = sitk.GetArrayFromImage(img)
+def _from_sitk(img, array):
     if img.GetNumberOfComponentsPerPixel() > 1:
         array = array[..., :3].astype(np.float64).mean(axis=-1)
     return Image(array=array, spacing=tuple(img.GetSpacing()), origin=tuple(img.GetOrigin()),
                  direction=tuple(img.GetDirection()))
 
 
-def _read_dicom_series(path, series_id):
+# ------------------------------------------------------------------ paths and files
+
+
+def _fspath(path, name):
+    """``path`` as a str (bytes decoded as the file system does); TypeError otherwise."""
     try:
-        ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(path)
-    except RuntimeError as err:
-        raise ValueError(f"path: cannot scan directory {path!r} for DICOM series "
-                         f"({_last_line(err)})") from None
-    ids = tuple(ids)
+        path = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"{name}: expected a path (str, bytes or os.PathLike), got "
+                        f"{type(path).__name__}") from None
+    if "\0" in path:
+        raise ValueError(f"{name}: expected a path, got one holding a NUL character: {path!r}")
+    try:
+        path.encode("utf-8")  # SimpleITK takes UTF-8 names only
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: expected a path that is valid UTF-8, got {path!r}") from None
+    return path
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _stat_input(path, name):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such file or directory: {path!r}") from None
+    except PermissionError:
+        raise PermissionError(errno.EACCES, f"{name}: cannot read {path!r}: permission "
+                                            f"denied on a folder above it") from None
+    except OSError as err:
+        raise OSError(err.errno, f"{name}: cannot access {path!r} ({err.strerror})") from None
+
+
+def _open_input(path):
+    """Open a regular file for reading, without blocking on a pipe or device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except PermissionError:
+        raise PermissionError(errno.EACCES, f"path: cannot read {path!r}: permission "
+                                            f"denied") from None
+    except OSError as err:
+        raise OSError(err.errno, f"path: cannot open {path!r} ({err.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise ValueError(f"path: expected an image file or a DICOM folder, got "
+                         f"{_file_kind(mode)}: {path!r}")
+    return os.fdopen(fd, "rb")
+
+
+@contextlib.contextmanager
+def _itk_warnings_off():
+    """Silence ITK's printed warnings (the caller reports the problem itself)."""
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+
+
+# ---------------------------------------------------------------------------- NIfTI
+
+#: NIfTI datatype code -> NumPy type of one stored value (RGB / RGBA: per channel).
+_NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 128: "u1", 256: "i1",
+                 512: "u2", 768: "u4", 1024: "i8", 1280: "u8", 2304: "u1"}
+
+
+@dataclass(frozen=True)
+class _NiftiHeader:
+    """The fields of a NIfTI-1 or NIfTI-2 header that say where the data lie."""
+
+    sizes: tuple
+    datatype: int
+    bitpix: int
+    vox_offset: int
+    slope: float
+    inter: float
+    byteorder: str
+    single_file: bool
+
+    @property
+    def data_bytes(self):
+        return math.prod(self.sizes) * self.bitpix // 8
+
+    @property
+    def data_end(self):
+        return self.vox_offset + self.data_bytes
+
+    @property
+    def scaled(self):
+        """Whether the reader applies scl_slope / scl_inter (slope 0 means none)."""
+        return (math.isfinite(self.slope) and self.slope != 0
+                and (self.slope != 1 or self.inter != 0))
+
+    @property
+    def dtype(self):
+        """Type of the stored values in the file's byte order, or None if unusual."""
+        code = _NIFTI_DTYPES.get(self.datatype)
+        return None if code is None else np.dtype(self.byteorder + code)
+
+
+def _parse_nifti_header(raw, path):
+    """Parse the start of a NIfTI file; None if it is not a NIfTI header at all."""
+    if len(raw) < 348:
+        raise ValueError(f"path: {path!r} is truncated: {len(raw)} bytes, shorter than a "
+                         f"NIfTI header")
+    for order in "<>":
+        size = struct.unpack_from(order + "i", raw)[0]
+        if size in (348, 540):
+            break
+    else:
+        return None
+    if size == 348:
+        dim = struct.unpack_from(order + "8h", raw, 40)
+        datatype, bitpix = struct.unpack_from(order + "2h", raw, 70)
+        vox_offset = struct.unpack_from(order + "f", raw, 108)[0]
+        slope, inter = struct.unpack_from(order + "2f", raw, 112)
+        single_file = raw[344:348] == b"n+1\0"
+    else:
+        if len(raw) < 540:
+            raise ValueError(f"path: {path!r} is truncated: {len(raw)} bytes, shorter than "
+                             f"a NIfTI-2 header")
+        datatype, bitpix = struct.unpack_from(order + "2h", raw, 12)
+        dim = struct.unpack_from(order + "8q", raw, 16)
+        vox_offset = struct.unpack_from(order + "q", raw, 168)[0]
+        slope, inter = struct.unpack_from(order + "2d", raw, 176)
+        single_file = raw[4:8] == b"n+2\0"
+    if not 1 <= dim[0] <= 7:
+        raise ValueError(f"path: the NIfTI header of {path!r} gives {dim[0]} dimensions "
+                         f"(dim[0]), expected 1 to 7")
+    sizes = tuple(int(d) for d in dim[1:dim[0] + 1])
+    if min(sizes) < 1:
+        axis = min(range(len(sizes)), key=lambda i: sizes[i])
+        raise ValueError(f"path: the NIfTI header of {path!r} gives a size of {sizes[axis]} "
+                         f"along axis {axis + 1} (sizes {sizes}); expected sizes of at least 1")
+    if bitpix < 8 or bitpix % 8 or not math.isfinite(vox_offset) or vox_offset < 0:
+        raise ValueError(f"path: the NIfTI header of {path!r} is corrupt (bitpix {bitpix}, "
+                         f"vox_offset {vox_offset})")
+    # as nifticlib does, data never start inside the header itself
+    return _NiftiHeader(sizes=sizes, datatype=datatype, bitpix=bitpix,
+                        vox_offset=max(int(vox_offset), size), slope=float(slope),
+                        inter=float(inter), byteorder=order, single_file=single_file)
+
+
+class _GzipHead:
+    """Decompress the start of a gzip file on demand, keeping the bytes read."""
+
+    def __init__(self, fh, path):
+        self._fh, self._path = fh, path
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.data = b""
+
+    def extend(self, n):
+        """Decompress until ``n`` bytes are held or the file ends."""
+        parts = [self.data]
+        have = len(self.data)
+        try:
+            while have < n:
+                if self._inflate.eof:   # the next gzip member, if any
+                    chunk = self._inflate.unused_data or self._fh.read(1 << 16)
+                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                else:
+                    chunk = self._inflate.unconsumed_tail or self._fh.read(1 << 16)
+                if not chunk:
+                    break
+                part = self._inflate.decompress(chunk, n - have)
+                parts.append(part)
+                have += len(part)
+        except zlib.error as err:
+            raise ValueError(f"path: {self._path!r} is corrupt (gzip: {err})") from None
+        self.data = b"".join(parts)
+        return self.data
+
+
+def _nifti_name(path):
+    lower = path.lower()
+    return lower.endswith(".nii") or lower.endswith(".nii.gz")
+
+
+def _check_nifti_before_read(fh, path):
+    """Check a NIfTI file's header and size; return what the data check needs.
+
+    Returns None for a file that is not NIfTI after all, else ``(header, head)``
+    where ``head`` holds the decompressed start of a gzip file (None if plain).
+    """
+    size = os.fstat(fh.fileno()).st_size
+    gzipped = fh.read(2) == b"\x1f\x8b"
+    fh.seek(0)
+    head = _GzipHead(fh, path) if gzipped else None
+    raw = head.extend(540) if gzipped else fh.read(540)
+    header = _parse_nifti_header(raw, path)
+    if header is None or not header.single_file:
+        return None
+    if gzipped:
+        head.extend(header.vox_offset)
+        # deflate cannot shrink data more than about 1032 times: a header asking for
+        # more is lying, and reading it would try to allocate that much
+        if header.data_end > 1100 * size + (1 << 20):
+            raise ValueError(f"path: {path!r} is truncated or corrupt: its header asks for "
+                             f"{header.data_end} bytes of data, more than {size} compressed "
+                             f"bytes can hold")
+    elif size < header.data_end:
+        raise ValueError(f"path: {path!r} is truncated: {size} bytes, its header needs "
+                         f"{header.data_end}")
+    return header, head
+
+
+def _gunzip_all(path):
+    """The whole decompressed content, each member's CRC-32 and length checked."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"path: {path!r} is truncated or corrupt (gzip: {err})") from None
+
+
+def _raw_bytes(array, header):
+    """``array`` as the bytes it had in the file, or None if the reader changed them."""
+    dtype = header.dtype
+    if (dtype is None or header.scaled or array.nbytes != header.data_bytes
+            or array.dtype != dtype.newbyteorder("=") or not array.flags.c_contiguous):
+        return None
+    return array if dtype.isnative else array.byteswap()
+
+
+def _gzip_matches(fh, header, head, array):
+    """Whether the gzip trailer's CRC-32 and length match the header and ``array``.
+
+    This checks the whole stream for the cost of one CRC over the data SimpleITK
+    already decompressed, instead of decompressing the file a second time.
+    """
+    data = _raw_bytes(array, header)
+    size = os.fstat(fh.fileno()).st_size
+    if data is None or size < 18 or len(head.data) < header.vox_offset:
+        return False
+    fh.seek(size - 8)
+    crc, isize = struct.unpack("<II", fh.read(8))
+    if isize != header.data_end & 0xFFFFFFFF:
+        return False
+    return zlib.crc32(data, zlib.crc32(head.data[:header.vox_offset])) == crc
+
+
+def _stored_values(fh, header, path, gzipped):
+    """The data section as stored, as a flat array (None for unusual types)."""
+    if gzipped:
+        content = _gunzip_all(path)
+        if len(content) < header.data_end:
+            raise ValueError(f"path: {path!r} is truncated: {len(content)} bytes once "
+                             f"decompressed, its header needs {header.data_end}")
+        if header.dtype is None:
+            return None
+        return np.frombuffer(content, dtype=header.dtype, offset=header.vox_offset,
+                             count=header.data_bytes // header.dtype.itemsize)
+    if header.dtype is None or header.dtype.kind != "f":
+        return None
+    fh.seek(header.vox_offset)
+    return np.fromfile(fh, dtype=header.dtype, count=header.data_bytes // header.dtype.itemsize)
+
+
+def _restore_non_finite(array, stored, header, path):
+    """Put back the NaN and infinite voxels that the NIfTI reader set to 0."""
+    if stored is None or stored.dtype.kind != "f":
+        return array
+    bad = ~np.isfinite(stored)
+    if not bad.any():
+        return array
+    if array.dtype.kind != "f" or array.size != stored.size:
+        raise ValueError(f"path: {path!r} holds {int(bad.sum())} NaN or infinite voxels "
+                         f"that cannot be read faithfully as {array.dtype}")
+    values = stored[bad].astype(np.float64)
+    if header.scaled:
+        values = values * header.slope + header.inter
+    array = np.array(array, copy=True, order="C")
+    array.reshape(-1)[bad] = values
+    return array
+
+
+def _check_nifti_after_read(fh, path, checked, array):
+    """Verify the data SimpleITK read against the file; return the faithful array."""
+    header, head = checked
+    if head is not None and _gzip_matches(fh, header, head, array):
+        return array    # intact, and a match means no voxel was changed (no NaN)
+    return _restore_non_finite(array, _stored_values(fh, header, path, head is not None),
+                               header, path)
+
+
+def _read_file(path):
+    with _open_input(path) as fh:
+        checked = _check_nifti_before_read(fh, path) if _nifti_name(path) else None
+        try:
+            img = sitk.ReadImage(path)
+        except RuntimeError as err:
+            if checked is not None and checked[1] is not None:
+                _gunzip_all(path)   # a damaged stream: say so rather than ITK's guess
+            raise ValueError(f"path: cannot read {path!r} as an image "
+                             f"({_last_line(err)})") from None
+        array = sitk.GetArrayFromImage(img)
+        if checked is not None:
+            array = _check_nifti_after_read(fh, path, checked, array)
+    return _from_sitk(img, array)
+
+
+# ---------------------------------------------------------------------------- DICOM
+
+# DICOM files that are not slices of an image series
+_DICOM_NON_IMAGES = ("dicomdir",)
+
+# Series Instance UID (0020,000E) as it starts in little-endian DICOM
+_SERIES_UID_TAG = b"\x20\x00\x0e\x00"
+
+
+def _read_bytes(file, n=-1):
+    try:
+        with open(file, "rb") as fh:
+            return fh.read(n)
+    except PermissionError:
+        raise PermissionError(errno.EACCES, f"path: cannot read {file!r} in the DICOM "
+                                            f"folder: permission denied") from None
+
+
+def _looks_like_dicom(entry):
+    return (entry.name.lower().endswith((".dcm", ".dicom", ".ima"))
+            or _read_bytes(entry.path, 132)[128:] == b"DICM")
+
+
+def _series_uid(content):
+    """The Series Instance UID found in a DICOM file's bytes, or None.
+
+    A plain search, good enough to tell whether a file GDCM skipped claims to
+    belong to a series: tags come in ascending order, so (0020,000E) precedes the
+    pixel data, and explicit (``UI`` + 2-byte length) and implicit (4-byte
+    length) encodings are both tried.
+    """
+    at = content.find(_SERIES_UID_TAG)
+    if at < 0:
+        return None
+    if content[at + 4:at + 6] == b"UI":
+        n, start = struct.unpack_from("<H", content, at + 6)[0], at + 8
+    elif len(content) >= at + 8:
+        n, start = struct.unpack_from("<I", content, at + 4)[0], at + 8
+    else:
+        return None
+    uid = content[start:start + n].rstrip(b"\0 ")
+    return uid.decode("ascii", "replace") if len(uid) and start + n <= len(content) else None
+
+
+def _check_no_slice_left_out(path, entries, listed, ids):
+    """Refuse a DICOM file that GDCM skipped though it is (or may be) a slice.
+
+    GDCM silently leaves out files it cannot parse, so a truncated slice would
+    vanish from the volume. A skipped DICOM file is accepted only if it names a
+    series other than those found (a report or other non-image object).
+    """
+    listed = {os.path.realpath(f) for f in listed}
+    for entry in entries:
+        if (entry.name.lower() in _DICOM_NON_IMAGES or os.path.realpath(entry.path) in listed
+                or not _looks_like_dicom(entry)):
+            continue
+        uid = _series_uid(_read_bytes(entry.path))
+        if uid is None or uid in ids:
+            raise ValueError(f"path: cannot read DICOM file {entry.name!r} in {path!r}: it "
+                             f"is truncated or corrupt, so GDCM leaves it out of the series; "
+                             f"repair or remove it")
+
+
+def _folder_files(path):
+    """Regular files of a folder; anything that would block a reader is refused."""
+    files = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            try:
+                mode = os.stat(entry.path).st_mode
+            except FileNotFoundError:   # a dangling link: nothing to read
+                continue
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                raise ValueError(f"path: expected regular files in the DICOM folder "
+                                 f"{path!r}, got {_file_kind(mode)}: {entry.name!r}")
+            files.append(entry)
+    return files
+
+
+def _check_slice_spacing(reader, n, path, series_id):
+    """Refuse a series whose slice positions jump (a missing slice) or repeat."""
+    try:
+        cosines = [float(v) for v in reader.GetMetaData(0, "0020|0037").split("\\")]
+        positions = np.array([[float(v) for v in reader.GetMetaData(i, "0020|0032").split("\\")]
+                              for i in range(n)])
+    except (RuntimeError, ValueError):   # no position tags: nothing to check against
+        return
+    if n < 3 or len(cosines) != 6 or positions.shape != (n, 3):
+        return
+    along = positions @ np.cross(cosines[:3], cosines[3:])
+    gaps = np.abs(np.diff(along))
+    typical = float(np.median(gaps))
+    if typical == 0 or np.max(np.abs(gaps - typical)) > 0.5 * typical:
+        raise ValueError(f"path: the slices of DICOM series {series_id!r} in {path!r} are "
+                         f"unevenly spaced (gaps from {gaps.min():.4g} to {gaps.max():.4g} "
+                         f"mm): a slice is missing or unreadable, or the series mixes "
+                         f"acquisitions")
+
+
+def _read_dicom_series(path, series_id):
+    entries = _folder_files(path)   # before GDCM opens a pipe and hangs
+    with _itk_warnings_off():
+        try:
+            ids = tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(path))
+            series = {i: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(path, i) for i in ids}
+        except RuntimeError as err:
+            raise ValueError(f"path: cannot scan directory {path!r} for DICOM series "
+                             f"({_last_line(err)})") from None
+    _check_no_slice_left_out(path, entries, [f for files in series.values() for f in files],
+                             ids)
     if not ids:
         raise ValueError(f"path: expected an image file or a directory holding a DICOM "
                          f"series, got a directory with no DICOM series: {path!r}")
@@ -82,15 +520,18 @@ def _read_dicom_series(path, series_id):
     elif series_id not in ids:
         raise ValueError(f"series_id: expected one of {list(ids)} in {path!r}, "
                          f"got {series_id!r}")
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(path, series_id)
+    files = series[series_id]
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        img = reader.Execute()
+        with _itk_warnings_off():   # its spacing warning: checked just below
+            img = reader.Execute()
     except RuntimeError as err:
         raise ValueError(f"path: cannot read DICOM series {series_id!r} in {path!r} "
                          f"({_last_line(err)})") from None
-    return _from_sitk(img)
+    _check_slice_spacing(reader, len(files), path, series_id)
+    return _from_sitk(img, sitk.GetArrayFromImage(img))
 
 
 def read_image(path, *, series_id=None):
@@ -105,7 +546,7 @@ def read_image(path, *, series_id=None):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         An image file, or a directory holding one DICOM series.
     series_id : str, optional
         Series Instance UID to read when the directory holds several series.
@@ -120,9 +561,26 @@ def read_image(path, *, series_id=None):
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    PermissionError
+        If ``path`` cannot be read for lack of permission.
+    TypeError
+        If ``path`` is not a path.
     ValueError
-        If the file cannot be read as an image, or the directory holds no DICOM
-        series (or several and ``series_id`` does not pick one).
+        If ``path`` is not a regular file or a directory (a named pipe, a
+        device), the file cannot be read as an image, or is truncated or corrupt
+        (NIfTI: a size below 1 in the header, fewer bytes than the header says,
+        a gzip stream whose checksum or length does not match); if the directory
+        holds no DICOM series (or several and ``series_id`` does not pick one),
+        a DICOM-looking file that belongs to no series, or a series with a slice
+        missing (unevenly spaced positions).
+
+    Notes
+    -----
+    NIfTI files are checked against their header, and a ``.nii.gz`` against its
+    gzip CRC-32 and length, computed over the data SimpleITK decompressed (one
+    CRC pass, no second decompression). SimpleITK's NIfTI reader sets NaN and
+    infinite voxels to 0; they are read again from the file and put back, so a
+    check for non-finite values downstream sees them.
 
     Examples
     --------
@@ -132,36 +590,53 @@ def read_image(path, *, series_id=None):
     >>> read_image(folder + "/a.mha").array.shape
     (3, 4)
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"path: no such file: {path!r}")
-    if os.path.isdir(path):
+    path = _fspath(path, "path")
+    mode = _stat_input(path, "path").st_mode
+    if stat.S_ISDIR(mode):
         return _read_dicom_series(path, series_id)
-    try:
-        img = sitk.ReadImage(path)
-    except RuntimeError as err:
-        raise ValueError(f"path: cannot read {path!r} as an image ({_last_line(err)})") from None
-    return _from_sitk(img)
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"path: expected an image file or a DICOM folder, got "
+                         f"{_file_kind(mode)}: {path!r}")
+    return _read_file(path)
 
 
-def _reserve_temp(path):
-    """Create an empty, uniquely named file next to ``path``; return its name.
+# ---------------------------------------------------------------------------- writing
 
-    The name ends with ``path``'s own file name, so writers that choose a format
-    from the extension (SimpleITK) pick the right one. ``O_EXCL`` makes the name
-    ours; mode 0o666 lets the process umask decide the final permissions, as for
-    any newly created file.
-    """
+
+def _write_error(err, path):
+    """An OSError naming the target ``path`` for a failed system call."""
+    return OSError(err.errno, f"path: cannot write {path!r} ({err.strerror or err})")
+
+
+def _check_target(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"path: folder does not exist: {folder!r}")
-    name = os.path.basename(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"path: expected a file name, got a "
+                                              f"directory: {path!r}")
+    return folder
+
+
+def _reserve_temp(path, suffix):
+    """Create an empty, uniquely named file in ``path``'s folder; return (fd, name).
+
+    The name is short (``.pcnnseg-<8 hex digits><suffix>``) so that any legal
+    target name still works; ``suffix`` keeps the format's extension for writers
+    that choose the format from it (SimpleITK). ``O_EXCL`` makes the name ours;
+    mode 0o666 lets the process umask decide the final permissions, as for any
+    newly created file.
+    """
+    folder = _check_target(path)
     while True:
-        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{name}")
+        tmp = os.path.join(folder, f".pcnnseg-{secrets.token_hex(4)}{suffix}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                         0o666)
         except FileExistsError:
             continue
+        except OSError as err:
+            raise _write_error(err, path) from None
         return fd, tmp
 
 
@@ -172,18 +647,87 @@ def _discard(tmp):
         pass
 
 
-def write_bytes_atomic(path, data):
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    A failure or an interruption leaves no partial ``path`` behind, and an
-    existing ``path`` stays as it was.
-    """
-    path = os.fspath(path)
-    fd, tmp = _reserve_temp(path)
+def _commit(tmp, path):
+    """Move the verified ``tmp`` over ``path`` and make the rename itself durable."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
         os.replace(tmp, path)
+    except OSError as err:
+        raise _write_error(err, path) from None
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:    # some file systems cannot sync a folder; the data are synced
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd, view):
+    done = 0
+    while done < len(view):
+        n = os.write(fd, view[done:])
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
+
+
+def _read_all(fd, n):
+    parts, done = [], 0
+    while done <= n:   # one byte past the end shows an overlong file
+        part = os.pread(fd, n + 1 - done, done)
+        if not part:
+            break
+        parts.append(part)
+        done += len(part)
+    return b"".join(parts)
+
+
+def write_bytes_atomic(path, data):
+    """Write ``data`` to ``path`` through a verified temporary file and a rename.
+
+    The bytes go to a temporary file in ``path``'s folder, are flushed to disk
+    (``fsync``) and read back; only if they read back identical does
+    :func:`os.replace` move the file over ``path``. A failure or an
+    interruption leaves no partial ``path`` and no temporary file behind, and an
+    existing ``path`` stays as it was.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+    data : bytes-like
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not bytes-like or ``path`` is not a path.
+    FileNotFoundError
+        If the target folder does not exist.
+    OSError
+        If the file cannot be written or does not read back as written (a full
+        disk, for instance); the message names ``path``.
+    """
+    path = _fspath(path, "path")
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError:
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}") from None
+    fd, tmp = _reserve_temp(path, ".tmp")
+    try:
+        try:
+            _write_all(fd, view)
+            os.fsync(fd)
+            back = _read_all(fd, len(view))
+        except OSError as err:
+            raise _write_error(err, path) from None
+        finally:
+            os.close(fd)
+        if back != view:
+            raise OSError(errno.EIO, f"path: cannot write {path!r}: {len(back)} bytes read "
+                                     f"back differ from the {len(view)} written")
+        _commit(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
@@ -192,52 +736,153 @@ def write_bytes_atomic(path, data):
 def write_png(path, array):
     """Write a (H, W) or (H, W, 3) uint8 array as PNG, atomically.
 
-    Colour arrays are in RGB order.
+    Colour arrays are in RGB order. The encoded picture is decoded again and
+    compared with ``array`` before the write, which is verified as in
+    :func:`write_bytes_atomic`.
+
+    Raises
+    ------
+    ValueError
+        If ``array`` is not a non-empty (H, W) or (H, W, 3) uint8 array (a
+        volume, say: a PNG holds one slice).
+    OSError
+        If the file cannot be written (see :func:`write_bytes_atomic`).
     """
     import cv2
 
     array = np.asarray(array)
     if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3
                                                          and array.shape[2] == 3)):
-        raise ValueError(f"array: expected a (H, W) or (H, W, 3) uint8 array, got "
+        what = " (a PNG holds one 2-D picture, not a volume)" if array.ndim >= 3 else ""
+        raise ValueError(f"array: expected a (H, W) or (H, W, 3) uint8 array{what}, got "
                          f"{array.dtype} with shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"array: expected a non-empty picture, got shape {array.shape}")
     if array.ndim == 3:
         array = array[..., ::-1]  # OpenCV writes BGR
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(array))
-    if not ok:
+    array = np.ascontiguousarray(array)
+    ok, buf = cv2.imencode(".png", array)
+    if not ok or not np.array_equal(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), array):
         raise ValueError(f"array: PNG encoding failed for shape {array.shape}")
     write_bytes_atomic(path, buf.tobytes())
 
 
-def _write_sitk_atomic(path, img):
-    path = os.fspath(path)
-    lower = path.lower()
-    if lower.endswith(_TWO_FILE_SUFFIXES):
+def _format_suffix(name):
+    """The extension that picks a writer: ``.nii.gz`` for gzip files, else the last."""
+    stem, ext = os.path.splitext(name)
+    if ext.lower() == ".gz":
+        ext = os.path.splitext(stem)[1] + ext
+    return ext
+
+
+def _check_format_holds(path, suffix, img, shape):
+    """Refuse what the target format would silently change: volumes as PNG, shears as NIfTI."""
+    if img.GetDimension() > 2 and suffix.lower() in _FLAT_SUFFIXES:
+        raise ValueError(f"path: a {suffix} file holds one 2-D picture, got a volume of "
+                         f"shape {shape} for {path!r}; write volumes as .nii.gz, .nii, "
+                         f".mha or .nrrd")
+    n = img.GetDimension()
+    direction = np.reshape(img.GetDirection(), (n, n))
+    if (suffix.lower() in (".nii", ".nii.gz")
+            and not np.allclose(direction.T @ direction, np.eye(n), rtol=0, atol=1e-5)):
+        raise ValueError(f"path: NIfTI stores only orthonormal directions (a rotation), got "
+                         f"the non-orthogonal (sheared) direction {tuple(direction.ravel())} "
+                         f"for {path!r}; write .mha to keep it")
+
+
+def _verify_written(tmp, path, suffix, img, array):
+    """Read the written file back and compare it with what was meant."""
+    try:
+        back = _read_file(tmp)
+    except (ValueError, OSError) as err:
+        reason = str(err).removeprefix("path: ").replace(repr(tmp), "it")
+        raise OSError(errno.EIO, f"path: cannot write {path!r}: the file written does not "
+                                 f"read back ({reason}); is the disk full?") from None
+    if back.array.shape != array.shape or not np.array_equal(back.array, array):
+        raise OSError(errno.EIO, f"path: cannot write {path!r}: the file written reads back "
+                                 f"with other voxels than were written; is the disk full?")
+    if suffix.lower() not in _GEOMETRY_SUFFIXES:
+        return
+    for what, rtol, atol in (("spacing", 1e-5, 0.0), ("origin", 1e-5, 1e-6),
+                             ("direction", 0.0, 1e-5)):
+        meant = getattr(img, f"Get{what.capitalize()}")()
+        got = getattr(back, what)
+        if len(got) != len(meant) or not np.allclose(got, meant, rtol=rtol, atol=atol):
+            raise ValueError(f"path: the {suffix} format cannot hold the {what} "
+                             f"{tuple(meant)} exactly (it reads back as {tuple(got)}); "
+                             f"write {path!r} as .mha instead")
+
+
+# System errors that SimpleITK's writers report only as text
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EIO)
+
+
+def _sitk_write_error(err, tmp, path):
+    """ValueError for a target SimpleITK has no writer for, else an OSError."""
+    text = _last_line(err).replace(tmp, path)
+    if "Unable to determine ImageIO" in text:
+        return ValueError(f"path: no image format has the extension of {path!r}; expected "
+                          f".nii.gz, .nii, .mha or .nrrd")
+    code = next((c for c in _WRITE_ERRNOS if os.strerror(c) in text), errno.EIO)
+    return OSError(code, f"path: cannot write {path!r} ({text})")
+
+
+def _fsync_path(tmp):
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_sitk_atomic(path, img, array):
+    path = _fspath(path, "path")
+    if path.lower().endswith(_TWO_FILE_SUFFIXES):
         raise ValueError(f"path: expected a single-file format (.nii.gz, .nii, .mha, "
                          f".nrrd), got {path!r}, whose header names a separate data file")
-    fd, tmp = _reserve_temp(path)
+    suffix = _format_suffix(os.path.basename(path))
+    _check_format_holds(path, suffix, img, array.shape)
+    fd, tmp = _reserve_temp(path, suffix)
     try:
         os.close(fd)
         try:
             sitk.WriteImage(img, tmp, True)  # useCompression: masks shrink a lot
         except RuntimeError as err:
-            raise ValueError(f"path: cannot write {path!r} ({_last_line(err)})") from None
-        os.replace(tmp, path)
+            raise _sitk_write_error(err, tmp, path) from None
+        try:
+            _fsync_path(tmp)
+        except OSError as err:
+            raise _write_error(err, path) from None
+        _verify_written(tmp, path, suffix, img, array)
+        _commit(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
 
 
 def _write_with_geometry(path, array, like):
-    img = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.uint8))
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    img = sitk.GetImageFromArray(array)
+    geometry = {}
+    for what in ("spacing", "origin", "direction"):
+        try:
+            values = tuple(float(v) for v in getattr(like, what))
+        except (TypeError, ValueError):
+            raise ValueError(f"like: expected a sequence of numbers as {what}, got "
+                             f"{getattr(like, what)!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"like: expected a finite {what}, got {values}")
+        geometry[what] = values
+    if any(s <= 0 for s in geometry["spacing"]):
+        raise ValueError(f"like: expected a positive spacing, got {geometry['spacing']}")
     try:
-        img.SetSpacing(tuple(float(s) for s in like.spacing))
-        img.SetOrigin(tuple(float(o) for o in like.origin))
-        img.SetDirection(tuple(float(d) for d in like.direction))
+        img.SetSpacing(geometry["spacing"])
+        img.SetOrigin(geometry["origin"])
+        img.SetDirection(geometry["direction"])
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"like: invalid geometry for a {array.ndim}-D image "
                          f"({_last_line(err)})") from None
-    _write_sitk_atomic(path, img)
+    _write_sitk_atomic(path, img, array)
 
 
 def _check_like(like, arr, name):
@@ -256,10 +901,11 @@ def write_mask(path, mask, like):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         Target file; the extension picks the format (``.nii.gz``, ``.nii``,
         ``.mha``, ``.nrrd``, ...). Two-file formats (``.mhd``, ``.hdr``/``.img``)
-        are refused because one rename cannot move both files atomically.
+        are refused because one rename cannot move both files atomically, and
+        2-D picture formats (``.png``, ``.jpg``, ``.bmp``) take 2-D masks only.
     mask : (H, W) or (Z, Y, X) array_like of bool, or of 0 and 1
         Same shape as ``like.array``. Written as 0/1 uint8.
     like : Image
@@ -272,16 +918,23 @@ def write_mask(path, mask, like):
         If ``like`` is not an :class:`Image` or ``mask`` has a non-real dtype.
     ValueError
         If the shapes differ, ``mask`` holds values other than 0 and 1 (or NaN),
-        or the file cannot be written.
+        ``like``'s geometry is not finite (or its spacing not positive), the
+        format cannot hold the mask (a volume as PNG) or its geometry (a sheared
+        direction as NIfTI), or the writer refuses the file.
     FileNotFoundError
         If the target folder does not exist.
+    OSError
+        If the file cannot be written or does not read back as written (a full
+        disk, for instance).
 
     Notes
     -----
-    The data go to a temporary file in the target's folder whose name ends with
-    the target's name (so SimpleITK chooses the same writer), then
-    :func:`os.replace` moves it into place. On any failure, interruptions
-    included, the temporary file is removed and an existing target is untouched.
+    The data go to a temporary file ``.pcnnseg-<8 hex digits><extension>`` in
+    the target's folder (so SimpleITK chooses the same writer), which is flushed
+    to disk and read back (pixels, and for NIfTI, MetaImage and NRRD the
+    geometry) before :func:`os.replace` moves it into place. On any failure,
+    interruptions included, the temporary file is removed and an existing target
+    is untouched.
     """
     arr = np.asarray(mask)
     _check_like(like, arr, "mask")
@@ -294,7 +947,7 @@ def write_label_map(path, labels, like):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
     labels : (H, W) or (Z, Y, X) array_like of int
         Values in 0..255, the shape of ``like.array``.
     like : Image
@@ -305,9 +958,12 @@ def write_label_map(path, labels, like):
         If ``like`` is not an :class:`Image` or ``labels`` is not of a real dtype.
     ValueError
         If the shapes differ, a value is not an integer in 0..255 (NaN included),
-        or the file cannot be written.
+        the geometry or format is refused as in :func:`write_mask`, or the writer
+        refuses the file.
     FileNotFoundError
         If the target folder does not exist.
+    OSError
+        If the file cannot be written or does not read back as written.
     """
     arr = np.asarray(labels)
     if arr.dtype.kind not in "biuf":
@@ -425,7 +1081,7 @@ def case_convention(case_dir):
     -------
     str or None
     """
-    case_dir = pathlib.Path(case_dir)
+    case_dir = pathlib.Path(_fspath(case_dir, "case_dir"))
     found = {c: sum(_case_file(case_dir, k, c).is_file() for k in BRATS_SEQUENCES + ("seg",))
              for c in BRATS_LAYOUTS}
     best = max(found, key=found.get)
@@ -455,10 +1111,12 @@ def find_brats_cases(root):
     ------
     FileNotFoundError
         If ``root`` does not exist.
+    TypeError
+        If ``root`` is not a path (None, say).
     ValueError
         If ``root`` is not a directory.
     """
-    root = pathlib.Path(root)
+    root = pathlib.Path(_fspath(root, "root"))
     if not root.exists():
         raise FileNotFoundError(f"root: no such directory: {str(root)!r}")
     if not root.is_dir():
@@ -518,11 +1176,13 @@ def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
     ValueError
         If two arrays differ in shape (both named), the labels hold values
         other than those of the folder's convention, ``sequences`` is empty,
-        unknown or repeats a sequence, or a file is corrupt.
+        unknown or repeats a sequence, or a file is truncated or corrupt (see
+        :func:`read_image`).
     TypeError
-        If ``sequences`` holds something other than strings.
+        If ``case_dir`` is not a path, or ``sequences`` holds something other than
+        strings.
     """
-    case_dir = pathlib.Path(case_dir)
+    case_dir = pathlib.Path(_fspath(case_dir, "case_dir"))
     if not case_dir.is_dir():
         raise FileNotFoundError(f"case_dir: no such directory: {str(case_dir)!r}")
     sequences = _canonical_sequences(sequences)
@@ -532,8 +1192,11 @@ def load_brats_case(case_dir, *, sequences=BRATS_SEQUENCES, labels=True):
     if labels:
         wanted.append(("seg", _case_file(case_dir, "seg", convention)))
     for key, file in wanted:  # check them all before any slow read
+        what = "labels" if key == "seg" else f"sequence {key!r}"
+        if file.exists() and not file.is_file():
+            raise ValueError(f"case_dir: expected a regular file as {what}, got "
+                             f"{_file_kind(file.stat().st_mode)}: {str(file)!r}")
         if not file.is_file():
-            what = "labels" if key == "seg" else f"sequence {key!r}"
             hint = " (pass labels=False for unlabelled cases)" if key == "seg" else ""
             raise FileNotFoundError(f"case_dir: missing {what} file {str(file)!r}{hint}")
 
