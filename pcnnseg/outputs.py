@@ -91,7 +91,7 @@ def _handler(signum, frame):
     # Raised once: a second Ctrl-C must not cut short the cleanup of the first.
     if _holding or _raised:
         return
-    if _inside_compiled_code(frame):
+    if _inside_compiled_code(frame) and hasattr(signal, "pthread_kill"):
         _deliver_later(signum)
         return
     _raised = True
