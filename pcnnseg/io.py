@@ -49,7 +49,10 @@ BRATS_SEQUENCES = ("flair", "t1", "t1ce", "t2")
 _TWO_FILE_SUFFIXES = (".mhd", ".hdr", ".img", ".hdr.gz", ".img.gz")
 
 # Formats that hold one 2-D picture: SimpleITK writes only the first slice of a volume.
-_FLAT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+_FLAT_SUFFIXES = (".png", ".bmp")
+
+# Lossy formats: a mask would not read back as written.
+_LOSSY_SUFFIXES = (".jpg", ".jpeg")
 
 # Formats that store spacing, origin and direction, so a write can be checked for them.
 _GEOMETRY_SUFFIXES = (".nii", ".nii.gz", ".mha", ".nrrd")
@@ -781,6 +784,9 @@ def _check_format_holds(path, suffix, img, shape):
         raise ValueError(f"path: a {suffix} file holds one 2-D picture, got a volume of "
                          f"shape {shape} for {path!r}; write volumes as .nii.gz, .nii, "
                          f".mha or .nrrd")
+    if suffix.lower() in _LOSSY_SUFFIXES:
+        raise ValueError(f"path: {suffix} compresses with losses, so a mask or label map "
+                         f"would not read back as written: {path!r}; use .png or .nii.gz")
     n = img.GetDimension()
     direction = np.reshape(img.GetDirection(), (n, n))
     if (suffix.lower() in (".nii", ".nii.gz")
@@ -905,7 +911,8 @@ def write_mask(path, mask, like):
         Target file; the extension picks the format (``.nii.gz``, ``.nii``,
         ``.mha``, ``.nrrd``, ...). Two-file formats (``.mhd``, ``.hdr``/``.img``)
         are refused because one rename cannot move both files atomically, and
-        2-D picture formats (``.png``, ``.jpg``, ``.bmp``) take 2-D masks only.
+        2-D picture formats (``.png``, ``.bmp``) take 2-D masks only and lossy
+        ones (``.jpg``) none.
     mask : (H, W) or (Z, Y, X) array_like of bool, or of 0 and 1
         Same shape as ``like.array``. Written as 0/1 uint8.
     like : Image

@@ -602,6 +602,31 @@ def test_a_volume_is_not_written_as_one_png_slice(tmp_path, write, shape):
     assert read_image(tmp_path / "slice.png").array.shape == (16, 20)
 
 
+def test_a_lossy_format_is_refused(tmp_path):
+    flat = Image(np.zeros((16, 20)), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r"\.jpg.*losses"):
+        write_mask(tmp_path / "m.jpg", _mask((16, 20)), flat)
+    assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("name", ["m.nii.gz", "m.nii", "m.mha", "m.nrrd"])
+def test_verified_writes_accept_any_rotation(tmp_path, ndim, name):
+    # the read-back check must not refuse what the formats do hold: rotations and
+    # reflections, small and large spacings, far origins
+    rng = np.random.default_rng(ndim)
+    for trial in range(4):
+        q, r = np.linalg.qr(rng.normal(size=(ndim, ndim)))
+        shape = tuple(int(n) for n in rng.integers(1, 7, ndim))
+        like = Image(np.zeros(shape), tuple(rng.uniform(0.01, 10, ndim)),
+                     tuple(rng.uniform(-1e4, 1e4, ndim)), tuple((q * np.sign(np.diag(r))).ravel()))
+        mask = _mask(shape, seed=trial)
+        write_mask(tmp_path / name, mask, like)
+        back = read_image(tmp_path / name)
+        np.testing.assert_array_equal(back.array, mask)
+        np.testing.assert_allclose(back.direction, like.direction, atol=1e-5)
+
+
 def test_write_png_refuses_a_volume(tmp_path):
     with pytest.raises(ValueError, match=r"not a volume.*\(4, 5, 6\)"):
         write_png(tmp_path / "v.png", np.zeros((4, 5, 6), np.uint8))
