@@ -74,12 +74,14 @@ def _n_iter(text):
     return value
 
 
-def _check_not_constant(image, source):
-    """A constant slice has no intensity range: say so in the command's terms."""
+def _check_not_constant(image, source, of_volume):
+    """A constant slice has no intensity range: say so in the command's terms
+    (the library's message suggests a ``value_range`` the command does not have)."""
     lo, hi = float(np.min(image)), float(np.max(image))
     if lo == hi:
+        hint = "; choose another slice with --slice" if of_volume else ""
         raise ValueError(f"IMAGE: {source} is constant (every value is {lo:g}), so it has "
-                         "nothing to pulse; choose another slice with --slice")
+                         f"nothing to pulse{hint}")
 
 
 # Kernels each command compiles on its first run; see _announce_compilation.
@@ -109,7 +111,8 @@ def _signature(args):
     if args.fire_time:
         outputs.check_output_file(args.fire_time, "--fire-time")
     image, source = _load_slice(args.image, args.slice, args.seed)
-    _check_not_constant(image, source)
+    _check_not_constant(image, source, of_volume=args.image is not None
+                        and source != args.image)
     factory = _MODELS[args.model]
     model = None if factory is None else factory()
     outputs._test_pause("work")

@@ -326,3 +326,11 @@ def test_cold_cache_is_detected(tmp_path, monkeypatch):
 def test_outputs_examples_run():
     import doctest
     assert doctest.testmod(outputs).failed == 0
+
+
+def test_constant_2d_image_gives_no_slice_advice(tmp_path, capsys):
+    from pcnnseg.io import write_png
+    write_png(tmp_path / "flat.png", np.full((8, 8), 7, dtype=np.uint8))
+    assert main(["signature", str(tmp_path / "flat.png")]) == 2
+    err = capsys.readouterr().err
+    assert "constant" in err and "--slice" not in err and "value_range" not in err
