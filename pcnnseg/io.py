@@ -292,13 +292,13 @@ def _check_nifti_before_read(fh, path):
     if header is None or not header.single_file:
         return None
     if gzipped:
-        head.extend(header.vox_offset)
         # deflate cannot shrink data more than about 1032 times: a header asking for
         # more is lying, and reading it would try to allocate that much
         if header.data_end > 1100 * size + (1 << 20):
             raise ValueError(f"path: {path!r} is truncated or corrupt: its header asks for "
                              f"{header.data_end} bytes of data, more than {size} compressed "
                              f"bytes can hold")
+        head.extend(header.vox_offset)
     elif size < header.data_end:
         raise ValueError(f"path: {path!r} is truncated: {size} bytes, its header needs "
                          f"{header.data_end}")
@@ -574,16 +574,17 @@ def read_image(path, *, series_id=None):
         (NIfTI: a size below 1 in the header, fewer bytes than the header says,
         a gzip stream whose checksum or length does not match); if the directory
         holds no DICOM series (or several and ``series_id`` does not pick one),
-        a DICOM-looking file that belongs to no series, or a series with a slice
-        missing (unevenly spaced positions).
+        a DICOM file of the series that GDCM skips as unreadable, or a series
+        with a slice missing (unevenly spaced positions).
 
     Notes
     -----
     NIfTI files are checked against their header, and a ``.nii.gz`` against its
     gzip CRC-32 and length, computed over the data SimpleITK decompressed (one
-    CRC pass, no second decompression). SimpleITK's NIfTI reader sets NaN and
-    infinite voxels to 0; they are read again from the file and put back, so a
-    check for non-finite values downstream sees them.
+    CRC pass; the file is decompressed a second time only when that does not
+    match: a damaged file, scaled data, or non-finite voxels). SimpleITK's NIfTI
+    reader sets NaN and infinite voxels to 0; they are read again from the file
+    and put back, so a check for non-finite values downstream sees them.
 
     Examples
     --------
