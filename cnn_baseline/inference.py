@@ -10,39 +10,24 @@ them into an array of the input's shape. Slices are taken along axis 0 of a
 """
 import functools
 import numbers
-import pathlib
 import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
+from cnn_baseline.bundle import (FP32_WEIGHTS, INT8_WEIGHTS, WEIGHTS_DIR, bundle_info,
+                                 fp32_model, read_bundle)
 from cnn_baseline.data import (REGIONS, SIZE, brain_box, crop_resize, normalize_case,
                                paste_back)
-from cnn_baseline.networks import CompressedUNet
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.preprocess import nonempty_slices
 from pcnnseg.validation import check_bool, check_int, check_number, explain_memory_error
 
 __all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict",
            "model_regions"]
-
-#: Folder of the bundled weights.
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
-#: fp32 weights (outputs: whole tumor, tumor core, enhancing tumor), written by
-#: ``python -m cnn_baseline.train --export``.
-FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet.pt"
-#: int8 weights, written by ``python -m cnn_baseline.quantize``.
-INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_int8.pt"
-
-
-def _read_bundle(path):
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path: no weights file {str(path)!r}")
-    with warnings.catch_warnings():  # deprecation notices of quantized tensor storage
-        warnings.simplefilter("ignore")
-        return torch.load(path, map_location="cpu", weights_only=False)
+# WEIGHTS_DIR, FP32_WEIGHTS and INT8_WEIGHTS live in cnn_baseline.bundle, which
+# cnn_baseline.quantize shares without importing this module; re-exported here.
 
 
 def load_pretrained(quantized=False, *, path=None):
@@ -80,20 +65,19 @@ def load_pretrained(quantized=False, *, path=None):
     quantized = check_bool(quantized, "quantized")
     if path is None:
         path = INT8_WEIGHTS if quantized else FP32_WEIGHTS
-    bundle = _read_bundle(path)
-    config = bundle["config"]  # the network turns the channels into a tuple itself
-    if quantized:
-        from cnn_baseline.quantize import quantized_skeleton
+    bundle = read_bundle(path)
+    if not quantized:
+        return fp32_model(bundle)
+    # Imported here, not at the top: the package imports this module, and
+    # ``python -m cnn_baseline.quantize`` must not find quantize already imported.
+    from cnn_baseline.quantize import quantized_skeleton
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = quantized_skeleton(config, backend=bundle.get("backend", "x86"))
-            model.load_state_dict(bundle["state_dict"])
-    else:
-        model = CompressedUNet(**config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = quantized_skeleton(bundle["config"], backend=bundle.get("backend", "x86"))
         model.load_state_dict(bundle["state_dict"])
     model.eval()
-    model.info = {k: v for k, v in bundle.items() if k != "state_dict"}
+    model.info = bundle_info(bundle)
     return model
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.ao import quantization as tq
 
+from cnn_baseline.bundle import FP32_WEIGHTS, INT8_WEIGHTS, fp32_model, read_bundle
 from cnn_baseline.networks import CompressedUNet
 
 __all__ = ["DEFAULT_BACKEND", "quantize_model", "quantized_skeleton", "calibration_batches"]
@@ -156,7 +157,6 @@ def quantized_skeleton(config, *, backend=DEFAULT_BACKEND):
 
 def main(argv=None):
     """Write the int8 weights: calibrate the fp32 bundle on its training cases."""
-    from cnn_baseline.inference import FP32_WEIGHTS, INT8_WEIGHTS, load_pretrained
     from cnn_baseline.train import load_slices
     from pcnnseg.io import find_brats_cases
 
@@ -170,7 +170,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default=DEFAULT_BACKEND)
     args = p.parse_args(argv)
-    model = load_pretrained(path=args.weights)
+    model = fp32_model(read_bundle(args.weights))
     info = model.info
     train_cases = info["split"]["train_cases"]
     dirs = {d.name: d for d in find_brats_cases(args.data_dir)}
