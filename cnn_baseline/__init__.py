@@ -5,9 +5,13 @@ GPU Embedded Systems: Application to Brain Tumor Segmentation", Applied Artifici
 Intelligence 34(12):866-879, 2020: a U-Net whose convolutions are separable blocks
 (:mod:`cnn_baseline.blocks`, :mod:`cnn_baseline.networks`), trained on 128 x 128
 BraTS slices (:mod:`cnn_baseline.data`, :mod:`cnn_baseline.train`), with bundled
-fp32 and int8 weights (:mod:`cnn_baseline.quantize`, :mod:`cnn_baseline.inference`).
+fp32 and int8 weights (:mod:`cnn_baseline.bundle`, :mod:`cnn_baseline.quantize`,
+:mod:`cnn_baseline.inference`).
 
-Needs PyTorch: ``pip install pcnnseg[baseline]``.
+Needs PyTorch. The CPU build is enough and much smaller: from PyTorch's CPU wheel
+index (``pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu``),
+then ``pip install "pcnnseg[baseline]"``; a plain ``pip install torch`` from the
+default index installs the CUDA build on Linux, a few GB of CUDA packages.
 
 Examples
 --------
@@ -18,11 +22,18 @@ Examples
 >>> cnn_baseline.predict(np.zeros((4, 40, 50))).shape
 (40, 50)
 """
+#: How to install the CPU build of PyTorch, which the baseline needs (the README
+#: gives the same command).
+TORCH_CPU_INSTALL = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+
 try:
     import torch  # noqa: F401
-except ImportError as err:  # pragma: no cover - exercised without torch only
-    raise ImportError("cnn_baseline needs PyTorch, which is not installed: "
-                      "pip install pcnnseg[baseline]") from err
+except ImportError as err:
+    raise ImportError(
+        "cnn_baseline needs PyTorch, which is not installed. Install its CPU build "
+        f"from PyTorch's CPU wheel index: {TORCH_CPU_INSTALL} (a plain 'pip install "
+        "torch' from the default index pulls the CUDA build, a few GB), then "
+        "pip install \"pcnnseg[baseline]\"") from err
 
 from cnn_baseline.blocks import (DoubleSeparable, Down, IndependentComponent,  # noqa: E402
                                  SeparableBlock, Up)
