@@ -62,16 +62,19 @@ def fire_time_picture(fire_time, n_iter):
 
 
 def _n_iter(text):
-    """argparse type of ``--n-iter``: an integer from 1 to ``_MAX_N_ITER``."""
+    """argparse type of ``--n-iter``: an integer from 1 to ``_MAX_N_ITER`` that the
+    library accepts (:func:`pcnnseg.validation.check_n_iter`)."""
+    wrong = f"expected an integer from 1 to {_MAX_N_ITER}, got {text!r}"
     try:
-        value = check_n_iter(int(text))
-    except (TypeError, ValueError) as err:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer from 1 to {_MAX_N_ITER}, got {text!r}") from err
-    if value > _MAX_N_ITER:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer from 1 to {_MAX_N_ITER}, got {text!r}")
-    return value
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(wrong) from None
+    if not 1 <= value <= _MAX_N_ITER:
+        raise argparse.ArgumentTypeError(wrong)
+    try:
+        return check_n_iter(value)
+    except (TypeError, ValueError) as err:   # its own words, less its argument's name
+        raise argparse.ArgumentTypeError(re.sub(r"^n_iter: ", "", str(err))) from None
 
 
 def _check_not_constant(image, source, of_volume):
