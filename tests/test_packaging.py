@@ -1,0 +1,231 @@
+"""Packaging and import names (issue 16, "Packaging and the first run").
+
+- ``pcnnseg.detect`` is one object: the module, callable as its function;
+- the modules of ``cnn_baseline`` import one another without a circle, each
+  imports first in a fresh interpreter, and without torch the package says how to
+  install its CPU build;
+- the wheel installs the import names it should.
+"""
+import ast
+import inspect
+import pathlib
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import pcnnseg
+from pcnnseg import phantom
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run_python(*args):
+    """Run a fresh interpreter in the repository root; return the CompletedProcess."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+# ------------------------------------------------------------ pcnnseg.detect
+
+def test_detect_is_the_module_and_calls_the_function():
+    import pcnnseg.detect as module
+    from pcnnseg import detect
+    from pcnnseg.detect import Reference
+
+    assert module is pcnnseg.detect is detect is sys.modules["pcnnseg.detect"]
+    assert module.Reference is Reference is pcnnseg.detect.Reference
+    image, _ = phantom.make_slice(seed=0)
+    called = pcnnseg.detect(image)
+    direct = module.detect(image)
+    assert isinstance(called, module.Detection)
+    assert called.box == direct.box and called.distance == direct.distance
+
+
+def test_detect_keeps_the_function_signature_and_pickles_by_name():
+    assert inspect.signature(pcnnseg.detect) == inspect.signature(pcnnseg.detect.detect)
+    assert pickle.loads(pickle.dumps(pcnnseg.detect)) is pcnnseg.detect
+    assert pickle.loads(pickle.dumps(pcnnseg.detect.detect)) is pcnnseg.detect.detect
+
+
+def test_detect_passes_arguments_and_errors_through():
+    image, _ = phantom.make_slice(seed=0)
+    published = pcnnseg.detect(image, reference=None)
+    assert published.box == pcnnseg.detect.detect(image, reference=None).box
+    with pytest.raises(TypeError):
+        pcnnseg.detect(image, no_such_option=1)
+    with pytest.raises(ValueError, match="image"):
+        pcnnseg.detect(np.zeros(5))
+
+
+def test_detect_module_import_forms_in_a_fresh_interpreter():
+    code = ("import pcnnseg.detect as m, types; from pcnnseg.detect import Reference; "
+            "assert isinstance(m, types.ModuleType) and m.Reference is Reference; "
+            "import pcnnseg; assert pcnnseg.detect is m")
+    run = _run_python("-c", code)
+    assert run.returncode == 0, run.stderr
+
+
+# ------------------------------------------------------------ cnn_baseline imports
+
+def _cnn_baseline_imports(path):
+    """Names of the ``cnn_baseline`` modules that ``path`` imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(n.split(".")[1] for n in names
+                     if n.startswith("cnn_baseline.") and n.count(".") >= 1)
+    return found
+
+
+def _cycle(graph):
+    """A list of nodes forming a cycle of ``graph`` (dict of sets), or None."""
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt, path + [nxt])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start, [start])
+            if found:
+                return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_cnn_baseline_modules_import_one_another_without_a_circle():
+    """Module-level and function-level imports alike (the package's own
+    ``__init__`` is left out: every submodule import runs it first)."""
+    modules = {p.stem: p for p in (ROOT / "cnn_baseline").glob("*.py") if p.stem != "__init__"}
+    graph = {name: _cnn_baseline_imports(path) - {name} for name, path in modules.items()}
+    assert "bundle" in graph["quantize"] and "inference" not in graph["quantize"]
+    assert _cycle(graph) is None, f"import circle: {' -> '.join(_cycle(graph))}"
+
+
+@pytest.mark.parametrize("module", ["bundle", "inference", "quantize"])
+def test_cnn_baseline_module_imports_first_in_a_fresh_interpreter(module):
+    pytest.importorskip("torch")
+    run = _run_python("-W", "error::RuntimeWarning", "-c", f"import cnn_baseline.{module}")
+    assert run.returncode == 0, run.stderr
+
+
+def test_quantize_runs_as_a_module_without_a_runpy_warning():
+    pytest.importorskip("torch")
+    run = _run_python("-W", "error::RuntimeWarning", "-m", "cnn_baseline.quantize", "--help")
+    assert run.returncode == 0, run.stderr
+    assert "usage: python -m cnn_baseline.quantize" in run.stdout
+
+
+def test_without_torch_the_error_gives_the_readme_cpu_install_command():
+    # sys.modules["torch"] = None makes "import torch" raise ImportError
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import cnn_baseline\n"
+            "except ImportError as err:\n    print(err)\n")
+    run = _run_python("-c", code)
+    assert run.returncode == 0, run.stderr
+    message = run.stdout
+    command = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+    assert command in message and "CUDA" in message
+    assert command in (ROOT / "README.md").read_text()
+
+
+# ------------------------------------------------------------ the wheel
+
+def _source_copy(dest):
+    """What a wheel is built from, copied so that the build writes nothing in the repo."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc", "*.egg-info")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, dest / name)
+    for name in ("pcnnseg", "kernels", "cnn_baseline"):
+        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+    return dest
+
+
+def _record_paths(wheel):
+    """Paths the wheel installs, from its ``*.dist-info/RECORD``."""
+    with zipfile.ZipFile(wheel) as zf:
+        record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        lines = zf.read(record).decode().splitlines()
+    return [line.rsplit(",", 2)[0] for line in lines if line]
+
+
+def top_level_names(paths):
+    """Top-level import names among installed paths (packages and single modules).
+
+    Parameters
+    ----------
+    paths : iterable of str
+        Paths relative to site-packages, as a wheel's RECORD lists them.
+
+    Returns
+    -------
+    set of str
+    """
+    names = set()
+    for path in paths:
+        head, _, rest = path.partition("/")
+        if head.endswith((".dist-info", ".data")):
+            continue
+        if rest and rest.endswith(".py"):  # a package: a folder holding modules
+            names.add(head)
+        elif not rest and head.endswith(".py"):
+            names.add(head[:-3])
+    return names
+
+
+def test_top_level_names_of_record_paths():
+    paths = ["a/__init__.py", "a/b/c.py", "m.py", "x-1.0.dist-info/RECORD",
+             "x-1.0.data/scripts/run", "data_only/file.json"]
+    assert top_level_names(paths) == {"a", "m"}
+
+
+@pytest.fixture(scope="module")
+def wheel_paths(tmp_path_factory):
+    pytest.importorskip("setuptools", minversion="64")
+    src = _source_copy(tmp_path_factory.mktemp("src"))
+    out = tmp_path_factory.mktemp("wheel")
+    run = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
+                          "--no-build-isolation", "-q", "-w", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    (wheel,) = out.glob("pcnnseg-*.whl")
+    return _record_paths(wheel)
+
+
+def test_wheel_installs_the_packages_and_their_data(wheel_paths):
+    names = top_level_names(wheel_paths)
+    assert {"pcnnseg", "cnn_baseline"} <= names
+    assert "cnn_baseline/weights/compressed_unet.pt" in wheel_paths
+    assert "cnn_baseline/weights/compressed_unet_int8.pt" in wheel_paths
+    assert any(p.startswith("pcnnseg/data/") for p in wheel_paths)
+    assert "cnn_baseline/bundle.py" in wheel_paths
+
+
+@pytest.mark.xfail(strict=True, reason="the kernels package still installs as a top-level "
+                   "'kernels', the name of Hugging Face's kernels package (issue 16); "
+                   "this passes, and the marker goes, when the rename lands")
+def test_wheel_claims_no_generic_kernels_name(wheel_paths):
+    assert "kernels" not in top_level_names(wheel_paths)
