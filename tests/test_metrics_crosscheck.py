@@ -28,8 +28,8 @@ spacings, masks on the array border, single voxels; and, where ``../shared/data`
 holds the BraTS cases, their label maps (whole tumor against tumor core of the same
 case, and the whole tumor against itself shifted), cropped to the masks' bounding
 box with a margin of background so that MedPy's full-array distance transforms
-stay quick (a margin of one voxel changes no surface and no distance). Needs MedPy (the ``crosscheck``
-extra); skipped without it.
+stay quick (a margin of one voxel changes no surface and no distance). Needs MedPy
+(the ``crosscheck`` extra); skipped without it.
 """
 import pathlib
 
