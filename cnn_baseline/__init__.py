@@ -33,7 +33,7 @@ except ImportError as err:
         "cnn_baseline needs PyTorch, which is not installed. Install its CPU build "
         f"from PyTorch's CPU wheel index: {TORCH_CPU_INSTALL} (a plain 'pip install "
         "torch' from the default index pulls the CUDA build, a few GB), then "
-        "pip install \"pcnnseg[baseline]\"") from err
+        "pip install pcnnseg[baseline]") from err
 
 from cnn_baseline.blocks import (DoubleSeparable, Down, IndependentComponent,  # noqa: E402
                                  SeparableBlock, Up)
