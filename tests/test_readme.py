@@ -19,7 +19,6 @@ import os
 import pathlib
 import re
 import shlex
-import tomllib
 import traceback
 
 import numpy as np
@@ -289,6 +288,10 @@ def test_readme_synopsis_names_existing_commands_options_and_choices():
 
 
 def test_readme_pip_extras_exist():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     named = {name for group in re.findall(r'\.\[([\w,-]+)\]', README_TEXT)
