@@ -95,7 +95,7 @@ class _PCNN:
 
     def __init__(self, reference_path, constants, *, detection=True):
         import pcnnseg
-        from pcnnseg.detect import Reference
+        from pcnnseg.detection import Reference
 
         self.pcnnseg = pcnnseg
         self.reference = Reference.load(reference_path)
@@ -120,7 +120,7 @@ class _PCNN:
                                           **self.constants.get(name, {})), boxes
 
     def describe(self):
-        from pcnnseg.segment import intensity_order_model
+        from pcnnseg.segmentation import intensity_order_model
 
         params, M, W = intensity_order_model().kernel_params()
         n_ref = int(np.asarray(self.reference.exemplars).size)

@@ -2,7 +2,7 @@
 
 On every FLAIR slice of ``../shared/data/brats2018`` whose whole tumor (labels
 {1, 2, 4}) covers at least ``--min-area`` pixels, the box returned by
-:func:`pcnnseg.detect.detect` is compared with the bounding box of the tumor's
+:func:`pcnnseg.detection.detect` is compared with the bounding box of the tumor's
 largest connected component. Reported per method: hit rate (IoU >= 0.5), rate
 of box centres inside the tumor, median IoU, and the best IoU any scored
 candidate reaches (what a perfect ranking would get).
@@ -29,7 +29,6 @@ Writes ``benchmarks/results/detection.json`` and ``detection.md``. Exits 0 with 
 message when the data folder is absent.
 """
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -42,11 +41,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# The module, not the function of the same name that the package exports.
-D = importlib.import_module("pcnnseg.detect")
+import pcnnseg.detection as D  # noqa: E402
 from pcnnseg.boxes import box_iou, largest_component_box  # noqa: E402
 from pcnnseg.io import find_brats_cases, load_brats_case  # noqa: E402
-from pcnnseg.segment import intensity_order_model  # noqa: E402
+from pcnnseg.segmentation import intensity_order_model  # noqa: E402
 from pcnnseg.simulate import pulse  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import kernels  # noqa: E402
+import pcnnseg_kernels  # noqa: E402
 import pcnnseg  # noqa: E402
 from pcnnseg import PCNN, SPCNN, normalize, phantom  # noqa: E402
 from tests import reference  # noqa: E402
@@ -100,18 +100,18 @@ def pcnnseg_fns(S, B):
         p, M, W = model.kernel_params()
         for threads in sorted({1, n_all}):
             out[("single", f"pcnnseg {label} kernel, {threads} thread(s)")] = with_threads(
-                threads, lambda p=p, M=M, W=W, t=threads: kernels.pcnn_image(S, p, M, W, N_ITER, False, t))
+                threads, lambda p=p, M=M, W=W, t=threads: pcnnseg_kernels.pcnn_image(S, p, M, W, N_ITER, False, t))
             out[("batch", f"pcnnseg {label} batch kernel, {threads} thread(s)")] = with_threads(
-                threads, lambda p=p, M=M, W=W: kernels.pcnn_batch(B, p, M, W, N_ITER, False))
+                threads, lambda p=p, M=M, W=W: pcnnseg_kernels.pcnn_batch(B, p, M, W, N_ITER, False))
     p, M, W = spcnn.kernel_params()
     # ablations: where the time goes
     generic = M * np.float32(1 + 2 ** -20)  # symmetric but not dyadic: 9-term sums
     out[("single", f"ablation: SPCNN with 9-term synaptic sums, {n_all} thread(s)")] = (
-        lambda: kernels.pcnn_image(S, p, generic, generic, N_ITER, False, n_all))
+        lambda: pcnnseg_kernels.pcnn_image(S, p, generic, generic, N_ITER, False, n_all))
     out[("single", f"ablation: SPCNN as {n_all} bands with halos on 1 thread")] = with_threads(
-        1, lambda: kernels.pcnn_image(S, p, M, W, N_ITER, False, n_all))
+        1, lambda: pcnnseg_kernels.pcnn_image(S, p, M, W, N_ITER, False, n_all))
     out[("single", f"pcnnseg SPCNN kernel + pulse stack, {n_all} thread(s)")] = (
-        lambda: kernels.pcnn_image(S, p, M, W, N_ITER, True, n_all))
+        lambda: pcnnseg_kernels.pcnn_image(S, p, M, W, N_ITER, True, n_all))
     out[("single", f"pcnnseg.pulse() end to end (SPCNN from image), {n_all} thread(s)")] = (
         lambda: pcnnseg.pulse(S, n_iter=N_ITER))
     out[("single", "pcnnseg.pulse() overhead only: normalise + SPCNN.from_image")] = (

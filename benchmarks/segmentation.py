@@ -179,7 +179,7 @@ def v01_segment(flair):
     (beta 0.05) to z = 2, 3-D opening, largest component, holes filled."""
     from scipy import ndimage as ndi
     from pcnnseg.preprocess import fill_holes_slicewise, keep_largest_component
-    from pcnnseg.segment import first_pulse_iteration, intensity_order_model
+    from pcnnseg.segmentation import first_pulse_iteration, intensity_order_model
     from pcnnseg.simulate import pulse
 
     brain = flair != 0

@@ -1,20 +1,20 @@
 """Numba kernels of pcnnseg: arrays in, arrays out, float32, no defaults.
 
-Step kernels (:mod:`kernels.steps`) compute one term of one iteration; fused
-loops (:mod:`kernels.fused`, :mod:`kernels.volume` with 3-D linking) run whole
-simulations; :mod:`kernels.trees` evaluates the fitted readout of
-:mod:`pcnnseg.segmenter`; :mod:`kernels.proposals` holds the region-proposal
+Step kernels (:mod:`pcnnseg_kernels.steps`) compute one term of one iteration; fused
+loops (:mod:`pcnnseg_kernels.fused`, :mod:`pcnnseg_kernels.volume` with 3-D linking) run whole
+simulations; :mod:`pcnnseg_kernels.trees` evaluates the fitted readout of
+:mod:`pcnnseg.segmenter`; :mod:`pcnnseg_kernels.proposals` holds the region-proposal
 loops. Callers validate inputs.
 
-:mod:`kernels.runtime` settles the Numba cache folder before any kernel is
+:mod:`pcnnseg_kernels.runtime` settles the Numba cache folder before any kernel is
 defined, and the parallel kernels exported here are wrapped so that a process
-forked after using them can still call them (see :func:`kernels.runtime.fork_safe`).
+forked after using them can still call them (see :func:`pcnnseg_kernels.runtime.fork_safe`).
 """
-from kernels import runtime
+from pcnnseg_kernels import runtime
 
 runtime.configure_cache()
 with runtime.kernel_definitions():
-    from kernels import fused, layout, proposals, steps, trees, volume
+    from pcnnseg_kernels import fused, layout, proposals, steps, trees, volume
 
 pcnn_image = runtime.fork_safe(fused.pcnn_image)
 pcnn_batch = runtime.fork_safe(fused.pcnn_batch)

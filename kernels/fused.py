@@ -8,8 +8,8 @@ Two entry points share the same sweeps over rows:
 - :func:`pcnn_batch` runs (B, H, W) images, parallel over images, each image
   iterating on its own with no synchronisation.
 
-The update is the canonical one of :mod:`kernels.layout` with the arithmetic
-order of :mod:`kernels.steps`, so pulses are bit-identical to composing the
+The update is the canonical one of :mod:`pcnnseg_kernels.layout` with the arithmetic
+order of :mod:`pcnnseg_kernels.steps`, so pulses are bit-identical to composing the
 step kernels. Pulses live in zero-padded float32 buffers (one border pixel) so
 the 3x3 synaptic sums need no bounds tests and the row loops vectorise; when
 the weights allow it exactly (Chen's do), the sums group corners and edges.
@@ -21,7 +21,7 @@ keeps no F or L arrays; the values it computes are the same.
 import numpy as np
 from numba import njit, prange
 
-from kernels import layout as P
+from pcnnseg_kernels import layout as P
 
 # Iterations between halo exchanges of the bands of one image, and halo depth.
 _BLOCK_ITERS = 10
@@ -336,7 +336,7 @@ def pcnn_image(S, params, M, W, n_iter, record, n_bands):
     S : (H, W) float32 ndarray, C-contiguous
         Stimulus, normalised to [0, 1].
     params : (N_PARAMS,) float32 ndarray
-        Canonical parameters, see :mod:`kernels.layout`.
+        Canonical parameters, see :mod:`pcnnseg_kernels.layout`.
     M, W : (3, 3) float32 ndarray
         Feeding and linking synaptic weights.
     n_iter : int

@@ -1,9 +1,9 @@
 """Single-step PCNN kernels: synaptic sum, feeding, linking, pulse, threshold.
 
 Each kernel computes one term of the canonical update documented in
-:mod:`kernels.layout` for one iteration, out of place. Composing them in the
+:mod:`pcnnseg_kernels.layout` for one iteration, out of place. Composing them in the
 order ``feeding, linking, pulse, threshold`` is one PCNN iteration; the fused
-loops in :mod:`kernels.fused` give bit-identical results.
+loops in :mod:`pcnnseg_kernels.fused` give bit-identical results.
 
 Arithmetic order is part of the contract (float32 is not associative):
 

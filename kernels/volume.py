@@ -1,15 +1,15 @@
 """Fused PCNN loop over a volume: 3-D linking across slices.
 
-The canonical update of :mod:`kernels.layout`, with the synaptic sums taken
+The canonical update of :mod:`pcnnseg_kernels.layout`, with the synaptic sums taken
 over the 26 neighbours of a voxel (a 3x3x3 weight kernel) instead of the 8 of a
 pixel, so a pulsing region pulls its neighbours forward in the slices above and
-below as well as in its own. Same arithmetic order as :mod:`kernels.steps`:
+below as well as in its own. Same arithmetic order as :mod:`pcnnseg_kernels.steps`:
 the sum adds ``w * Y`` in raster order of the offsets (slice, row, column, each
 -1, 0, 1), neighbours outside the volume count as not pulsing; then
 ``F = (decay F + v acc_M) + S``, ``L = decay L + v acc_W``,
 ``U = decay U + F (1 + beta L)``, ``Y = U > E[k-1]``, ``E = decay E + v Y``.
 
-Pulses are sparse (in the intensity-order models of :mod:`pcnnseg.segment`
+Pulses are sparse (in the intensity-order models of :mod:`pcnnseg.segmentation`
 each voxel pulses once), so each row takes the sums only over the columns
 within one of the pulses of its nine neighbouring rows at the previous
 iteration; elsewhere every neighbour is silent and the sum is exactly 0. In
@@ -19,7 +19,7 @@ non-negative, a voxel of stimulus 0 can never pulse, and is skipped.
 import numpy as np
 from numba import njit, prange
 
-from kernels import layout as P
+from pcnnseg_kernels import layout as P
 
 
 @njit(cache=True, inline="always")
@@ -58,7 +58,7 @@ def pcnn_volume(S, params, M, W, n_iter):
     S : (Z, Y, X) float32 ndarray, C-contiguous
         Stimulus, normalised to [0, 1].
     params : (N_PARAMS,) float32 ndarray
-        Canonical parameters, see :mod:`kernels.layout`.
+        Canonical parameters, see :mod:`pcnnseg_kernels.layout`.
     M, W : (3, 3, 3) float32 ndarray
         Feeding and linking synaptic weights; ``M[1 + dz, 1 + dy, 1 + dx]``
         weighs the neighbour at offset ``(dz, dy, dx)``.

@@ -19,11 +19,11 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-import kernels
+import pcnnseg_kernels
 import pcnnseg
 from pcnnseg import outputs, phantom
 from pcnnseg.io import BRATS_LAYOUTS, read_image, write_png
-from pcnnseg.signature import binary_entropy
+from pcnnseg.signatures import binary_entropy
 from pcnnseg.simulate import DEFAULT_N_ITER
 from pcnnseg.validation import check_n_iter
 
@@ -89,13 +89,13 @@ def _check_not_constant(image, source, of_volume):
 
 # Kernels each command compiles on its first run; see _announce_compilation.
 _COMMAND_KERNELS = {
-    "signature": lambda args: [kernels.pcnn_image],
-    "segment": lambda args: [kernels.pcnn_volume]
-    + ([kernels.ensemble_sum] if args.segmenter else []),
-    "detect": lambda args: [kernels.pcnn_batch, kernels.proposals.felzenszwalb_labels,
-                            kernels.proposals.region_statistics,
-                            kernels.proposals.hierarchical_grouping]
-    + ([kernels.pcnn_image] if args.published else []),
+    "signature": lambda args: [pcnnseg_kernels.pcnn_image],
+    "segment": lambda args: [pcnnseg_kernels.pcnn_volume]
+    + ([pcnnseg_kernels.ensemble_sum] if args.segmenter else []),
+    "detect": lambda args: [pcnnseg_kernels.pcnn_batch, pcnnseg_kernels.proposals.felzenszwalb_labels,
+                            pcnnseg_kernels.proposals.region_statistics,
+                            pcnnseg_kernels.proposals.hierarchical_grouping]
+    + ([pcnnseg_kernels.pcnn_image] if args.published else []),
 }
 
 
@@ -103,8 +103,8 @@ def _announce_compilation(args):
     """One line on stderr when this run compiles the kernels (cold Numba cache)."""
     if getattr(args, "quiet", False):
         return
-    if kernels.runtime.cache_is_cold(_COMMAND_KERNELS[args.command](args)):
-        when = ("first run only" if kernels.runtime.caching_enabled
+    if pcnnseg_kernels.runtime.cache_is_cold(_COMMAND_KERNELS[args.command](args)):
+        when = ("first run only" if pcnnseg_kernels.runtime.caching_enabled
                 else "no writable cache folder, so on every run")
         print(f"pcnnseg {args.command}: compiling kernels ({when}, 10 to 40 s)...",
               file=sys.stderr, flush=True)
@@ -294,7 +294,7 @@ def _stale_pictures(outdir, new_names):
 
 def _detect(args):
     from pcnnseg.boxes import box_iou, largest_component_box
-    from pcnnseg.detect import detect
+    from pcnnseg.detection import detect
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
 

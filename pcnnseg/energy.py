@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import layout
-from kernels.fused import update_flags
+from pcnnseg_kernels import layout
+from pcnnseg_kernels.fused import update_flags
 from pcnnseg.simulate import RunRecord
 from pcnnseg.validation import check_number
 
@@ -62,7 +62,7 @@ HOROWITZ_45NM_PJ = {
 DEFAULT_WATTS_PER_CORE = 10.0
 
 #: fp32 operations of one neuron update (per pixel and iteration) as the fused
-#: kernel (:mod:`kernels.fused`) evaluates it. ``"general"`` (PCNN, ICM):
+#: kernel (:mod:`pcnnseg_kernels.fused`) evaluates it. ``"general"`` (PCNN, ICM):
 #: ``F = (dF F + vF m) + S`` (2 mul, 2 add), ``L = dL L + vL w`` (2 mul, 1 add),
 #: ``U = dU U + F (1 + beta L)`` (3 mul, 2 add), ``U > E`` (a comparison, counted
 #: as an add), ``E = dE E + vE Y`` (2 mul, 1 add). ``"modulated"`` (SPCNN, SCM:
@@ -108,8 +108,8 @@ def _update_kind_and_fan_out(params, M, W):
     The fan-out counts the non-zero feeding taps (when feeding is coupled) and the
     non-zero linking taps (when linking is), once when both use the same kernel:
     one weighted sum of the neighbours' pulses then serves both channels, as in
-    :func:`kernels.fused.update_flags`, the kernel's own test. Volume runs
-    (3x3x3 weights, :func:`kernels.volume.pcnn_volume`) make the same two tests.
+    :func:`pcnnseg_kernels.fused.update_flags`, the kernel's own test. Volume runs
+    (3x3x3 weights, :func:`pcnnseg_kernels.volume.pcnn_volume`) make the same two tests.
     """
     if M.ndim == 3:
         modulated = bool(params[layout.DECAY_F] == 0 and params[layout.V_F] == 0

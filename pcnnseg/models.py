@@ -29,7 +29,7 @@ import math
 import numpy as np
 from skimage.filters import threshold_otsu
 
-from kernels import layout as _layout
+from pcnnseg_kernels import layout as _layout
 from pcnnseg.validation import normalize
 
 __all__ = ["PCNN", "SPCNN", "ICM", "SCM", "CHEN_WEIGHTS", "SCM_WEIGHTS", "otsu_threshold"]
@@ -130,7 +130,7 @@ class Model:
         Returns
         -------
         params : (9,) float32 ndarray
-            Indexed by the constants of :mod:`kernels.layout`.
+            Indexed by the constants of :mod:`pcnnseg_kernels.layout`.
         M, W : (3, 3) float32 ndarray
             Feeding and linking synaptic weights.
         """

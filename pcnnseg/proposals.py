@@ -3,7 +3,7 @@
 Two implementations with one interface, :func:`selective_search`:
 
 - ``method="fast"`` (default): this package's Numba kernels
-  (:mod:`kernels.proposals`): Felzenszwalb-Huttenlocher regions, then
+  (:mod:`pcnnseg_kernels.proposals`): Felzenszwalb-Huttenlocher regions, then
   Uijlings et al.'s hierarchical grouping with intensity, texture (Gaussian
   derivatives in 8 orientations), size and fill similarities, neighbours taken
   from pixel adjacency;
@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
-from kernels.proposals import (felzenszwalb_labels, hierarchical_grouping, region_statistics,
+from pcnnseg_kernels.proposals import (felzenszwalb_labels, hierarchical_grouping, region_statistics,
                               texture_bins)
 from pcnnseg.validation import as_real_array, check_int, check_number, normalize
 

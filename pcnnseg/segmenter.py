@@ -15,7 +15,7 @@ chosen by an inner cross-validation on the training cases.
 
 Fitting needs scikit-learn (``pip install "pcnnseg[fit]"``); a fitted
 :class:`Segmenter` is plain arrays, saved to ``.npz`` and evaluated by the Numba
-kernel :func:`kernels.trees.ensemble_sum`, so using one does not.
+kernel :func:`pcnnseg_kernels.trees.ensemble_sum`, so using one does not.
 
 References
 ----------
@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.special import expit
 
-from kernels import ensemble_sum
+from pcnnseg_kernels import ensemble_sum
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase, write_bytes_atomic
 from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.validation import check_int, check_number
@@ -150,7 +150,7 @@ class Segmenter:
     sequences : tuple of str
         The sequences it needs, in feature order.
     trees : dict of str to ndarray
-        The tree ensemble as node arrays (see :func:`kernels.trees.ensemble_sum`).
+        The tree ensemble as node arrays (see :func:`pcnnseg_kernels.trees.ensemble_sum`).
     baseline : float
         Raw score added to the trees' sum; the probability is its logistic.
     level : float

@@ -6,7 +6,7 @@ from typing import Optional
 import numba
 import numpy as np
 
-from kernels import pcnn_batch, pcnn_image, pcnn_volume
+from pcnnseg_kernels import pcnn_batch, pcnn_image, pcnn_volume
 from pcnnseg.models import SPCNN, Model
 from pcnnseg.validation import (as_real_array, check_bool, check_memory, check_n_iter,
                                 check_spacing, explain_memory_error, normalize)
@@ -270,7 +270,7 @@ def pulse_volume(volume, model=None, *, spacing=(1.0, 1.0, 1.0), n_iter=DEFAULT_
     Examples
     --------
     >>> import numpy as np
-    >>> from pcnnseg.segment import intensity_order_model
+    >>> from pcnnseg.segmentation import intensity_order_model
     >>> v = np.zeros((5, 8, 8)); v[2, 4, 4] = 1.0; v[3] = 0.4
     >>> m = intensity_order_model(beta=2.0)
     >>> r = pulse_volume(v, m, n_iter=25, value_range=(0, 1))

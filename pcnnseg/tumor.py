@@ -66,7 +66,7 @@ from scipy import ndimage as ndi
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
 from pcnnseg.preprocess import fill_holes_slicewise, tissue_contrast
-from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_model
+from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration, intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume
 from pcnnseg.validation import (as_binary_mask, as_real_array, check_bool, check_number,
                                 check_spacing, explain_memory_error)
@@ -196,7 +196,7 @@ def tumor_stimulus(contrasts, brain, *, t2_weight=T2_WEIGHT):
 def fired(S, level, *, beta, spacing=(1.0, 1.0, 1.0), linking="3d"):
     """Voxels of a [0, 1] stimulus that pulse before an isolated voxel at ``level`` would.
 
-    Runs :func:`pcnnseg.segment.intensity_order_model` (2-D linking for a
+    Runs :func:`pcnnseg.segmentation.intensity_order_model` (2-D linking for a
     slice, or for each slice of a volume with ``linking="2d"``; 3-D with
     ``spacing`` for a volume) for the iterations an isolated
     voxel of stimulus ``level`` needs to pulse. With ``beta = 0`` this is

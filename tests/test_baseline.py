@@ -392,6 +392,9 @@ def test_train_cli_end_to_end(tmp_path):
     assert json.loads((out / "split.json").read_text())["train_slices"] == 8
     net = cnn_baseline.load_pretrained(path=export)
     assert len(net.info["split"]["val_cases"]) == 1
+    # training flushes denormals to zero, and gives the process its default back
+    tiny = np.array([2.0 ** -1070])
+    assert (tiny * 2.0)[0] == 2.0 ** -1069
     assert train.main([str(tmp_path / "nowhere"), "--no-progress"]) == 2
 
 

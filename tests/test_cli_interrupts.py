@@ -296,8 +296,8 @@ def test_constant_slice_names_the_slice_option(tmp_path, capsys):
 @pytest.mark.parametrize("cold, quiet, said", [(True, False, True), (True, True, False),
                                                 (False, False, False)])
 def test_first_run_says_it_compiles(monkeypatch, capsys, cold, quiet, said):
-    import kernels
-    monkeypatch.setattr(kernels.runtime, "cache_is_cold", lambda kernels: cold)
+    import pcnnseg_kernels
+    monkeypatch.setattr(pcnnseg_kernels.runtime, "cache_is_cold", lambda kernels: cold)
     assert main(["signature", "--n-iter", "2", "--json"] + (["-q"] if quiet else [])) == 0
     err = capsys.readouterr().err
     assert ("compiling kernels (first run only" in err) == said
@@ -310,16 +310,16 @@ def test_cold_cache_is_detected(tmp_path, monkeypatch):
 
     from numba import njit
 
-    import kernels
+    import pcnnseg_kernels
     (tmp_path / "fresh_kernel.py").write_text(
         "from numba import njit\n\n\n@njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module("fresh_kernel")
-    assert kernels.runtime.cache_is_cold([module.twice]) is True
+    assert pcnnseg_kernels.runtime.cache_is_cold([module.twice]) is True
     assert module.twice(3) == 6
-    assert kernels.runtime.cache_is_cold([module.twice]) is False
+    assert pcnnseg_kernels.runtime.cache_is_cold([module.twice]) is False
     # a new process would see the index the call saved
-    assert kernels.runtime.cache_is_cold([njit(cache=True)(module.twice.py_func)]) is False
+    assert pcnnseg_kernels.runtime.cache_is_cold([njit(cache=True)(module.twice.py_func)]) is False
     monkeypatch.delitem(sys.modules, "fresh_kernel")
 
 

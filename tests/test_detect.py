@@ -6,15 +6,15 @@ import pytest
 import skimage.segmentation
 
 import reference as ref
-from kernels.proposals import (felzenszwalb_labels, hierarchical_grouping, region_statistics,
+from pcnnseg_kernels.proposals import (felzenszwalb_labels, hierarchical_grouping, region_statistics,
                                stable_argsort_nonnegative, texture_bins)
 from pcnnseg import phantom, pulse
 from pcnnseg.boxes import box_iou, largest_component_box
 from pcnnseg.cli import main
-from pcnnseg.detect import (Detection, Reference, box_signatures, default_reference, detect,
+from pcnnseg.detection import (Detection, Reference, box_signatures, default_reference, detect,
                             detection_stimulus, features, fit_reference)
 from pcnnseg.proposals import felzenszwalb, selective_search
-from pcnnseg.segment import intensity_order_model
+from pcnnseg.segmentation import intensity_order_model
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import importlib
 
 import pytest
 
-MODULES = ["pcnnseg.validation", "pcnnseg.simulate", "pcnnseg.signature", "pcnnseg.segment",
+MODULES = ["pcnnseg.validation", "pcnnseg.simulate", "pcnnseg.signatures", "pcnnseg.segmentation",
            "pcnnseg.metrics", "pcnnseg.preprocess", "pcnnseg.io", "pcnnseg.models",
-           "pcnnseg.detect", "pcnnseg.proposals", "pcnnseg.boxes", "pcnnseg.energy",
-           "pcnnseg.tumor", "pcnnseg.segmenter"]
+           "pcnnseg.detection", "pcnnseg.proposals", "pcnnseg.boxes", "pcnnseg.energy",
+           "pcnnseg.tumor", "pcnnseg.segmenter", "pcnnseg.outputs"]
 # pcnnseg.phantom's examples run in tests/test_phantom.py
 
 

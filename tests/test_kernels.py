@@ -3,7 +3,7 @@ import numba
 import numpy as np
 import pytest
 
-import kernels
+import pcnnseg_kernels
 from pcnnseg import normalize
 from tests.conftest import IMAGES, MODELS
 from tests import reference
@@ -18,7 +18,7 @@ def _stimulus(name):
 def test_fused_image_matches_reference(image_name, model_name):
     S, model = _stimulus(image_name), MODELS[model_name]
     params, M, W = model.kernel_params()
-    fire_time, counts, spikes = kernels.pcnn_image(S, params, M, W, N_ITER, True, 2)
+    fire_time, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, N_ITER, True, 2)
     ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
     np.testing.assert_array_equal(spikes, ref_spikes)
     np.testing.assert_array_equal(counts, ref_counts)
@@ -36,7 +36,7 @@ def test_references_are_not_trivial(image_name, model_name):
 def test_steps_compose_to_fused(image_name, model_name):
     S, model = _stimulus(image_name), MODELS[model_name]
     p, M, W = model.kernel_params()
-    L = kernels.layout
+    L = pcnnseg_kernels.layout
     F = np.zeros_like(S)
     Lk = np.zeros_like(S)
     U = np.zeros_like(S)
@@ -44,12 +44,12 @@ def test_steps_compose_to_fused(image_name, model_name):
     Y = np.zeros(S.shape, dtype=bool)
     stack = []
     for _ in range(N_ITER):
-        F = kernels.feeding(F, Y, S, M, p[L.DECAY_F], p[L.V_F])
-        Lk = kernels.linking(Lk, Y, W, p[L.DECAY_L], p[L.V_L])
-        U, Y = kernels.pulse(U, F, Lk, E, p[L.DECAY_U], p[L.BETA])
-        E = kernels.threshold(E, Y, p[L.DECAY_E], p[L.V_E])
+        F = pcnnseg_kernels.feeding(F, Y, S, M, p[L.DECAY_F], p[L.V_F])
+        Lk = pcnnseg_kernels.linking(Lk, Y, W, p[L.DECAY_L], p[L.V_L])
+        U, Y = pcnnseg_kernels.pulse(U, F, Lk, E, p[L.DECAY_U], p[L.BETA])
+        E = pcnnseg_kernels.threshold(E, Y, p[L.DECAY_E], p[L.V_E])
         stack.append(Y)
-    _, counts, spikes = kernels.pcnn_image(S, p, M, W, N_ITER, True, 1)
+    _, counts, spikes = pcnnseg_kernels.pcnn_image(S, p, M, W, N_ITER, True, 1)
     np.testing.assert_array_equal(spikes, np.array(stack))
     np.testing.assert_array_equal(counts, np.array(stack).sum(axis=(1, 2)))
 
@@ -58,7 +58,7 @@ def test_synaptic_sum_zero_outside_and_weighted():
     Y = np.zeros((4, 5), dtype=bool)
     Y[0, 0] = True
     w = np.arange(9, dtype=np.float32).reshape(3, 3)
-    out = kernels.synaptic_sum(Y, w)
+    out = pcnnseg_kernels.synaptic_sum(Y, w)
     expected = np.zeros((4, 5), dtype=np.float32)
     # weights[1 + dy, 1 + dx] weighs the neighbour at offset (dy, dx)
     expected[0, 0] = w[1, 1]
@@ -74,13 +74,13 @@ def test_batch_matches_single_images(model_name):
     S = rng.random((5, 21, 18)).astype(np.float32)
     S[2] = 0.0  # an all-zero member
     params, M, W = MODELS[model_name].kernel_params()
-    ft, counts, spikes = kernels.pcnn_batch(S, params, M, W, N_ITER, True)
-    ft_nr, counts_nr, spikes_nr = kernels.pcnn_batch(S, params, M, W, N_ITER, False)
+    ft, counts, spikes = pcnnseg_kernels.pcnn_batch(S, params, M, W, N_ITER, True)
+    ft_nr, counts_nr, spikes_nr = pcnnseg_kernels.pcnn_batch(S, params, M, W, N_ITER, False)
     assert spikes_nr.shape == (5, 0, 0, 0)
     np.testing.assert_array_equal(ft_nr, ft)
     np.testing.assert_array_equal(counts_nr, counts)
     for b in range(S.shape[0]):
-        ft1, c1, sp1 = kernels.pcnn_image(S[b], params, M, W, N_ITER, True, 3)
+        ft1, c1, sp1 = pcnnseg_kernels.pcnn_image(S[b], params, M, W, N_ITER, True, 3)
         np.testing.assert_array_equal(ft[b], ft1)
         np.testing.assert_array_equal(counts[b], c1)
         np.testing.assert_array_equal(spikes[b], sp1)
@@ -89,7 +89,7 @@ def test_batch_matches_single_images(model_name):
 def test_spikes_not_recorded_by_default_shape():
     S = _stimulus("random")
     params, M, W = MODELS["pcnn"].kernel_params()
-    ft, counts, spikes = kernels.pcnn_image(S, params, M, W, 7, False, 2)
+    ft, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, 7, False, 2)
     assert spikes.shape == (0, 0, 0)
     assert ft.dtype == np.int32 and counts.dtype == np.int64 and counts.shape == (7,)
 
@@ -100,9 +100,9 @@ def test_results_do_not_depend_on_thread_count():
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kernels.pcnn_image(S, params, M, W, N_ITER, False, 1)
+        one = pcnnseg_kernels.pcnn_image(S, params, M, W, N_ITER, False, 1)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kernels.pcnn_image(S, params, M, W, N_ITER, False,
+        many = pcnnseg_kernels.pcnn_image(S, params, M, W, N_ITER, False,
                                   max(2, numba.config.NUMBA_NUM_THREADS))
     finally:
         numba.set_num_threads(before)
@@ -111,7 +111,7 @@ def test_results_do_not_depend_on_thread_count():
 
 
 def test_exact_symmetric_detection():
-    from kernels.fused import _exact_symmetric
+    from pcnnseg_kernels.fused import _exact_symmetric
     from pcnnseg.models import CHEN_WEIGHTS, SCM_WEIGHTS
     f32 = lambda w: np.array(w, dtype=np.float32)  # noqa: E731
     assert _exact_symmetric(f32(CHEN_WEIGHTS))
@@ -131,7 +131,7 @@ def test_symmetric_fast_path_matches_reference(weights):
     for model in (ICM(weights=weights), SPCNN(alpha_f=1.1, beta=0.3, v_e=5.0, alpha_e=1.2,
                                               weights=weights)):
         params, M, W = model.kernel_params()
-        _, counts, spikes = kernels.pcnn_image(S, params, M, W, N_ITER, True, 2)
+        _, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, N_ITER, True, 2)
         _, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
         np.testing.assert_array_equal(spikes, ref_spikes)
         assert len(np.unique(counts)) > 2
@@ -144,7 +144,7 @@ def test_bands_with_halos_match_reference(n_bands, model_name):
     S = _stimulus("random")
     model = MODELS[model_name]
     params, M, W = model.kernel_params()
-    fire_time, counts, spikes = kernels.pcnn_image(S, params, M, W, 23, True, n_bands)
+    fire_time, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, 23, True, n_bands)
     ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, 23)
     np.testing.assert_array_equal(spikes, ref_spikes)
     np.testing.assert_array_equal(counts, ref_counts)

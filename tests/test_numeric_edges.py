@@ -8,7 +8,6 @@ raises a ValueError / TypeError (MemoryError for sizes) whose message names the
 argument; never NaN, a crash or a traceback from inside NumPy or Numba.
 """
 from fractions import Fraction
-import importlib
 import json
 import math
 
@@ -18,15 +17,14 @@ import pytest
 import pcnnseg
 from pcnnseg import PCNN, metrics, normalize, phantom, pulse, pulse_volume, segment, \
     segment_tumor, signature, validation
-from pcnnseg.detect import Reference, detect, detection_stimulus
+from pcnnseg.detection import Reference, detect, detection_stimulus
 from pcnnseg.metrics import dice, hausdorff95, hausdorff_distance, surface_distances
 from pcnnseg.models import otsu_threshold
 from pcnnseg.preprocess import (bias_correct, brain_mask, normalize_intensity, robust_z,
                                 tissue_contrast)
 from pcnnseg.validation import check_n_iter
 
-# the module, which the function pcnnseg.detect shadows as an attribute of the package
-detect_module = importlib.import_module("pcnnseg.detect")
+import pcnnseg.detection as detect_module
 FLOAT64_MAX = float(np.finfo(np.float64).max)
 REAL_DTYPES = [np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
                np.int64, np.uint64, np.float16, np.float32, np.float64]
@@ -254,13 +252,14 @@ def test_a_refused_run_is_not_explained_twice(monkeypatch, flair_slice):
 def test_a_memory_error_in_predict(monkeypatch):
     pytest.importorskip("torch")
     import cnn_baseline.inference as inference
+    from cnn_baseline.networks import CompressedUNet
 
     def exhausted(*args, **kwargs):
         raise MemoryError("Unable to allocate 1.00 TiB for an array")
 
     monkeypatch.setattr(inference, "normalize_case", exhausted)
     with pytest.raises(MemoryError, match=r"predict: an input of shape \(4, 8, 8\) ran out"):
-        inference.predict(np.zeros((4, 8, 8)), model=inference.CompressedUNet(
+        inference.predict(np.zeros((4, 8, 8)), model=CompressedUNet(
             in_channels=4, out_channels=1))
 
 

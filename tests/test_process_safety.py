@@ -15,9 +15,9 @@ import numba
 import numpy as np
 import pytest
 
-import kernels
+import pcnnseg_kernels
 import pcnnseg
-from kernels import fused, runtime
+from pcnnseg_kernels import fused, runtime
 from pcnnseg import phantom
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,8 +110,8 @@ def test_serial_twin_matches_the_parallel_kernel():
 
 
 def test_wrapped_kernels_keep_their_dispatcher_and_docs():
-    assert kernels.pcnn_image.parallel is fused.pcnn_image
-    assert kernels.pcnn_image.__doc__ == fused.pcnn_image.__doc__
+    assert pcnnseg_kernels.pcnn_image.parallel is fused.pcnn_image
+    assert pcnnseg_kernels.pcnn_image.__doc__ == fused.pcnn_image.__doc__
     assert not runtime._serial_only      # the test process itself was not forked
 
 
@@ -142,10 +142,11 @@ def _unwritable_copy(tmp_path):
     kernels' ``__pycache__`` is a file, so is the user's cache folder, and
     NUMBA_CACHE_DIR is unset. (Permissions would not do: tests may run as root.)"""
     site = tmp_path / "site"
-    for package in ("kernels", "pcnnseg"):
-        shutil.copytree(os.path.join(ROOT, package), site / package,
+    # the folder kernels/ is installed as the package pcnnseg_kernels
+    for folder, package in (("kernels", "pcnnseg_kernels"), ("pcnnseg", "pcnnseg")):
+        shutil.copytree(os.path.join(ROOT, folder), site / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    (site / "kernels" / "__pycache__").write_text("not a folder")
+    (site / "pcnnseg_kernels" / "__pycache__").write_text("not a folder")
     (tmp_path / "cache-file").write_text("not a folder")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
     env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache-file"),
@@ -157,10 +158,10 @@ _IMPORT_AND_PULSE = """
     import tempfile
     {setup}
     import numpy as np
-    import kernels, pcnnseg
-    assert kernels.__file__.startswith({site!r}), kernels.__file__
+    import pcnnseg_kernels, pcnnseg
+    assert pcnnseg_kernels.__file__.startswith({site!r}), pcnnseg_kernels.__file__
     result = pcnnseg.pulse(np.arange(36.0).reshape(6, 6), pcnnseg.PCNN(), n_iter=4)
-    print(kernels.runtime.caching_enabled, result.counts.tolist())
+    print(pcnnseg_kernels.runtime.caching_enabled, result.counts.tolist())
 """
 
 
@@ -187,11 +188,11 @@ def test_no_writable_folder_at_all_runs_uncached(tmp_path):
         import tempfile
         tempfile.tempdir = {str(tmp_path / 'cache-file')!r}
         import numpy as np
-        import kernels, pcnnseg
-        assert kernels.__file__.startswith({str(site)!r}), kernels.__file__
-        E = kernels.threshold(np.ones((3, 3), np.float32), np.ones((3, 3), bool),
+        import pcnnseg_kernels, pcnnseg
+        assert pcnnseg_kernels.__file__.startswith({str(site)!r}), pcnnseg_kernels.__file__
+        E = pcnnseg_kernels.threshold(np.ones((3, 3), np.float32), np.ones((3, 3), bool),
                               np.float32(0.5), np.float32(2.0))
-        print(kernels.runtime.caching_enabled, E.tolist())
+        print(pcnnseg_kernels.runtime.caching_enabled, E.tolist())
     """, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "False"

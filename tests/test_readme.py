@@ -72,7 +72,7 @@ def test_fenced_blocks_finds_blocks_and_their_lines():
     assert fenced_blocks(text, "") == [(10, "plain\n")]
 
 
-README_TEXT = README.read_text()
+README_TEXT = README.read_text(encoding="utf-8")
 PYTHON_BLOCKS = fenced_blocks(README_TEXT, "python")
 
 

@@ -8,7 +8,7 @@ from pcnnseg.cli import main
 from pcnnseg.io import read_image
 from pcnnseg.metrics import dice
 from pcnnseg.overlay import most_masked_slices, overlay_slices
-from pcnnseg.segment import ALPHA_E, first_pulse_iteration, intensity_order_model, segment
+from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration, intensity_order_model, segment
 from pcnnseg.tumor import segment_tumor
 
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from kernels import ensemble_sum
+from pcnnseg_kernels import ensemble_sum
 from pcnnseg import phantom
 from pcnnseg.metrics import dice
 from pcnnseg.segmenter import (FEATURE_VERSION, Segmenter, _block_mean, _export_trees,

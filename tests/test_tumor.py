@@ -5,7 +5,7 @@ import pytest
 from pcnnseg import phantom
 from pcnnseg.io import BratsCase, Image
 from pcnnseg.metrics import brats_regions, dice
-from pcnnseg.segment import ALPHA_E, first_pulse_iteration
+from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration
 from pcnnseg.tumor import _select, as_sequences, fired, segment_tumor
 
 

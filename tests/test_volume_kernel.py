@@ -3,10 +3,10 @@ import numba
 import numpy as np
 import pytest
 
-import kernels
+import pcnnseg_kernels
 from pcnnseg import phantom
 from pcnnseg.models import CHEN_WEIGHTS, SCM_WEIGHTS
-from pcnnseg.segment import intensity_order_model
+from pcnnseg.segmentation import intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume, record_runs, volume_weights
 from tests import reference
 from tests.conftest import MODELS
@@ -40,7 +40,7 @@ def test_volume_kernel_matches_reference(model_name, volume_name, spacing):
     S, model = VOLUMES[volume_name], MODELS[model_name]
     params, M, W = model.kernel_params()
     M3, W3 = volume_weights(M, SPACINGS[spacing]), volume_weights(W, SPACINGS[spacing])
-    fire_time, counts = kernels.pcnn_volume(S, params, M3, W3, N_ITER)
+    fire_time, counts = pcnnseg_kernels.pcnn_volume(S, params, M3, W3, N_ITER)
     ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, N_ITER, (M3, W3))
     np.testing.assert_array_equal(counts, ref_counts)
     np.testing.assert_array_equal(fire_time, ref_fire_time)
@@ -55,7 +55,7 @@ def test_dark_voxels_pulse_when_the_threshold_starts_negative():
     model = SPCNN(alpha_f=0.3, beta=0.2, v_e=3.0, alpha_e=0.5, e0=-0.5)
     params, M, W = model.kernel_params()
     W3 = volume_weights(W)
-    fire_time, counts = kernels.pcnn_volume(S, params, W3, W3, N_ITER)
+    fire_time, counts = pcnnseg_kernels.pcnn_volume(S, params, W3, W3, N_ITER)
     ref_fire_time, ref_counts, _ = reference.run(S, model, N_ITER, (W3, W3))
     np.testing.assert_array_equal(fire_time, ref_fire_time)
     np.testing.assert_array_equal(counts, ref_counts)
@@ -69,8 +69,8 @@ def test_one_slice_without_through_plane_weights_is_the_2d_run(model_name):
     M3 = np.zeros((3, 3, 3), np.float32)
     W3 = np.zeros((3, 3, 3), np.float32)
     M3[1], W3[1] = M, W
-    ft3, c3 = kernels.pcnn_volume(np.ascontiguousarray(S), params, M3, W3, N_ITER)
-    ft2, c2, _ = kernels.pcnn_image(S[0], params, M, W, N_ITER, False, 1)
+    ft3, c3 = pcnnseg_kernels.pcnn_volume(np.ascontiguousarray(S), params, M3, W3, N_ITER)
+    ft2, c2, _ = pcnnseg_kernels.pcnn_image(S[0], params, M, W, N_ITER, False, 1)
     np.testing.assert_array_equal(ft3[0], ft2)
     np.testing.assert_array_equal(c3, c2)
 
@@ -83,9 +83,9 @@ def test_volume_kernel_does_not_depend_on_thread_count():
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kernels.pcnn_volume(S, params, M3, W3, N_ITER)
+        one = pcnnseg_kernels.pcnn_volume(S, params, M3, W3, N_ITER)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kernels.pcnn_volume(S, params, M3, W3, N_ITER)
+        many = pcnnseg_kernels.pcnn_volume(S, params, M3, W3, N_ITER)
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one[0], many[0])

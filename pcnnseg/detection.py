@@ -13,7 +13,7 @@ Slices are turned into a stimulus where the tumor is bright whatever the
 scanner: the robust z-score of the intensity over the brain
 (:func:`pcnnseg.preprocess.robust_z`), divided by its 99.5th percentile in the
 slice (at least 2) and clipped to [0, 1]. The model
-is :func:`pcnnseg.segment.intensity_order_model`, so a pixel's first pulse comes
+is :func:`pcnnseg.segmentation.intensity_order_model`, so a pixel's first pulse comes
 in order of brightness, and a patch's signature says how much of it is how
 bright. Patches are resized to ``patch_size`` squared so that all of them run in
 one batched kernel call.
@@ -32,7 +32,7 @@ from pcnnseg.boxes import largest_component_box
 from pcnnseg.io import write_bytes_atomic
 from pcnnseg.preprocess import crop_to_mask, robust_z
 from pcnnseg.proposals import METHODS, selective_search
-from pcnnseg.segment import intensity_order_model
+from pcnnseg.segmentation import intensity_order_model
 from pcnnseg.simulate import pulse
 from pcnnseg.validation import (as_binary_mask, as_real_array, check_int, check_memory,
                                 check_n_iter, check_number, explain_memory_error)
@@ -291,7 +291,7 @@ def box_signatures(S, boxes, *, patch_size=PATCH_SIZE, inner=INNER, context=CONT
     Each box, the box scaled by ``inner`` and the box scaled by ``context``
     about its centre (zeros outside the slice) are resized to ``patch_size``
     squared (area interpolation) and run through
-    :func:`pcnnseg.segment.intensity_order_model` as one batch.
+    :func:`pcnnseg.segmentation.intensity_order_model` as one batch.
 
     Parameters
     ----------
@@ -460,7 +460,7 @@ def detect(image, *, brain_mask=None, reference="default", max_area=MAX_AREA,
     Examples
     --------
     >>> from pcnnseg import phantom
-    >>> from pcnnseg.detect import detect
+    >>> from pcnnseg.detection import detect
     >>> image, tumor = phantom.make_slice()
     >>> found = detect(image)
     >>> x, y, w, h = found.box
