@@ -35,7 +35,7 @@ import SimpleITK as sitk
 
 from pcnnseg.validation import as_binary_mask
 
-__all__ = ["Image", "read_image", "write_bytes_atomic", "write_png", "write_mask",
+__all__ = ["Image", "read_image", "write_bytes_atomic", "sync_folder", "write_png", "write_mask",
            "write_label_map", "check_same_grid", "SEQUENCE_ALIASES", "case_convention",
            "BratsCase", "BRATS_SEQUENCES", "BRATS_LAYOUTS", "find_brats_cases",
            "load_brats_case"]
@@ -657,8 +657,13 @@ def _commit(tmp, path):
         os.replace(tmp, path)
     except OSError as err:
         raise _write_error(err, path) from None
+    sync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def sync_folder(folder):
+    """``fsync`` a folder, so that renames into it survive a crash (best effort)."""
     try:
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:

@@ -21,6 +21,8 @@ import signal
 import threading
 import time
 
+from pcnnseg.io import sync_folder
+
 try:
     from numba.core.serialize import _numba_unpickle
     _NUMBA_CALLBACK = _numba_unpickle.__code__
@@ -333,6 +335,8 @@ class OutputSet:
                     os.replace(temp, target)
                     if i == 0:
                         _test_pause("commit")
+                for folder in {os.path.dirname(os.path.abspath(t)) for _, t in self._staged}:
+                    sync_folder(folder)
                 for path in self._stale:
                     with contextlib.suppress(FileNotFoundError):
                         os.remove(path)

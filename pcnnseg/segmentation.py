@@ -15,7 +15,7 @@ import numpy as np
 
 from pcnnseg.models import SPCNN
 from pcnnseg.simulate import pulse
-from pcnnseg.validation import check_int
+from pcnnseg.validation import N_ITER_MAX, check_int
 
 __all__ = ["segment", "intensity_order_model", "first_pulse_iteration", "ALPHA_E"]
 
@@ -88,11 +88,12 @@ def segment(image, *, levels=4, n_iter=60, beta=LINKING, value_range=None):
     >>> int(labels[tumor].mean() > labels[(image > 0) & ~tumor].mean())
     1
     """
-    levels = check_int(levels, "levels", 1)
+    levels = check_int(levels, "levels", 1, N_ITER_MAX)   # labels are int32
     result = pulse(image, intensity_order_model(beta=beta), n_iter=n_iter,
                    value_range=value_range)
     ft = result.fire_time
     labels = np.zeros(ft.shape, dtype=np.int32)
     fired = ft >= 0
-    labels[fired] = levels - (ft[fired] * levels) // n_iter
+    # in int64: fire time x levels can pass the int32 range
+    labels[fired] = levels - (ft[fired].astype(np.int64) * levels) // n_iter
     return labels

@@ -2,6 +2,7 @@
 import numpy as np
 
 from pcnnseg.simulate import DEFAULT_N_ITER, pulse
+from pcnnseg.validation import check_bool
 
 __all__ = ["signature", "entropy_signature", "binary_entropy"]
 
@@ -40,6 +41,7 @@ def signature(image, model=None, *, n_iter=DEFAULT_N_ITER, normalize=True,
     >>> g.shape, bool(0 < g[0] <= 1)
     ((10,), True)
     """
+    normalize = check_bool(normalize, "normalize")
     result = pulse(image, model, n_iter=n_iter, value_range=value_range)
     g = result.counts.astype(np.float64)
     if normalize:

@@ -272,6 +272,20 @@ def test_output_set_discards_on_error(tmp_path):
     assert _snapshot(tmp_path) == {os.path.join("new", "a.json"): b"{}"}
 
 
+
+def test_output_set_commit_syncs_each_target_folder(tmp_path, monkeypatch):
+    """After the renames, every folder that received an output is fsynced once,
+    so the new set survives a crash."""
+    from pcnnseg.io import write_bytes_atomic
+    synced = []
+    monkeypatch.setattr(outputs, "sync_folder", synced.append)
+    (tmp_path / "b").mkdir()
+    with outputs.OutputSet() as files:
+        for name in ("a1.json", "a2.json", os.path.join("b", "c.json")):
+            files.stage(tmp_path / name, lambda p: write_bytes_atomic(p, b"{}"))
+        files.commit()
+    assert sorted(synced) == sorted([str(tmp_path), str(tmp_path / "b")])
+
 # --- messages ---------------------------------------------------------------
 
 def test_huge_n_iter_is_a_usage_error(capsys):

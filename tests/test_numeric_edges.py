@@ -616,3 +616,27 @@ def test_volume_layouts_give_the_same_result(case, layout):
     brain = flair != 0
     np.testing.assert_array_equal(
         metrics.hausdorff95(np.asfortranarray(brain), brain[::-1][::-1]), 0.0)
+
+
+def test_signature_normalize_must_be_a_bool():
+    image = np.random.default_rng(0).random((8, 8))
+    with pytest.raises(TypeError, match="normalize"):
+        pcnnseg.signature(image, normalize="False")
+    assert pcnnseg.signature(image, normalize=np.bool_(False)).max() > 1
+
+
+def test_segment_levels_bounded_and_large_levels_exact():
+    """Levels up to the int32 labels' range give the labels of an int64
+    computation (fire time x levels passes int32 long before that)."""
+    from pcnnseg.segmentation import intensity_order_model
+    from pcnnseg.validation import N_ITER_MAX
+
+    image = np.linspace(0.0, 1.0, 64).reshape(8, 8)
+    with pytest.raises(ValueError, match="levels"):
+        pcnnseg.segment(image, levels=N_ITER_MAX + 1)
+    labels = pcnnseg.segment(image, levels=N_ITER_MAX, n_iter=60, beta=0.0)
+    ft = pcnnseg.pulse(image, intensity_order_model(beta=0.0), n_iter=60).fire_time
+    fired = ft >= 0
+    expected = N_ITER_MAX - (ft[fired].astype(object) * N_ITER_MAX) // 60
+    assert labels[fired].tolist() == expected.tolist()
+    assert labels.min() >= 0 and labels.max() <= N_ITER_MAX
