@@ -108,3 +108,18 @@ def test_installed_console_script_runs():
 def test_cli_reports_os_errors_without_traceback(tmp_path, capsys):
     assert main(["signature", "--n-iter", "2", "--fire-time", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_segment_refuses_a_picture_output_for_a_volume_before_the_work(tmp_path, capsys,
+                                                                       monkeypatch):
+    """-o mask.png for a volume: exit 2 naming -o, said before segmenting, nothing written."""
+    import pcnnseg.tumor
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("segmented before refusing the output")
+
+    monkeypatch.setattr(pcnnseg.tumor, "segment_tumor", must_not_run)
+    assert main(["segment", "-q", "-o", str(tmp_path / "mask.png")]) == 2
+    err = capsys.readouterr().err
+    assert "-o:" in err and "mask.png" in err and "volume" in err and ".pcnnseg-" not in err
+    assert os.listdir(tmp_path) == []
