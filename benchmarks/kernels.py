@@ -100,9 +100,11 @@ def pcnnseg_fns(S, B):
         p, M, W = model.kernel_params()
         for threads in sorted({1, n_all}):
             out[("single", f"pcnnseg {label} kernel, {threads} thread(s)")] = with_threads(
-                threads, lambda p=p, M=M, W=W, t=threads: pcnnseg_kernels.pcnn_image(S, p, M, W, N_ITER, False, t))
+                threads, lambda p=p, M=M, W=W, t=threads:
+                pcnnseg_kernels.pcnn_image(S, p, M, W, N_ITER, False, t))
             out[("batch", f"pcnnseg {label} batch kernel, {threads} thread(s)")] = with_threads(
-                threads, lambda p=p, M=M, W=W: pcnnseg_kernels.pcnn_batch(B, p, M, W, N_ITER, False))
+                threads, lambda p=p, M=M, W=W:
+                pcnnseg_kernels.pcnn_batch(B, p, M, W, N_ITER, False))
     p, M, W = spcnn.kernel_params()
     # ablations: where the time goes
     generic = M * np.float32(1 + 2 ** -20)  # symmetric but not dyadic: 9-term sums

@@ -92,7 +92,8 @@ _COMMAND_KERNELS = {
     "signature": lambda args: [pcnnseg_kernels.pcnn_image],
     "segment": lambda args: [pcnnseg_kernels.pcnn_volume]
     + ([pcnnseg_kernels.ensemble_sum] if args.segmenter else []),
-    "detect": lambda args: [pcnnseg_kernels.pcnn_batch, pcnnseg_kernels.proposals.felzenszwalb_labels,
+    "detect": lambda args: [pcnnseg_kernels.pcnn_batch,
+                            pcnnseg_kernels.proposals.felzenszwalb_labels,
                             pcnnseg_kernels.proposals.region_statistics,
                             pcnnseg_kernels.proposals.hierarchical_grouping]
     + ([pcnnseg_kernels.pcnn_image] if args.published else []),

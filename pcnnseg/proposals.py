@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
-from pcnnseg_kernels.proposals import (felzenszwalb_labels, hierarchical_grouping, region_statistics,
-                              texture_bins)
+from pcnnseg_kernels.proposals import (felzenszwalb_labels, hierarchical_grouping,
+                                      region_statistics, texture_bins)
 from pcnnseg.validation import as_real_array, check_int, check_number, normalize
 
 __all__ = ["selective_search", "felzenszwalb", "METHODS"]
