@@ -4,11 +4,10 @@ Arrays keep SimpleITK's axis order: a slice is ``(H, W)`` and a volume ``(Z, Y, 
 geometry (spacing, origin, direction) stays in SimpleITK's ``(x, y[, z])`` order.
 
 Reading checks what SimpleITK does not: only regular files (or a DICOM folder) are
-opened, so a named pipe cannot hang a read; a NIfTI file whose header gives a size
-below 1, or which is shorter than its header says, is refused; the gzip checksum and
-length of a ``.nii.gz`` are compared with the data read, so a truncated or bit-flipped
-file is an error rather than a volume with zero-filled slices; NaN and infinite
-voxels, which the NIfTI reader turns into 0, are put back. A DICOM folder holding a
+opened, so a named pipe cannot hang a read; NIfTI files go through
+:mod:`pcnnseg.nifti_check` (sizes below 1, truncation, the gzip checksum, NaN and
+infinite voxels put back), so a truncated or bit-flipped file is an error rather
+than a volume with zero-filled slices. A DICOM folder holding a
 file that looks like a slice but is not part of the series, or whose slices are
 unevenly spaced (a slice missing), is refused.
 
@@ -20,19 +19,18 @@ raises, leaves an existing target as it was and no temporary file behind.
 """
 import contextlib
 import errno
-import gzip
 import math
 import os
 import pathlib
 import secrets
 import stat
 import struct
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
+from pcnnseg import nifti_check
 from pcnnseg.validation import as_binary_mask
 
 __all__ = ["Image", "read_image", "write_bytes_atomic", "sync_folder", "write_png", "write_mask",
@@ -158,245 +156,19 @@ def _itk_warnings_off():
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
-# ---------------------------------------------------------------------------- NIfTI
-
-#: NIfTI datatype code -> NumPy type of one stored value (RGB / RGBA: per channel).
-_NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 128: "u1", 256: "i1",
-                 512: "u2", 768: "u4", 1024: "i8", 1280: "u8", 2304: "u1"}
-
-
-@dataclass(frozen=True)
-class _NiftiHeader:
-    """The fields of a NIfTI-1 or NIfTI-2 header that say where the data lie."""
-
-    sizes: tuple
-    datatype: int
-    bitpix: int
-    vox_offset: int
-    slope: float
-    inter: float
-    byteorder: str
-    single_file: bool
-
-    @property
-    def data_bytes(self):
-        return math.prod(self.sizes) * self.bitpix // 8
-
-    @property
-    def data_end(self):
-        return self.vox_offset + self.data_bytes
-
-    @property
-    def scaled(self):
-        """Whether the reader applies scl_slope / scl_inter (slope 0 means none)."""
-        return (math.isfinite(self.slope) and self.slope != 0
-                and (self.slope != 1 or self.inter != 0))
-
-    @property
-    def dtype(self):
-        """Type of the stored values in the file's byte order, or None if unusual."""
-        code = _NIFTI_DTYPES.get(self.datatype)
-        return None if code is None else np.dtype(self.byteorder + code)
-
-
-def _parse_nifti_header(raw, path):
-    """Parse the start of a NIfTI file; None if it is not a NIfTI header at all."""
-    if len(raw) < 348:
-        raise ValueError(f"path: {path!r} is truncated: {len(raw)} bytes, shorter than a "
-                         f"NIfTI header")
-    for order in "<>":
-        size = struct.unpack_from(order + "i", raw)[0]
-        if size in (348, 540):
-            break
-    else:
-        return None
-    if size == 348:
-        dim = struct.unpack_from(order + "8h", raw, 40)
-        datatype, bitpix = struct.unpack_from(order + "2h", raw, 70)
-        vox_offset = struct.unpack_from(order + "f", raw, 108)[0]
-        slope, inter = struct.unpack_from(order + "2f", raw, 112)
-        single_file = raw[344:348] == b"n+1\0"
-    else:
-        if len(raw) < 540:
-            raise ValueError(f"path: {path!r} is truncated: {len(raw)} bytes, shorter than "
-                             f"a NIfTI-2 header")
-        datatype, bitpix = struct.unpack_from(order + "2h", raw, 12)
-        dim = struct.unpack_from(order + "8q", raw, 16)
-        vox_offset = struct.unpack_from(order + "q", raw, 168)[0]
-        slope, inter = struct.unpack_from(order + "2d", raw, 176)
-        single_file = raw[4:8] == b"n+2\0"
-    if not 1 <= dim[0] <= 7:
-        raise ValueError(f"path: the NIfTI header of {path!r} gives {dim[0]} dimensions "
-                         f"(dim[0]), expected 1 to 7")
-    sizes = tuple(int(d) for d in dim[1:dim[0] + 1])
-    if min(sizes) < 1:
-        axis = min(range(len(sizes)), key=lambda i: sizes[i])
-        raise ValueError(f"path: the NIfTI header of {path!r} gives a size of {sizes[axis]} "
-                         f"along axis {axis + 1} (sizes {sizes}); expected sizes of at least 1")
-    if bitpix < 8 or bitpix % 8 or not math.isfinite(vox_offset) or vox_offset < 0:
-        raise ValueError(f"path: the NIfTI header of {path!r} is corrupt (bitpix {bitpix}, "
-                         f"vox_offset {vox_offset})")
-    # as nifticlib does, data never start inside the header itself
-    return _NiftiHeader(sizes=sizes, datatype=datatype, bitpix=bitpix,
-                        vox_offset=max(int(vox_offset), size), slope=float(slope),
-                        inter=float(inter), byteorder=order, single_file=single_file)
-
-
-class _GzipHead:
-    """Decompress the start of a gzip file on demand, keeping the bytes read."""
-
-    def __init__(self, fh, path):
-        self._fh, self._path = fh, path
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.data = b""
-
-    def extend(self, n):
-        """Decompress until ``n`` bytes are held or the file ends."""
-        parts = [self.data]
-        have = len(self.data)
-        try:
-            while have < n:
-                if self._inflate.eof:   # the next gzip member, if any
-                    chunk = self._inflate.unused_data or self._fh.read(1 << 16)
-                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                else:
-                    chunk = self._inflate.unconsumed_tail or self._fh.read(1 << 16)
-                if not chunk:
-                    break
-                part = self._inflate.decompress(chunk, n - have)
-                parts.append(part)
-                have += len(part)
-        except zlib.error as err:
-            raise ValueError(f"path: {self._path!r} is corrupt (gzip: {err})") from None
-        self.data = b"".join(parts)
-        return self.data
-
-
-def _nifti_name(path):
-    lower = path.lower()
-    return lower.endswith(".nii") or lower.endswith(".nii.gz")
-
-
-def _check_nifti_before_read(fh, path):
-    """Check a NIfTI file's header and size; return what the data check needs.
-
-    Returns None for a file that is not NIfTI after all, else ``(header, head)``
-    where ``head`` holds the decompressed start of a gzip file (None if plain).
-    """
-    size = os.fstat(fh.fileno()).st_size
-    gzipped = fh.read(2) == b"\x1f\x8b"
-    fh.seek(0)
-    head = _GzipHead(fh, path) if gzipped else None
-    raw = head.extend(540) if gzipped else fh.read(540)
-    header = _parse_nifti_header(raw, path)
-    if header is None or not header.single_file:
-        return None
-    if gzipped:
-        # deflate cannot shrink data more than about 1032 times: a header asking for
-        # more is lying, and reading it would try to allocate that much
-        if header.data_end > 1100 * size + (1 << 20):
-            raise ValueError(f"path: {path!r} is truncated or corrupt: its header asks for "
-                             f"{header.data_end} bytes of data, more than {size} compressed "
-                             f"bytes can hold")
-        head.extend(header.vox_offset)
-    elif size < header.data_end:
-        raise ValueError(f"path: {path!r} is truncated: {size} bytes, its header needs "
-                         f"{header.data_end}")
-    return header, head
-
-
-def _gunzip_all(path):
-    """The whole decompressed content, each member's CRC-32 and length checked."""
-    try:
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
-    except (OSError, EOFError, zlib.error) as err:
-        raise ValueError(f"path: {path!r} is truncated or corrupt (gzip: {err})") from None
-
-
-def _raw_bytes(array, header):
-    """``array`` as the bytes it had in the file, or None if the reader changed them."""
-    dtype = header.dtype
-    if (dtype is None or header.scaled or array.nbytes != header.data_bytes
-            or array.dtype != dtype.newbyteorder("=") or not array.flags.c_contiguous):
-        return None
-    return array if dtype.isnative else array.byteswap()
-
-
-def _gzip_matches(fh, header, head, array):
-    """Whether the gzip trailer's CRC-32 and length match the header and ``array``.
-
-    This checks the whole stream for the cost of one CRC over the data SimpleITK
-    already decompressed, instead of decompressing the file a second time.
-    """
-    data = _raw_bytes(array, header)
-    size = os.fstat(fh.fileno()).st_size
-    if data is None or size < 18 or len(head.data) < header.vox_offset:
-        return False
-    fh.seek(size - 8)
-    crc, isize = struct.unpack("<II", fh.read(8))
-    if isize != header.data_end & 0xFFFFFFFF:
-        return False
-    return zlib.crc32(data, zlib.crc32(head.data[:header.vox_offset])) == crc
-
-
-def _stored_values(fh, header, path, gzipped):
-    """The data section as stored, as a flat array (None for unusual types)."""
-    if gzipped:
-        content = _gunzip_all(path)
-        if len(content) < header.data_end:
-            raise ValueError(f"path: {path!r} is truncated: {len(content)} bytes once "
-                             f"decompressed, its header needs {header.data_end}")
-        if header.dtype is None:
-            return None
-        return np.frombuffer(content, dtype=header.dtype, offset=header.vox_offset,
-                             count=header.data_bytes // header.dtype.itemsize)
-    if header.dtype is None or header.dtype.kind != "f":
-        return None
-    fh.seek(header.vox_offset)
-    return np.fromfile(fh, dtype=header.dtype, count=header.data_bytes // header.dtype.itemsize)
-
-
-def _restore_non_finite(array, stored, header, path):
-    """Put back the NaN and infinite voxels that the NIfTI reader set to 0."""
-    if stored is None or stored.dtype.kind != "f":
-        return array
-    bad = ~np.isfinite(stored)
-    if not bad.any():
-        return array
-    if array.dtype.kind != "f" or array.size != stored.size:
-        raise ValueError(f"path: {path!r} holds {int(bad.sum())} NaN or infinite voxels "
-                         f"that cannot be read faithfully as {array.dtype}")
-    values = stored[bad].astype(np.float64)
-    if header.scaled:
-        values = values * header.slope + header.inter
-    array = np.array(array, copy=True, order="C")
-    array.reshape(-1)[bad] = values
-    return array
-
-
-def _check_nifti_after_read(fh, path, checked, array):
-    """Verify the data SimpleITK read against the file; return the faithful array."""
-    header, head = checked
-    if head is not None and _gzip_matches(fh, header, head, array):
-        return array    # intact, and a match means no voxel was changed (no NaN)
-    return _restore_non_finite(array, _stored_values(fh, header, path, head is not None),
-                               header, path)
-
-
 def _read_file(path):
     with _open_input(path) as fh:
-        checked = _check_nifti_before_read(fh, path) if _nifti_name(path) else None
+        checked = nifti_check.check_before_read(fh, path) if nifti_check.is_nifti_name(path) else None
         try:
             img = sitk.ReadImage(path)
         except RuntimeError as err:
             if checked is not None and checked[1] is not None:
-                _gunzip_all(path)   # a damaged stream: say so rather than ITK's guess
+                nifti_check.gunzip_all(path)   # a damaged stream: say so rather than ITK's guess
             raise ValueError(f"path: cannot read {path!r} as an image "
                              f"({_last_line(err)})") from None
         array = sitk.GetArrayFromImage(img)
         if checked is not None:
-            array = _check_nifti_after_read(fh, path, checked, array)
+            array = nifti_check.check_after_read(fh, path, checked, array)
     return _from_sitk(img, array)
 
 

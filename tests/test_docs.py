@@ -7,7 +7,8 @@ import pytest
 MODULES = ["pcnnseg.validation", "pcnnseg.simulate", "pcnnseg.signatures", "pcnnseg.segmentation",
            "pcnnseg.metrics", "pcnnseg.preprocess", "pcnnseg.io", "pcnnseg.models",
            "pcnnseg.detection", "pcnnseg.proposals", "pcnnseg.boxes", "pcnnseg.energy",
-           "pcnnseg.tumor", "pcnnseg.segmenter", "pcnnseg.outputs"]
+           "pcnnseg.tumor", "pcnnseg.segmenter", "pcnnseg.outputs",
+           "pcnnseg.nifti_check"]
 # pcnnseg.phantom's examples run in tests/test_phantom.py
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from pcnnseg import io
+from pcnnseg import io, nifti_check
 from pcnnseg.io import (Image, case_convention, find_brats_cases, load_brats_case,
                         read_image, write_bytes_atomic, write_label_map, write_mask,
                         write_png)
@@ -307,7 +307,7 @@ def test_intact_files_are_checked_without_a_second_decompression(tmp_path, monke
     def not_again(path):
         raise AssertionError(f"{path} decompressed twice")
 
-    monkeypatch.setattr(io, "_gunzip_all", not_again)
+    monkeypatch.setattr(nifti_check, "gunzip_all", not_again)
     int16 = np.arange(120, dtype=np.int16).reshape(4, 5, 6)
     for order in "<>":
         (tmp_path / "a.nii.gz").write_bytes(gzip.compress(_nifti(int16, order)))
