@@ -363,12 +363,14 @@ def run(study, args):
 
 def fitted(study, region_choice):
     """The fitted readout per fold: held-out WT and regions."""
-    from pcnnseg.segmenter import fit_segmenter
+    from pcnnseg.segmenter import LEVELS, fit_segmenter
 
     out = {"per_case": {}, "regions": {}, "decision": {}}
     for k in range(N_FOLDS):
         train = study.train(k)
-        tag = ("fitted", hashlib.sha1(" ".join(train).encode()).hexdigest()[:12])
+        # the cache key follows the training cases and the fitting's candidate levels
+        tag = ("fitted", hashlib.sha1(" ".join(train).encode()).hexdigest()[:12],
+               list(LEVELS))
         grid = [region_choice[k]]
         cached = all(_key("wt", n, *tag) in study.cache.data
                      and _key("regions", n, tag, grid[0]) in study.cache.data
