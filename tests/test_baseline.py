@@ -80,9 +80,9 @@ def test_count_macs_transposed_convolution_and_errors():
     assert cnn_baseline.count_macs(up, size=16) == 8 * 16 * 16 * 4 * 4
     assert cnn_baseline.count_macs(UNet(), size=64) > cnn_baseline.count_macs(
         CompressedUNet(), size=64)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="model: expected a torch.nn.Module"):
         cnn_baseline.count_macs("net")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size: expected an integer >= 1"):
         cnn_baseline.count_macs(up, size=0)
 
 
@@ -133,9 +133,9 @@ def test_networks_reject_bad_input(net):
         net(np.zeros((1, 4, 32, 32), np.float32))
     with pytest.raises(ValueError, match="5 widths"):
         CompressedUNet(channels=(8, 16))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="in_channels: expected an integer"):
         SeparableBlock(4.0, 8)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="module: expected a torch.nn.Module"):
         count_parameters("net")
 
 
@@ -151,7 +151,7 @@ def test_loss_values_and_checks():
     assert float(bce_dice_loss(bad, t)) > float(bce_dice_loss(torch.zeros_like(t), t))
     with pytest.raises(ValueError, match="shape"):
         bce_dice_loss(good, t[:, :, :4])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="logits: expected a torch.Tensor"):
         bce_dice_loss(good.numpy(), t)
 
 
@@ -185,9 +185,9 @@ def test_split_is_by_patient_and_reproducible():
     assert data.split_cases(list(reversed(names)), seed=3) == (tr, va)
     assert data.split_cases(names, seed=4) != (tr, va) or data.split_cases(names, seed=5) != (
         tr, va)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="names: expected at least 2 cases"):
         data.split_cases(["one"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"val_fraction: expected a number in \(0, 1\)"):
         data.split_cases(names, val_fraction=1.5)
 
 
@@ -259,7 +259,7 @@ def test_quantized_model_stays_close_to_fp32():
     assert dice(p8.numpy()[0, 0] > 0.5, p32.numpy()[0, 0] > 0.5) > 0.9
     with pytest.raises(ValueError, match="calibration"):
         quantize_model(net, [])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="model: expected a CompressedUNet"):
         quantize_model(UNet(channels=(4, 4, 4, 4, 4)), calib)
     assert [len(b) for b in calibration_batches(np.zeros((5, 4, 16, 16)), n_slices=4,
                                                 batch_size=3)] == [3, 1]

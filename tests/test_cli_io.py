@@ -80,7 +80,7 @@ def test_read_image_keeps_geometry_and_greys_colour(tmp_path):
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.bin"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="data: expected bytes"):
         write_bytes_atomic(target, object())  # cannot be written
     assert os.listdir(tmp_path) == []
     write_bytes_atomic(target, b"abc")

@@ -310,12 +310,12 @@ def test_reference_save_load(tmp_path, phantom_reference):
     with pytest.raises(FileNotFoundError):
         Reference.load(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"bad\.json is not a valid detection reference"):
         Reference.load(tmp_path / "bad.json")
     data = json.loads(path.read_text())
     data["spread"] = data["spread"][:-1]
     (tmp_path / "short.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"short\.json .*spread: expected 135 values"):
         Reference.load(tmp_path / "short.json")
 
 

@@ -121,7 +121,7 @@ def test_pcnn_arithmetic_event_driven_and_dense():
     assert energy.pcnn_arithmetic(ops) == {"fp32_mul": 60, "fp32_add": 56}
     assert energy.pcnn_arithmetic(ops, event_driven=False) == {"fp32_mul": 140,
                                                                "fp32_add": 120}
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="runs: expected RunRecord entries"):
         energy.pcnn_operations([("not", "a", "record")])
 
 
@@ -166,7 +166,7 @@ def test_energy_from_cpu_time():
     for bad in (0.0, -2.0, float("nan")):
         with pytest.raises(ValueError, match="watts_per_core"):
             energy.energy_from_cpu_time(1.0, watts_per_core=bad)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="cpu_seconds: expected a number"):
         energy.energy_from_cpu_time("1")
 
 
