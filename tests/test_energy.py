@@ -49,6 +49,18 @@ def _pairs_in_image(spikes, weights):
     return total
 
 
+# fp32 operations of one neuron update, counted by hand from the update equations
+# (not read from energy.NEURON_UPDATE_OPS, so that a change there is seen):
+# general   F = dF F + vF m + S   2 mul 2 add | L = dL L + vL w       2 mul 1 add
+#           U = dU U + F(1 + bL)  3 mul 2 add | U > E                       1 add
+#           E = dE E + vE Y       2 mul 1 add | total                9 mul 7 add
+# modulated L = vL w              1 mul       | U = dU U + F(1 + bL) 3 mul 2 add
+#           U > E                       1 add | E = dE E + vE Y      2 mul 1 add
+#                                             | total                6 mul 4 add
+UPDATE_OPS_BY_HAND = {"general": {"fp32_mul": 9, "fp32_add": 7},
+                      "modulated": {"fp32_mul": 6, "fp32_add": 4}}
+
+
 @pytest.mark.parametrize("model,kind,fan", [
     (SPCNN(alpha_f=0.5, beta=0.3, v_e=5.0, alpha_e=0.4), "modulated", 8),
     (PCNN(), "general", 8),  # feeding and linking share one kernel: one sum serves both
@@ -60,7 +72,7 @@ def test_pcnn_operations_count_updates_and_pulses(model, kind, fan):
     with record_runs() as runs:
         res = pulse(image, model, n_iter=12, return_spikes=True)
     ops = energy.pcnn_operations(runs)
-    per = energy.NEURON_UPDATE_OPS[kind]
+    per = UPDATE_OPS_BY_HAND[kind]
     assert ops["neuron_updates"] == 30 * 35 * 12
     assert ops["neuron_ops_fp32_mul"] == 30 * 35 * 12 * per["fp32_mul"]
     assert ops["neuron_ops_fp32_add"] == 30 * 35 * 12 * per["fp32_add"]
@@ -101,7 +113,7 @@ def test_volume_runs_count_their_26_neighbour_fan_out(model, kind, fan):
     ops = energy.pcnn_operations(runs)
     n = volume.size * 9
     assert ops["neuron_updates"] == n
-    assert ops["neuron_ops_fp32_mul"] == n * energy.NEURON_UPDATE_OPS[kind]["fp32_mul"]
+    assert ops["neuron_ops_fp32_mul"] == n * UPDATE_OPS_BY_HAND[kind]["fp32_mul"]
     assert ops["pulses"] == res.counts.sum() > 0
     assert ops["synaptic_events"] == fan * res.counts.sum()
 
@@ -305,6 +317,19 @@ def test_energy_meter_times_the_block():
     assert [e.source for e in meter.energies] == ["rapl", "nvml"]
     for e in meter.energies:  # a reading, or the reason there is none
         assert (e.joules > 0) if e.measured else (e.joules is None and e.detail)
+
+
+def test_energy_meter_reads_an_advancing_rapl_tree(tmp_path, monkeypatch):
+    """EnergyMeter's RAPL reading on a fake powercap tree that advances by
+    250,000 uJ during the block: 0.25 J, measured."""
+    zone = _zone(tmp_path, "intel-rapl:0", 1_000)
+    real = energy.RaplCounter
+    monkeypatch.setattr(energy, "RaplCounter", lambda: real(root=str(tmp_path)))
+    with energy.EnergyMeter() as meter:
+        (zone / "energy_uj").write_text("251000\n")
+    (e,) = meter.energies
+    assert e.measured and e.source == "rapl" and e.joules == pytest.approx(0.25)
+    assert meter.measured() == [e] and meter.wall_seconds >= 0
 
 
 def test_run_record_is_what_pcnn_operations_reads():
