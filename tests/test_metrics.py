@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from pcnnseg import metrics
@@ -12,7 +13,6 @@ from pcnnseg.metrics import (brats_regions, convert_brats_labels, dice, evaluate
                              mean_tumor_slice_dice, sensitivity, specificity,
                              surface_distances)
 
-sitk = pytest.importorskip("SimpleITK")
 
 
 # ---------------------------------------------------------------------- helpers
