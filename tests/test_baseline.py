@@ -206,6 +206,22 @@ def test_augment_keeps_shapes_and_binary_targets():
     assert changed > 0
 
 
+def test_augment_moves_image_and_target_together():
+    """A marker drawn into the image where the target is 1 still lies exactly on
+    the target after each random flip, shift and elastic deformation (noise off)."""
+    rng = np.random.default_rng(1)
+    img = rng.random((4, 32, 40)).astype(np.float32) * 0.4
+    tgt = np.zeros((1, 32, 40), np.float32)
+    tgt[0, 10:20, 12:25] = 1
+    img[0] = tgt[0]
+    moved = 0
+    for _ in range(16):
+        a, b = data.augment(img, tgt, rng, noise=0.0)
+        np.testing.assert_array_equal(a[0] > 0.5, b[0] > 0.5)
+        moved += not np.array_equal(b, tgt)
+    assert moved > 0
+
+
 def test_crop_and_paste_back_roundtrip():
     brain = np.zeros((3, 150, 170), bool)
     brain[:, 20:140, 30:160] = True
