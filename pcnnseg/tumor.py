@@ -44,8 +44,8 @@ Constants were chosen by 5-fold patient-level cross-validation on 22 cases of
 BraTS 2018 and BraTS-Africa 2023 with the one-standard-error rule (the simplest
 configuration within one standard error of the best on the training folds),
 then refit on all 22 (``benchmarks/segmentation.py``). Held-out whole-tumor
-Dice 0.744 (BraTS 2018 0.811, BraTS-Africa 0.688), tumor core 0.617, enhancing
-tumor 0.587 (``benchmarks/results/segmentation.md``, which also says what was
+Dice 0.744 (BraTS 2018 0.811, BraTS-Africa 0.688), tumor core 0.612, enhancing
+tumor 0.589 (``benchmarks/results/segmentation.md``, which also says what was
 fixed before the cross-validation).
 
 The tissue-contrast scale is set by the brain's brightest percent, so the

@@ -1,0 +1,52 @@
+"""Accuracy on real MRI pinned to the committed benchmark results.
+
+Reruns the untrained segmentation on a few development cases of both collections
+with the constants their cross-validation fold chose, and compares the Dice with
+the figures committed in ``benchmarks/results/segmentation.json``. A change that
+moves accuracy shows here (then rerun ``python benchmarks/segmentation.py`` and
+commit the new figures). Skips cleanly without ``../shared/data``.
+"""
+import json
+import pathlib
+
+import pytest
+
+from pcnnseg.io import load_brats_case
+from pcnnseg.metrics import brats_regions, dice
+from pcnnseg.tumor import segment_tumor
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "segmentation.json"
+CASES = [("brats2018", "Brats18_CBICA_ABM_1"), ("brats2018", "Brats18_TCIA01_378_1"),
+         ("brats2023_ssa", "BraTS-SSA-00007-000"), ("brats2023_ssa", "BraTS-SSA-00056-000")]
+# Dice is a ratio of voxel counts: a few voxels either way on another CPU's
+# float rounding, far less than any change of method or constant moves it.
+TOLERANCE = 0.002
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="no ../shared/data")
+
+
+@pytest.fixture(scope="module")
+def committed():
+    return json.loads(RESULTS.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("collection,name", CASES)
+def test_default_segmentation_and_regions_match_the_committed_figures(committed, collection,
+                                                                     name):
+    case_dir = DATA / collection / name
+    if not case_dir.is_dir():
+        pytest.skip(f"{case_dir} is absent")
+    case = load_brats_case(case_dir)
+    fold = str(committed["folds"][name])
+    constants = {**committed["variants"]["default"]["chosen"][fold],
+                 **committed["regions"]["chosen"][fold]}
+    labels = segment_tumor(case, regions=True, **constants)
+    found, truth = brats_regions(labels), brats_regions(case.labels)
+    expected = committed["regions"]["per_case"][name]
+    for region in ("whole_tumor", "tumor_core", "enhancing"):
+        assert dice(found[region], truth[region]) == pytest.approx(
+            expected[region], abs=TOLERANCE), region
+    assert expected["whole_tumor"] == pytest.approx(
+        committed["variants"]["default"]["per_case"][name]["dice"], abs=1e-12)
