@@ -33,7 +33,6 @@ from scipy.special import expit
 
 from pcnnseg_kernels import ensemble_sum
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase, write_bytes_atomic
-from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.validation import check_int, check_number
 
 __all__ = ["Segmenter", "fit_segmenter", "default_segmenter", "voxel_features",

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import zipfile
 
-import numpy as np
 import pytest
 
 import pcnnseg
