@@ -222,11 +222,8 @@ def _read_input(args):
     return images, geometry, truth, has_regions, source
 
 
-_PICTURE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg")
-
-
 def _segment(args):
-    from pcnnseg.io import check_same_grid, write_label_map, write_mask
+    from pcnnseg.io import check_mask_format, check_same_grid, write_label_map, write_mask
     from pcnnseg.metrics import brats_regions, dice
     from pcnnseg.overlay import overlay_slices
     from pcnnseg.segmenter import Segmenter
@@ -236,11 +233,8 @@ def _segment(args):
     outputs.check_output_file(output, "-o")
     outputs.check_output_file(overlay, "--overlay")
     images, geometry, truth, has_regions, source = _read_input(args)
-    if geometry.array.ndim == 3 and output.lower().endswith(_PICTURE_SUFFIXES):
-        # said before the work, and naming -o rather than the temporary file
-        raise ValueError(f"-o: {output!r} is a 2-D picture format, the input is a volume of "
-                         f"shape {geometry.array.shape}; write volumes as .nii.gz, .nii, "
-                         f".mha or .nrrd")
+    # before the work, and naming -o rather than the temporary file
+    check_mask_format(output, geometry.array.shape, "-o")
     segmenter = None
     if args.segmenter:
         segmenter = ("default" if args.segmenter == "default"

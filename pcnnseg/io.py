@@ -33,7 +33,7 @@ import SimpleITK as sitk
 from pcnnseg import nifti_check
 from pcnnseg.validation import as_binary_mask
 
-__all__ = ["Image", "read_image", "write_bytes_atomic", "sync_folder", "write_png", "write_mask",
+__all__ = ["Image", "read_image", "write_bytes_atomic", "sync_folder", "check_mask_format", "write_png", "write_mask",
            "write_label_map", "check_same_grid", "SEQUENCE_ALIASES", "case_convention",
            "BratsCase", "BRATS_SEQUENCES", "BRATS_LAYOUTS", "find_brats_cases",
            "load_brats_case"]
@@ -556,15 +556,32 @@ def _format_suffix(name):
     return ext
 
 
-def _check_format_holds(path, suffix, img, shape):
-    """Refuse what the target format would silently change: volumes as PNG, shears as NIfTI."""
-    if img.GetDimension() > 2 and suffix.lower() in _FLAT_SUFFIXES:
-        raise ValueError(f"path: a {suffix} file holds one 2-D picture, got a volume of "
-                         f"shape {shape} for {path!r}; write volumes as .nii.gz, .nii, "
+def check_mask_format(path, shape, name="path"):
+    """Refuse a target format that cannot hold a mask or label map of ``shape``.
+
+    A 2-D picture format (``.png``, ``.bmp``) holds one slice, so a volume would
+    lose all but one; a lossy one (``.jpg``) would not read back as written.
+    Cheap: callers can check an output before the work that produces it.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the path.
+    """
+    path = os.fsdecode(path)
+    suffix = _format_suffix(path)
+    if len(shape) > 2 and suffix.lower() in _FLAT_SUFFIXES:
+        raise ValueError(f"{name}: a {suffix} file holds one 2-D picture, got a volume of "
+                         f"shape {tuple(shape)} for {path!r}; write volumes as .nii.gz, .nii, "
                          f".mha or .nrrd")
     if suffix.lower() in _LOSSY_SUFFIXES:
-        raise ValueError(f"path: {suffix} compresses with losses, so a mask or label map "
+        raise ValueError(f"{name}: {suffix} compresses with losses, so a mask or label map "
                          f"would not read back as written: {path!r}; use .png or .nii.gz")
+
+
+def _check_format_holds(path, suffix, img, shape):
+    """Refuse what the target format would silently change: volumes as PNG, shears as NIfTI."""
+    check_mask_format(path, shape)
     n = img.GetDimension()
     direction = np.reshape(img.GetDirection(), (n, n))
     if (suffix.lower() in (".nii", ".nii.gz")

@@ -70,6 +70,21 @@ def _check_one_line(err, signum):
     assert "Traceback" not in err and "SystemError" not in err
 
 
+def _interrupt_over_old_set(argv, folder, sets, point, signum, new, marker):
+    """Run ``argv`` over ``folder`` holding the old set, interrupt it at ``point``:
+    exit 128 + signum, one line, and the folder holds exactly the old set or (when
+    ``new``) the new one, no temporary file either."""
+    old, fresh = sets
+    folder.mkdir()
+    for name, data in old.items():
+        (folder / name).write_bytes(data)
+    status, err = _run_interrupted(argv, point, signum, marker)
+    assert status == 128 + signum
+    _check_one_line(err, signum)
+    assert _snapshot(folder) == (fresh if new else old)
+    assert ("after writing" in err) == new
+
+
 @pytest.fixture(scope="module")
 def segment_sets(tmp_path_factory):
     """Mask and overlay of two runs (phantom seeds 0 and 1): the old and new sets."""
@@ -91,18 +106,9 @@ def segment_sets(tmp_path_factory):
     ("commit", signal.SIGTERM, True),
 ])
 def test_segment_interrupted_keeps_one_set(tmp_path, segment_sets, point, signum, new):
-    old, fresh = segment_sets
     folder = tmp_path / "out"
-    folder.mkdir()
-    for name, data in old.items():
-        (folder / name).write_bytes(data)
-    status, err = _run_interrupted(["segment", "-q", "--seed", "1",
-                                    "-o", str(folder / "m.nii.gz")],
-                                   point, signum, tmp_path / "marker")
-    assert status == 128 + signum
-    _check_one_line(err, signum)
-    assert _snapshot(folder) == (fresh if new else old)   # no temporary file either
-    assert ("after writing" in err) == new
+    _interrupt_over_old_set(["segment", "-q", "--seed", "1", "-o", str(folder / "m.nii.gz")],
+                            folder, segment_sets, point, signum, new, tmp_path / "marker")
 
 
 @pytest.fixture(scope="module")
@@ -123,16 +129,9 @@ def detect_sets(tmp_path_factory):
     ("commit", signal.SIGINT, True),
 ])
 def test_detect_interrupted_keeps_one_set(tmp_path, detect_sets, point, signum, new):
-    old, fresh = detect_sets
     folder = tmp_path / "det"
-    folder.mkdir()
-    for name, data in old.items():
-        (folder / name).write_bytes(data)
-    status, err = _run_interrupted(["detect", "-q", "--seed", "1", "-o", str(folder)],
-                                   point, signum, tmp_path / "marker")
-    assert status == 128 + signum
-    _check_one_line(err, signum)
-    assert _snapshot(folder) == (fresh if new else old)
+    _interrupt_over_old_set(["detect", "-q", "--seed", "1", "-o", str(folder)],
+                            folder, detect_sets, point, signum, new, tmp_path / "marker")
 
 
 def test_detect_interrupted_leaves_no_new_folder(tmp_path):
