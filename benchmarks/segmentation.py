@@ -73,7 +73,7 @@ sys.path.insert(0, ROOT)
 
 from pcnnseg import energy, metrics, tumor  # noqa: E402
 from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic  # noqa: E402
-from pcnnseg.preprocess import tissue_contrast  # noqa: E402
+from pcnnseg.preprocess import robust_z, tissue_contrast  # noqa: E402
 from pcnnseg.simulate import record_runs  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -202,10 +202,7 @@ def normalisation_spread(cases):
     for case in cases.values():
         flair, wt = case["case"].images["flair"], case["truth"]["whole_tumor"]
         brain = flair != 0
-        values = flair[brain].astype(np.float64)
-        med = np.median(values)
-        mad = 1.4826 * np.median(np.abs(values - med))
-        z.append((np.median(flair[wt]) - med) / mad)
+        z.append(float(np.median(robust_z(flair, brain)[wt])))
         c.append(float(np.median(tissue_contrast(flair, brain)[wt])))
     cv = lambda v: float(np.std(v) / np.mean(v))  # noqa: E731
     return {"robust_z": {"mean": float(np.mean(z)), "cv": cv(z)},

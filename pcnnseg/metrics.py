@@ -56,7 +56,7 @@ import numbers
 import numpy as np
 from scipy import ndimage as ndi
 
-from pcnnseg.validation import as_binary_mask
+from pcnnseg.validation import as_binary_mask, unit_scaled
 
 __all__ = [
     "dice",
@@ -331,8 +331,8 @@ def _scaled_surface_distances(p, t, spacing):
     the power of two ``2**exponent`` that brings its largest entry into
     [0.5, 1), which is exact (distances scale with the spacing).
     """
-    exponent = int(np.frexp(max(spacing))[1])
-    unit = tuple(float(np.ldexp(s, -exponent)) for s in spacing)
+    scaled, exponent = unit_scaled(spacing)
+    unit = tuple(float(s) for s in scaled)
     box = ndi.find_objects((p | t).view(np.uint8))[0]
     sp, st = _surface(p[box]), _surface(t[box])
     # distance_transform_edt: distance of each non-zero voxel to the nearest zero
