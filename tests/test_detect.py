@@ -220,13 +220,43 @@ def test_detect_finds_the_phantom_tumor(phantom_slice, phantom_reference):
     json.dumps(found.to_dict())
 
 
-def test_published_method_ranks_by_distance_to_the_slice(phantom_slice):
-    image, _ = phantom_slice
+def _inside(box, x0, y0, x1, y1):
+    x, y, w, h = (int(v) for v in box)
+    return x >= x0 and y >= y0 and x + w <= x1 and y + h <= y1
+
+
+def test_published_method_picks_the_box_that_looks_like_the_slice():
+    # A slice built so that the published method's answer is known without running
+    # any of its parts. Brain everywhere: left half at 100, right half at 110, and
+    # bright pixels (150) in a solid 48 x 80 rectangle and in the 4-pixel-wide ring of
+    # a 64 x 64 square whose inside is 110. Neither 100 nor 110 fills half the brain,
+    # so the median is 110 and the MAD positive: 100 and 110 get stimulus 0 and never
+    # pulse, and every bright pixel has the same stimulus, so all pulses of a slice or
+    # a patch come at one iteration. A signature divided by its pixel count is then a
+    # single spike as high as the bright fraction, and a box's distance to the slice
+    # is |bright fraction of the box - bright fraction of the slice|. The ring holds
+    # 960 of its box's 4096 pixels (0.234375) and the slice 4800 of 20480, the same
+    # fraction: the ring's box is at distance 0 (its 2x2 blocks resize to 32 x 32
+    # exactly); a box inside the solid rectangle is at 1 - 0.234375, a box inside the
+    # ring's hollow at 0.234375.
+    image = np.full((128, 160), 100.0)
+    image[:, 80:] = 110.0
+    image[16:64, 4:84] = 150.0
+    image[40:104, 88:152] = 150.0
+    image[44:100, 92:148] = 110.0
+    bright = 4800 / image.size
+    assert (image == 150).sum() == 4800 and (image == 150)[40:104, 88:152].sum() == 960
+    assert max((image == 100).sum(), (image == 110).sum()) < image.size / 2
+
     found = detect(image, reference=None)
-    S = detection_stimulus(image, image != 0)
-    sig = box_signatures(S, found.candidates)[:, 0]
-    own = pulse(S, intensity_order_model(), n_iter=sig.shape[1], value_range=(0, 1)).counts / S.size
-    np.testing.assert_allclose(found.distances, np.sqrt(((sig - own) ** 2).sum(axis=1)))
+    assert found.box == (88, 40, 64, 64)
+    assert found.distance == pytest.approx(0.0, abs=1e-12)
+    solid = [d for c, d in zip(found.candidates, found.distances) if _inside(c, 4, 16, 84, 64)]
+    hollow = [d for c, d in zip(found.candidates, found.distances)
+              if _inside(c, 92, 44, 148, 100)]
+    assert solid and hollow
+    np.testing.assert_allclose(solid, 1.0 - bright, atol=1e-12)
+    np.testing.assert_allclose(hollow, bright, atol=1e-12)
 
 
 def test_detect_respects_max_area_and_brain_mask(phantom_slice, phantom_reference):
