@@ -4,7 +4,9 @@ Two entry points share the same sweeps over rows:
 
 - :func:`pcnn_image` runs one (H, W) image cut into horizontal bands run in
   parallel; each band recomputes a halo of neighbouring rows so that bands
-  synchronise only every ``_BLOCK_ITERS`` iterations;
+  synchronise only every ``_BLOCK_ITERS`` iterations (the ghost-cell expansion
+  of Ding & He [1]_: a halo ``h`` rows deep lets a 3x3 stencil run ``h``
+  steps between exchanges, at the price of recomputing the halo);
 - :func:`pcnn_batch` runs (B, H, W) images, parallel over images, each image
   iterating on its own with no synchronisation.
 
@@ -16,7 +18,14 @@ the weights allow it exactly (Chen's do), the sums group corners and edges.
 
 Models whose feeding is the stimulus itself and whose linking has no memory
 (``DECAY_F = V_F = DECAY_L = 0``: SPCNN, SCM) take a leaner row update that
-keeps no F or L arrays; the values it computes are the same.
+keeps no F or L arrays; the values it computes are the same. The equations'
+sources are cited in :mod:`pcnnseg_kernels.layout`.
+
+References
+----------
+.. [1] C. Ding, Y. He, "A ghost cell expansion method for reducing
+   communications in solving PDE problems", Proceedings of the ACM/IEEE
+   Conference on Supercomputing (SC '01), 2001. doi:10.1145/582034.582084
 """
 import numpy as np
 from numba import njit, prange

@@ -1,13 +1,22 @@
 """Segmentation maps from PCNN fire times, and the model behind them.
 
-The model used here is an SPCNN with a positive initial threshold and no
-accumulation of internal activity, so the first pulse of a pixel comes in order
-of intensity: an isolated pixel of stimulus ``S`` first pulses at the smallest
-``k`` with ``S > e0 exp(-alpha_e k)`` (``e0 = 1``). Linking pulls a pixel's
-first pulse forward when its neighbours have pulsed (its threshold is divided
-by ``1 + beta L``), so a bright region grows into the slightly darker pixels
-around it: a hysteresis threshold that the network computes. Tumor masks built
-on it are in :mod:`pcnnseg.tumor`.
+The model used here is the simplified PCNN (SPCNN) of Chen et al. [1]_ with a
+positive initial threshold and no accumulation of internal activity, so the
+first pulse of a pixel comes in order of intensity: an isolated pixel of
+stimulus ``S`` first pulses at the smallest ``k`` with ``S > e0 exp(-alpha_e k)``
+(``e0 = 1``). Linking pulls a pixel's first pulse forward when its neighbours
+have pulsed (its threshold is divided by ``1 + beta L``), so a bright region
+grows into the slightly darker pixels around it: a hysteresis threshold that
+the network computes. Its parameters are fixed here (:func:`intensity_order_model`)
+rather than set from the image by Chen et al.'s automatic rule
+(:meth:`pcnnseg.SPCNN.from_image`), which makes pixels pulse at once and
+repeatedly. Tumor masks built on it are in :mod:`pcnnseg.tumor`.
+
+References
+----------
+.. [1] Y. Chen, S.-K. Park, Y. Ma, R. Ala, "A new automatic parameter setting
+   method of a simplified PCNN for image segmentation", IEEE Transactions on
+   Neural Networks 22(6):880-892, 2011. doi:10.1109/TNN.2011.2128880
 """
 import math
 
@@ -24,11 +33,12 @@ ALPHA_E = 0.05         # threshold decay per iteration: fire-time resolution
 
 
 def intensity_order_model(*, beta=LINKING, alpha_e=ALPHA_E):
-    """SPCNN whose first pulses come in order of intensity.
+    """SPCNN (Chen et al. [1]_) whose first pulses come in order of intensity.
 
-    ``e0 = 1``, no accumulation of internal activity (``alpha_f = 20``, a decay
-    of 2e-9), and a threshold step ``v_e = 1000`` so a pixel pulses once in the
-    first hundred-odd iterations.
+    Chen et al.'s equations with fixed parameters instead of their automatic
+    setting: ``e0 = 1``, no accumulation of internal activity (``alpha_f = 20``,
+    a decay of 2e-9), and a threshold step ``v_e = 1000`` so a pixel pulses once
+    in the first hundred-odd iterations.
 
     Parameters
     ----------
@@ -41,6 +51,11 @@ def intensity_order_model(*, beta=LINKING, alpha_e=ALPHA_E):
     Returns
     -------
     SPCNN
+
+    References
+    ----------
+    .. [1] Y. Chen, S.-K. Park, Y. Ma, R. Ala, IEEE Transactions on Neural
+       Networks 22(6):880-892, 2011. doi:10.1109/TNN.2011.2128880
     """
     return SPCNN(alpha_f=20.0, beta=beta, v_e=1000.0, alpha_e=alpha_e, e0=1.0)
 
