@@ -1,7 +1,9 @@
 """The compressed U-Net baseline on its validation cases: accuracy, latency, size.
 
 For the bundled weights (``cnn_baseline/weights``), fp32 and int8, on the
-validation cases of their split (read from the weights, never seen in training):
+validation cases of their split (read from the weights; never trained on, but
+they chose the epoch by early stopping and the int8 network's float first
+level, as the report says):
 
 * Dice and HD95 (mm) of each region the weights predict (whole tumor, tumor
   core, enhancing tumor) on each whole volume, with :func:`cnn_baseline.predict`;
@@ -191,7 +193,12 @@ def _markdown(s, rows):
         f"Bundled weights: trained on {len(s['train_cases'])} cases ({s['train_slices']} "
         f"slices), best of {s['epochs_run']} epochs = epoch {s['best_epoch']} "
         f"({s['train_minutes']} min on the CPU); evaluated on the {len(s['val_cases'])} "
-        f"held-out cases {', '.join(s['val_cases'])}.",
+        f"validation cases {', '.join(s['val_cases'])}.",
+        f"How the figures were obtained: the {len(s['val_cases'])} validation cases were "
+        "never trained on, but they chose the epoch (the lowest loss on them, early "
+        "stopping) and, for int8, that the first level stays in float (a diagnosis on "
+        "their slices, `cnn_baseline/quantize.py`): the figures below are not fully "
+        "independent of them.",
         "Dice and HD95 (95th percentile of surface distances, mm) on whole volumes "
         "(240 x 240 x 155), predicted slice by slice.",
         "",
@@ -220,9 +227,10 @@ def _markdown(s, rows):
     if wt is not None:
         verdict = "reached" if wt >= 0.81 else "not reached"
         lines += ["", f"Goal: the published whole-tumor Dice 0.81 (Niepceron et al. 2020, "
-                      f"BraTS 2015; core 0.77, enhancing 0.53). Here, fp32: {wt:.3f}, "
-                      f"{verdict}, with {len(s['train_cases'])} training cases and "
-                      f"{s['epochs_run']} epochs."]
+                      f"BraTS 2015; core 0.77, enhancing 0.53). Here, fp32: {wt:.3f} on "
+                      f"the {len(s['val_cases'])} validation cases, {verdict}, with "
+                      f"{len(s['train_cases'])} training cases and {s['epochs_run']} "
+                      "epochs."]
     change = ", ".join(f"{short[g]} {d:+.4f}" for g, d in s["dice_change_int8_minus_fp32"].items())
     lines += ["", f"Dice change int8 - fp32 (mean over cases): {change}."]
     if "pcnn_dice_same_cases" in s:
@@ -246,6 +254,13 @@ def _markdown(s, rows):
         f"| speed-up over fp32, per slice | 1.00 | "
         f"{lat_s['fp32'] / lat_s['fp32_channels_last']:.2f} | "
         f"{lat_s['fp32'] / lat_s['int8']:.2f} |",
+        "",
+        "Per slice here is the network's forward pass alone on a prepared tensor, the "
+        "three variants in this one process. The head to head "
+        "(benchmarks/results/compare.md) times the whole `cnn_baseline.predict` on a "
+        "240 x 240 slice of four sequences (normalisation, cropping and resampling to "
+        "128 x 128, pasting back), each method in its own process, in another run: "
+        "its milliseconds are higher, and they are the ones to compare with the PCNN.",
         "",
         f"Size: {s['parameters']:,} parameters (classic U-Net: "
         f"{s['classic_unet_parameters']:,}), {s['macs_per_slice'] / 1e6:.0f} million "
