@@ -6,12 +6,15 @@ simulations; :mod:`pcnnseg_kernels.trees` evaluates the fitted readout of
 :mod:`pcnnseg.segmenter`; :mod:`pcnnseg_kernels.proposals` holds the region-proposal
 loops. Callers validate inputs.
 
-:mod:`pcnnseg_kernels.runtime` settles the Numba cache folder before any kernel is
-defined, and the parallel kernels exported here are wrapped so that a process
-forked after using them can still call them (see :func:`pcnnseg_kernels.runtime.fork_safe`).
+:mod:`pcnnseg_kernels.runtime` makes idle OpenMP threads sleep (so that a busy
+machine does not slow the kernels down many times) and settles the Numba cache
+folder before any kernel is defined, and the parallel kernels exported here are
+wrapped so that a process forked after using them can still call them (see
+:func:`pcnnseg_kernels.runtime.fork_safe`).
 """
 from pcnnseg_kernels import runtime
 
+runtime.configure_threads()   # before any parallel kernel starts OpenMP
 runtime.configure_cache()
 with runtime.kernel_definitions():
     from pcnnseg_kernels import fused, layout, proposals, steps, trees, volume

@@ -1,5 +1,22 @@
-"""Process-level Numba settings of the kernels: where compiled code is cached, and
-how parallel kernels stay usable in a forked child.
+"""Process-level Numba settings of the kernels: how idle kernel threads wait, where
+compiled code is cached, and how parallel kernels stay usable in a forked child.
+
+Waiting threads
+    Under Numba's GNU OpenMP threading layer (``omp``, the default when Intel TBB
+    is not installed) the threads of a parallel kernel spin while they wait for
+    work. A fused PCNN loop opens a parallel region every few iterations, so
+    while other processes kept every core busy a spinning thread held a core the
+    one doing the work needed: a 256 x 256 x 50 :func:`pcnnseg.pulse` took 88 ms
+    on 2 threads of a busy 2-core machine, against 2.1 ms on one thread of a
+    quiet one (issue 15). :func:`configure_threads` sets ``OMP_WAIT_POLICY`` to
+    ``PASSIVE`` (threads sleep when idle) before Numba starts OpenMP: the same run
+    then takes about 3 ms beside the busy processes. The setting is made only
+    when the environment has none, so ``OMP_WAIT_POLICY=ACTIVE`` restores
+    spinning; it applies to GNU OpenMP runtimes the process loads afterwards
+    (Numba's, and those of libraries imported later) and to child processes. It
+    cannot change a runtime already started: a process that ran a parallel
+    Numba function before importing ``pcnnseg_kernels`` keeps spinning threads.
+    ``benchmarks/kernels.py --busy`` measures it.
 
 Cache
     The kernels are compiled with ``cache=True``. Numba looks for a writable
@@ -42,6 +59,20 @@ caching_enabled = True
 _serial_only = False
 _twins = {}
 _twins_lock = threading.Lock()
+
+
+def configure_threads():
+    """Make idle OpenMP threads sleep rather than spin, unless the user chose.
+
+    Sets ``OMP_WAIT_POLICY=PASSIVE`` in the environment when it is unset; see the
+    module docstring for why.
+
+    Returns
+    -------
+    str
+        The wait policy in force for OpenMP runtimes started from now on.
+    """
+    return os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _probe():
