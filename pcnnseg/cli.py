@@ -1,17 +1,20 @@
 """The ``pcnnseg`` command.
 
 Exit status: 0 on success, 2 for a usage or input error (one line on stderr),
-130 when interrupted by SIGINT (Ctrl-C) and 143 by SIGTERM (128 + the signal's
-number, as shells report a process the signal ended). Every output of a run is
-checked before the work starts and written to a temporary file beside its
-target; the files then replace their targets together (:mod:`pcnnseg.outputs`),
-so an error or an interrupt leaves the previous outputs as they were and no
-temporary file.
+3 when a batch run over a dataset finished but some of its cases failed (one
+line each on stderr, and in the batch's report), 130 when interrupted by SIGINT
+(Ctrl-C) and 143 by SIGTERM (128 + the signal's number, as shells report a
+process the signal ended). Every output of a run is checked before the work
+starts and written to a temporary file beside its target; the files then
+replace their targets together (:mod:`pcnnseg.outputs`), so an error or an
+interrupt leaves the previous outputs as they were and no temporary file. A
+batch run (``segment`` or ``detect`` of a folder of cases or a glob,
+:mod:`pcnnseg.batch`) does so per case: an interrupt keeps the cases finished so
+far, and the same command resumes.
 """
 import argparse
 import json
 import os
-import pathlib
 import re
 import signal
 import sys
@@ -21,8 +24,8 @@ from tqdm import tqdm
 
 import pcnnseg_kernels
 import pcnnseg
-from pcnnseg import outputs, phantom
-from pcnnseg.io import BRATS_LAYOUTS, read_image, write_png
+from pcnnseg import batch, datasets, outputs, phantom
+from pcnnseg.io import read_image, write_png
 from pcnnseg.signatures import binary_entropy
 from pcnnseg.simulate import DEFAULT_N_ITER
 from pcnnseg.validation import check_n_iter
@@ -32,6 +35,14 @@ _MODELS = {"spcnn": None, "pcnn": pcnnseg.PCNN, "icm": pcnnseg.ICM, "scm": pcnns
 # Iterations the command accepts: its table prints one line per iteration, and
 # the kernels keep a count per iteration.
 _MAX_N_ITER = 100_000
+
+#: Exit status of a batch run in which some cases failed.
+EXIT_CASES_FAILED = 3
+
+# Options of segment and detect that name the files of one case, and those of a
+# batch run over a dataset.
+_ONE_CASE_OPTIONS = ("t2", "t1ce", "t1", "labels", "brain_mask", "overlay")
+_BATCH_OPTIONS = ("workers", "scheduler", "overwrite")
 
 
 def _load_slice(path, slice_index, seed):
@@ -167,23 +178,6 @@ def _phantom_image(volume):
                  direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
 
 
-def _reference_labels(path, geometry):
-    """--labels FILE as a label map in the 2018 convention, and whether it has tumor
-    regions: a BraTS map (values of one convention, at least two kinds of tumor
-    label) keeps them; anything else is a mask, any non-zero value tumor."""
-    from pcnnseg.io import check_same_grid
-    from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS, convert_brats_labels
-
-    image = read_image(path)
-    check_same_grid(geometry, image, "INPUT", "--labels")
-    labels = image.array
-    values = set(np.unique(labels).tolist()) - {0}
-    for convention, allowed in BRATS_LABEL_CONVENTIONS.items():
-        if values <= set(allowed) and len(values) >= 2:
-            return convert_brats_labels(labels, source=convention, target="2018"), True
-    return np.where(labels != 0, 2, 0).astype(np.uint8), False
-
-
 def _read_input(args):
     """INPUT (or the phantom when none) as ``(images, geometry, truth, has_regions,
     description)``: a dict of sequences, the :class:`~pcnnseg.io.Image` whose
@@ -194,7 +188,7 @@ def _read_input(args):
     gives; ``--t1``, ``--t1ce``, ``--t2`` add the others), or a BraTS case folder
     (either naming convention), whose labels are the reference when present.
     """
-    from pcnnseg.io import case_convention, check_same_grid, load_brats_case
+    from pcnnseg.io import case_convention, check_same_grid
 
     truth, has_regions = None, False
     if args.input is None:
@@ -202,12 +196,9 @@ def _read_input(args):
         geometry, has_regions = _phantom_image(images["flair"]), True
         source = f"synthetic phantom case (seed {args.seed})"
     elif os.path.isdir(args.input) and case_convention(args.input):
-        case_dir = pathlib.Path(args.input)
-        layout = BRATS_LAYOUTS[case_convention(case_dir)]
-        seg = case_dir / f"{case_dir.name}{layout['separator']}seg.nii.gz"
-        case = load_brats_case(case_dir, labels=seg.is_file())
-        images, geometry, source = dict(case.images), case.geometry, args.input
-        truth, has_regions = case.labels, case.labels is not None
+        case = datasets.load_case(datasets.case_source(args.input))
+        images, geometry, source = case.images, case.geometry, args.input
+        truth, has_regions = case.truth, case.has_regions
     else:
         geometry = read_image(args.input)
         images, source = {"flair": geometry.array}, args.input
@@ -218,8 +209,28 @@ def _read_input(args):
             check_same_grid(geometry, extra, "INPUT", f"--{name}")
             images[name] = extra.array
     if args.labels:
-        truth, has_regions = _reference_labels(args.labels, geometry)
+        truth, has_regions = datasets.reference_labels(args.labels, geometry)
     return images, geometry, truth, has_regions, source
+
+
+def _check_mode_options(args, many):
+    """Refuse options of one case for a dataset, and batch options for one case."""
+    wrong = _ONE_CASE_OPTIONS if many else _BATCH_OPTIONS
+    for name in wrong:
+        if getattr(args, name, None):
+            option = "--" + name.replace("_", "-")
+            what = ("names the files of one case; a dataset's cases bring their own"
+                    if many else "applies to a dataset (a folder of cases or a glob)")
+            raise ValueError(f"{option}: {what}")
+
+
+def _check_unet_options(args):
+    """The U-Net has none of the PCNN's options."""
+    if args.method == "unet":
+        for option, used in (("--segmenter", args.segmenter), ("--brain-mask", args.brain_mask),
+                             ("--selection", args.selection != "thickest")):
+            if used:
+                raise ValueError(f"{option}: a PCNN option; --method unet takes none")
 
 
 def _segment(args):
@@ -229,6 +240,11 @@ def _segment(args):
     from pcnnseg.segmenter import Segmenter
     from pcnnseg.tumor import segment_tumor
 
+    many = datasets.is_dataset(args.input)
+    _check_mode_options(args, many)
+    _check_unet_options(args)
+    if many:
+        return _run_batch(args)
     output, overlay = _output_paths(args)
     outputs.check_output_file(output, "-o")
     outputs.check_output_file(overlay, "--overlay")
@@ -247,15 +263,19 @@ def _segment(args):
     spacing = (tuple(reversed(geometry.spacing)) if len(geometry.spacing) == 3
                else (1.0, 1.0, 1.0))
     outputs._test_pause("work")
-    _announce_compilation(args)
-    with tqdm(total=4 if args.regions else 3, unit="step", desc="segment",
-              disable=args.quiet) as bar:
-        def progress(done, total):
-            bar.update(done - bar.n)
-        result = segment_tumor(images, brain_mask=brain, spacing=spacing, regions=args.regions,
-                               label_convention=args.label_convention,
-                               selection=args.selection, segmenter=segmenter,
-                               progress=progress)
+    if args.method == "unet":
+        result = batch.unet_segment(images, regions=args.regions,
+                                    label_convention=args.label_convention)
+    else:
+        _announce_compilation(args)
+        with tqdm(total=4 if args.regions else 3, unit="step", desc="segment",
+                  disable=args.quiet) as bar:
+            def progress(done, total):
+                bar.update(done - bar.n)
+            result = segment_tumor(images, brain_mask=brain, spacing=spacing,
+                                   regions=args.regions, label_convention=args.label_convention,
+                                   selection=args.selection, segmenter=segmenter,
+                                   progress=progress)
     if args.regions:
         found = brats_regions(result, convention=args.label_convention)
     else:
@@ -296,11 +316,13 @@ def _stale_pictures(outdir, new_names):
 
 
 def _detect(args):
-    from pcnnseg.boxes import box_iou, largest_component_box
-    from pcnnseg.detection import detect
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
 
+    many = datasets.is_dataset(args.input)
+    _check_mode_options(args, many)
+    if many:
+        return _run_batch(args)
     outdir = args.output or f"{_stem(args.input)}_detect"
     outputs.check_output_folder(outdir, "-o")
     images, geometry, labels, _, source = _read_input(args)
@@ -317,18 +339,13 @@ def _detect(args):
         files.make_folder(outdir)
         records, hits, pictures = [], [], []
         for z in tqdm(with_brain, unit="slice", desc="detect", disable=args.quiet):
-            found = detect(slices[z], reference=None if args.published else "default")
-            record = {"slice": z, **found.to_dict()}
-            truth_box = None
-            if truths is not None:
-                truth_box = largest_component_box(truths[z])
-                record["truth_box"] = None if truth_box is None else list(truth_box)
-                if truth_box is not None and found.box is not None:
-                    record["iou"] = box_iou(found.box, truth_box)
-                    hits.append(record["iou"] >= 0.5)
-            records.append(record)
-            if found.box is not None or truth_box is not None:
-                picture = box_picture(slices[z], found.box, truth_box)
+            entry, box, truth_box = batch.detect_slice(
+                slices[z], None if truths is None else truths[z], published=args.published)
+            if "iou" in entry:
+                hits.append(entry["iou"] >= 0.5)
+            records.append({"slice": z, **entry})
+            if box is not None or truth_box is not None:
+                picture = box_picture(slices[z], box, truth_box)
                 pictures.append(f"slice_{z:03d}.png")
                 files.stage(os.path.join(outdir, pictures[-1]),
                             lambda path, picture=picture: write_png(path, picture))
@@ -347,6 +364,90 @@ def _detect(args):
         print(f"IoU >= 0.5 with the reference box on {sum(hits)} of {len(hits)} slices "
               f"with a tumor")
     return 0
+
+
+def _default_outdir(args):
+    if datasets.is_pattern(args.input):
+        raise ValueError("-o: give the output folder of a batch over a glob pattern")
+    suffix = "tumor" if args.command == "segment" else "detect"
+    return f"{_stem(args.input)}_{suffix}"
+
+
+def _batch_progress(bar):
+    """``progress`` of :func:`pcnnseg.batch.segment_many`: the bar, a line per failure."""
+    def progress(record, done, total):
+        bar.update(1)
+        if record.status == "failed":
+            tqdm.write(f"{record.name}: failed: {record.error}", file=sys.stderr)
+    return progress
+
+
+def _print_batch_summary(records, outdir):
+    from pcnnseg.batch_report import summary_rows
+
+    counts = {s: sum(r.status == s for r in records) for s in batch.STATUSES}
+    print(f"{len(records)} cases: {counts['done']} done, {counts['skipped']} skipped "
+          f"(finished earlier), {counts['failed']} failed; outputs in {outdir}, report "
+          f"{os.path.join(outdir, 'report.md')}")
+    for row in summary_rows(records):
+        if row["metric"] in ("dice", "hit_rate"):
+            print(f"{row['region'].replace('_', ' ')} {row['metric'].replace('_', ' ')} over "
+                  f"{row['cases']} cases: mean {row['mean']:.3f}, median {row['median']:.3f}, "
+                  f"worst {row['worst']:.3f} ({row['worst_case']})")
+
+
+def _run_batch(args):
+    """``segment`` / ``detect`` of a dataset: every case, in parallel."""
+    outdir = args.output or _default_outdir(args)
+    outputs.check_output_folder(outdir, "-o")
+    cases = datasets.find_cases(args.input, exclude=outdir)
+    options = {"workers": args.workers, "scheduler": args.scheduler,
+               "overwrite": args.overwrite}
+    if args.command == "segment":
+        if args.segmenter and args.segmenter != "default":
+            from pcnnseg.segmenter import Segmenter
+            Segmenter.load(args.segmenter)   # a bad file: one error now, not one per case
+        run = batch.segment_many
+        options.update(method=args.method, regions=args.regions,
+                       label_convention=args.label_convention, selection=args.selection,
+                       segmenter=args.segmenter)
+        if args.method == "pcnn":
+            _announce_compilation(args)
+    else:
+        run = batch.detect_many
+        options.update(published=args.published)
+        _announce_compilation(args)
+    try:
+        with tqdm(total=len(cases), unit="case", desc=args.command,
+                  disable=args.quiet) as bar:
+            records = run(cases, outdir, progress=_batch_progress(bar), **options)
+    except BaseException as err:
+        if batch.interrupt_signal(err) is not None:
+            err.batch_note = "the finished cases are kept; the same command resumes"
+        raise
+    _print_batch_summary(records, outdir)
+    return EXIT_CASES_FAILED if any(r.status == "failed" for r in records) else 0
+
+
+def _workers(text):
+    """argparse type of ``--workers``: a positive integer."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _add_batch_options(parser):
+    parser.add_argument("--workers", type=_workers, metavar="N",
+                        help="dataset: worker processes on this machine (default: the "
+                             f"usable cores, {batch.usable_cores()} here)")
+    parser.add_argument("--scheduler", metavar="ADDRESS|local:N",
+                        help="dataset: run on a dask.distributed cluster, at its scheduler's "
+                             "address, or on a new local one of N workers (pip install "
+                             "'pcnnseg[dask]'); the workers must see DATASET and -o under the "
+                             "same paths")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="dataset: redo cases finished by an earlier run (default: skip "
+                             "them)")
 
 
 def build_parser():
@@ -384,11 +485,16 @@ def build_parser():
                     "as a BraTS label map). Writes the result with the input's geometry "
                     "and a PNG overlay of the slices with most tumor (red; the reference "
                     "in green when given). With no INPUT, a synthetic four-sequence "
-                    "phantom case, and the Dice against its exact labels.")
+                    "phantom case, and the Dice against its exact labels. Given a dataset "
+                    "(a folder of BraTS case folders or of image files, or a glob), "
+                    "segments every case in parallel into the folder -o: <case>.nii.gz, "
+                    "overlays/, records/, cases.csv, report.md, and with labels "
+                    "metrics.csv and summary.csv; exit status 3 when some cases failed.")
     seg.add_argument("input", nargs="?", metavar="INPUT",
                      help="FLAIR image (NIfTI, MetaImage, NRRD, DICOM series folder, ...) "
                           "or a BraTS case folder (2018 or 2023 file names: all four "
-                          "sequences, and its labels as the reference)")
+                          "sequences, and its labels as the reference); or a dataset: a "
+                          "folder of such case folders or image files, or a quoted glob")
     for name, what in (("t2", "T2"), ("t1ce", "contrast-enhanced T1"), ("t1", "T1")):
         seg.add_argument(f"--{name}", metavar="FILE",
                          help=f"{what} image on the grid of INPUT")
@@ -407,13 +513,19 @@ def build_parser():
     seg.add_argument("--brain-mask", metavar="FILE",
                      help="brain mask on the grid of INPUT (default: the non-zero voxels "
                           "of a skull-stripped image)")
-    seg.add_argument("-o", "--output", help="mask file (default: <input name>_tumor.nii.gz)")
+    seg.add_argument("--method", choices=("pcnn", "unet"), default="pcnn",
+                     help="the PCNN (default) or the compressed U-Net baseline (four "
+                          "sequences; needs PyTorch)")
+    seg.add_argument("-o", "--output",
+                     help="mask file (default: <input name>_tumor.nii.gz); for a dataset, "
+                          "the output folder (default: <dataset name>_tumor)")
     seg.add_argument("--overlay", metavar="PNG",
                      help="overlay (default: the mask's name with _overlay.png)")
     seg.add_argument("--labels", metavar="FILE",
                      help="reference labels (BraTS labels score the regions too; otherwise "
                           "any non-zero = tumor): drawn and scored")
     seg.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
+    _add_batch_options(seg)
     seg.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar, no message when the first run compiles")
     seg.set_defaults(run=_segment)
@@ -425,9 +537,15 @@ def build_parser():
                     "boxes (pcnnseg.detect). Writes OUTDIR/detections.json (boxes "
                     "(x, y, w, h) with distances, per slice) and a PNG per slice (box in "
                     "red; the reference box in green when labels are given). With no INPUT, "
-                    "a synthetic phantom volume with its exact labels.")
+                    "a synthetic phantom volume with its exact labels. Given a dataset (a "
+                    "folder of BraTS case folders or of image files, or a glob), detects "
+                    "in every case in parallel: OUTDIR/<case>.json, overlays/, records/, "
+                    "cases.csv, report.md, and with labels metrics.csv and summary.csv; "
+                    "exit status 3 when some cases failed.")
     det.add_argument("input", nargs="?", metavar="INPUT",
-                     help="FLAIR slice or volume (NIfTI, MetaImage, NRRD, PNG, ...)")
+                     help="FLAIR slice or volume (NIfTI, MetaImage, NRRD, PNG, ...) or a "
+                          "BraTS case folder; or a dataset: a folder of such case folders "
+                          "or image files, or a quoted glob")
     det.add_argument("-o", "--output", metavar="OUTDIR",
                      help="output folder (default: <input name>_detect)")
     det.add_argument("--labels", metavar="FILE",
@@ -436,25 +554,11 @@ def build_parser():
                      help="rank by distance to the slice's own signature (the published "
                           "method) instead of the learned reference")
     det.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
+    _add_batch_options(det)
     det.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar, no message when the first run compiles")
     det.set_defaults(run=_detect)
     return parser
-
-
-def _interrupt(err):
-    """The signal behind ``err``, an interrupt or an error that one caused (Numba's
-    dispatcher reports an exception raised inside its call as a SystemError
-    chained to it), or None."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, outputs.Interrupted):
-            return err.signum
-        if isinstance(err, KeyboardInterrupt):
-            return signal.SIGINT
-        err = err.__cause__ or err.__context__
-    return None
 
 
 def main(argv=None):
@@ -465,10 +569,11 @@ def main(argv=None):
         with outputs.interrupts_raise():
             return args.run(args)
     except BaseException as err:
-        signum = _interrupt(err)
+        signum = batch.interrupt_signal(err)
         if signum is not None:
-            done = ("after writing its outputs" if getattr(err, "after_commit", False)
-                    else "nothing written")
+            done = getattr(err, "batch_note", None) or (
+                "after writing its outputs" if getattr(err, "after_commit", False)
+                else "nothing written")
             print(f"pcnnseg {args.command}: interrupted ({signal.Signals(signum).name}), "
                   f"{done}", file=sys.stderr)
             return 128 + signum
@@ -476,7 +581,7 @@ def main(argv=None):
             print(f"pcnnseg {args.command}: error: not enough memory ({err})",
                   file=sys.stderr)
             return 2
-        if isinstance(err, (ValueError, TypeError, OSError)):
+        if isinstance(err, (ValueError, TypeError, OSError, ImportError)):
             print(f"pcnnseg {args.command}: error: {err}", file=sys.stderr)
             return 2
         raise

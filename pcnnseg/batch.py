@@ -1,0 +1,696 @@
+"""Batch runs over datasets: folder (or glob) in, folder out, one record per case.
+
+:func:`segment_many` and :func:`detect_many` run one job on every case of a
+dataset (:mod:`pcnnseg.datasets`) and write, in ``out_dir``:
+
+- per case, all or nothing (:class:`pcnnseg.outputs.OutputSet`): the result
+  (``<name>.nii.gz``, a mask or BraTS label map on the input's grid, or
+  ``<name>.json``, the tumor boxes per slice), an overlay
+  ``overlays/<name>.png`` and the case's record ``records/<name>.json``,
+  moved into place last, so that its presence means the case is finished;
+- for the batch (:mod:`pcnnseg.batch_report`): ``cases.csv`` (one row per
+  case), and when reference labels exist ``metrics.csv`` (per case and
+  region) and ``summary.csv`` (mean, median, worst); ``report.md`` with one
+  overlay per case.
+
+Resumable: a case whose record and outputs exist is skipped (status
+``"skipped"``, its metrics read back) unless ``overwrite=True``; one made with
+other settings is reported as failed rather than silently kept or replaced.
+An interrupted batch leaves the finished cases and no partial file. One bad
+case (a corrupt file, a missing sequence, sequences on different grids, out of
+memory) never stops the batch: it is recorded with its error.
+
+Where the cases run:
+
+- ``workers=1``: in the calling process, one after the other;
+- ``workers=N`` (default: the usable cores): N worker processes on this
+  machine (``spawn``);
+- ``scheduler="ADDRESS"``: the workers of a running ``dask.distributed``
+  cluster; ``scheduler="local:N"`` starts a LocalCluster of N single-threaded
+  worker processes for the batch. The workers read the inputs and write the
+  outputs themselves, so every worker, and the client, must see the dataset
+  and ``out_dir`` under the same paths (a shared file system); the client
+  only collects the records and writes the batch's reports.
+
+Each case runs on one thread (``numba.set_num_threads(1)``, and one PyTorch
+thread for the U-Net): the batch scales by running cases side by side, and a
+worker never competes with its neighbours for cores.
+"""
+import collections
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from pcnnseg import datasets, outputs
+from pcnnseg.io import write_bytes_atomic, write_label_map, write_mask, write_png
+
+__all__ = ["CaseRecord", "segment_many", "detect_many", "usable_cores", "unet_segment",
+           "detect_slice", "interrupt_signal", "STATUSES"]
+
+#: The status of a case in its record.
+STATUSES = ("done", "skipped", "failed")
+
+#: The metrics of each segmented region, in the order of ``metrics.csv``.
+SEGMENT_METRICS = ("dice", "hausdorff95", "sensitivity", "specificity")
+
+_METHODS = ("pcnn", "unet")
+_REGIONS = ("whole_tumor", "tumor_core", "enhancing")
+
+# True in a worker process of this module's local pool (set by its initializer).
+_in_pool_worker = False
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """What happened to one case of a batch.
+
+    Attributes
+    ----------
+    name : str
+        The case's name (its outputs are named after it).
+    status : {"done", "skipped", "failed"}
+        Done in this run; finished by an earlier run and left as it was; or
+        failed, with ``error`` saying why.
+    output : str or None
+        The result file (a mask or label map, or the boxes' JSON); None when
+        the case failed.
+    seconds : float
+        Wall time of the case in this run (reading, work, writing, scoring).
+    error : str or None
+        ``"<ExceptionType>: <message>"`` of a failed case.
+    metrics : dict or None
+        With reference labels: ``{region: {metric: value}}``; regions
+        ``whole_tumor`` (``tumor_core``, ``enhancing`` for label maps against
+        labelled regions) with Dice, HD95 (mm), sensitivity and specificity, or
+        ``boxes`` for detection (``hit_rate``: IoU >= 0.5 with the reference's
+        box, ``mean_iou``, over ``tumor_slices`` slices with tumor).
+    source : str or None
+        The case's input path.
+    worker : str or None
+        ``host:pid`` of the process that ran it.
+    peak_memory_mib : float or None
+        Peak resident memory of that process so far, MiB (None where the
+        platform does not say).
+    """
+
+    name: str
+    status: str
+    output: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    metrics: dict | None = None
+    source: str | None = None
+    worker: str | None = None
+    peak_memory_mib: float | None = None
+
+
+@dataclass(frozen=True)
+class _Task:
+    job: str
+    case: datasets.CaseSource
+    out_dir: str
+    overwrite: bool
+    settings: dict
+
+
+def usable_cores():
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def interrupt_signal(err):
+    """The signal behind ``err``, an interrupt or an error one caused, or None.
+
+    Numba's dispatcher reports an exception raised inside its call as a
+    SystemError chained to it, so the chain is searched.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, outputs.Interrupted):
+            return err.signum
+        if isinstance(err, KeyboardInterrupt):
+            return signal.SIGINT
+        err = err.__cause__ or err.__context__
+    return None
+
+
+# ------------------------------------------------------------------ one case
+
+def _paths(task):
+    result = f"{task.case.name}.nii.gz" if task.job == "segment" else f"{task.case.name}.json"
+    return {"output": os.path.join(task.out_dir, result),
+            "overlay": os.path.join(task.out_dir, "overlays", f"{task.case.name}.png"),
+            "record": os.path.join(task.out_dir, "records", f"{task.case.name}.json")}
+
+
+def _spacing(geometry):
+    """Voxel size in array axis order (SimpleITK gives it in x, y, z order)."""
+    return tuple(float(s) for s in reversed(geometry.spacing))
+
+
+def unet_segment(images, *, regions=False, label_convention="2018"):
+    """The compressed U-Net's whole-tumor mask, or BraTS label map, of a case.
+
+    Parameters
+    ----------
+    images : dict of str to ndarray
+        The four sequences (``"flair"``, ``"t1"``, ``"t1ce"``, ``"t2"``).
+    regions : bool
+        Return a label map (1 core, 2 edema, enhancing 4 or 3) instead of a mask.
+    label_convention : {"2018", "2023"}
+
+    Returns
+    -------
+    ndarray of bool or uint8
+        The shape of the sequences.
+
+    Raises
+    ------
+    ImportError
+        Without PyTorch (the message says how to install it).
+    """
+    import cnn_baseline
+    from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
+
+    if not regions:
+        return cnn_baseline.predict(images)
+    wt, tc, et = cnn_baseline.predict(images, regions=_REGIONS)
+    labels = np.where(wt, 2, 0).astype(np.uint8)
+    labels[wt & tc] = 1
+    labels[wt & et] = BRATS_LABEL_CONVENTIONS[label_convention][3]
+    return labels
+
+
+def _segment(task, case):
+    """Segment one case; return ``(stagers, metrics)``."""
+    from pcnnseg.metrics import brats_regions, evaluate
+    from pcnnseg.overlay import overlay_slices
+    from pcnnseg.segmenter import Segmenter
+    from pcnnseg.tumor import segment_tumor
+
+    s = task.settings
+    if s["method"] == "unet":
+        result = unet_segment(case.images, regions=s["regions"],
+                              label_convention=s["label_convention"])
+    else:
+        segmenter = s["segmenter"]
+        if segmenter not in (None, "default"):
+            segmenter = Segmenter.load(segmenter)
+        spacing = _spacing(case.geometry) if len(case.geometry.spacing) == 3 else None
+        result = segment_tumor(case.images, spacing=spacing,
+                               regions=s["regions"], label_convention=s["label_convention"],
+                               selection=s["selection"], segmenter=segmenter)
+    found = (brats_regions(result, convention=s["label_convention"]) if s["regions"]
+             else {"whole_tumor": result})
+    reference = None if case.truth is None else brats_regions(case.truth)
+    metrics = None
+    if reference is not None:
+        names = _REGIONS if s["regions"] and case.has_regions else _REGIONS[:1]
+        metrics = {}
+        for name in names:
+            scores = evaluate(found[name], reference[name], spacing=_spacing(case.geometry))
+            metrics[name] = {m: float(scores[m]) for m in SEGMENT_METRICS}
+    picture = overlay_slices(case.geometry.array, found["whole_tumor"],
+                             None if reference is None else reference["whole_tumor"])
+    writer = write_label_map if s["regions"] else write_mask
+    paths = _paths(task)
+    stagers = [(paths["output"], lambda p: writer(p, result, case.geometry)),
+               (paths["overlay"], lambda p: write_png(p, picture))]
+    return stagers, metrics
+
+
+def detect_slice(slice_, truth=None, *, published=False):
+    """Detect the tumor box of one slice; return ``(entry, box, truth_box)``.
+
+    ``entry`` is the slice's entry of a detections file: the
+    :meth:`pcnnseg.detection.Detection.to_dict` fields, and with ``truth``
+    the reference's box (``truth_box``, the largest component's) and the IoU
+    with it when both boxes exist.
+    """
+    from pcnnseg.boxes import box_iou, largest_component_box
+    from pcnnseg.detection import detect
+
+    found = detect(slice_, reference=None if published else "default")
+    entry, truth_box = found.to_dict(), None
+    if truth is not None:
+        truth_box = largest_component_box(truth)
+        entry["truth_box"] = None if truth_box is None else list(truth_box)
+        if truth_box is not None and found.box is not None:
+            entry["iou"] = box_iou(found.box, truth_box)
+    return entry, found.box, truth_box
+
+
+def _detect(task, case):
+    """Detect the tumor boxes of every slice with brain; return ``(stagers, metrics)``."""
+    from pcnnseg.overlay import box_picture
+
+    volume = case.images.get("flair", case.geometry.array)
+    if volume.ndim not in (2, 3):
+        raise ValueError(f"{task.case.path}: expected a 2-D slice or a 3-D volume, got "
+                         f"shape {volume.shape}")
+    slices = volume[None] if volume.ndim == 2 else volume
+    truth = None if case.truth is None else case.truth > 0
+    truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
+    entries, ious, shown = [], [], None
+    for z in range(len(slices)):
+        if not np.any(slices[z] != 0):
+            continue
+        entry, box, truth_box = detect_slice(slices[z], None if truths is None else truths[z],
+                                             published=task.settings["published"])
+        entries.append({"slice": z, **entry})
+        if truth_box is not None:
+            ious.append(entry.get("iou", 0.0))
+        area = 0 if truths is None else int(truths[z].sum())
+        # the slice shown: most tumor, else the closest box
+        rank = (area, -entry["distance"] if box is not None else -np.inf)
+        if box is not None or truth_box is not None:
+            if shown is None or rank > shown[0]:
+                shown = (rank, z, box, truth_box)
+    metrics = None
+    if ious:
+        metrics = {"boxes": {"hit_rate": float(np.mean(np.asarray(ious) >= 0.5)),
+                             "mean_iou": float(np.mean(ious)), "tumor_slices": len(ious)}}
+    z = slices.shape[0] // 2 if shown is None else shown[1]
+    picture = box_picture(slices[z], *(shown[2:] if shown else (None, None)))
+    text = (json.dumps({"source": task.case.path, "shape": list(volume.shape),
+                        "method": "published" if task.settings["published"] else "reference",
+                        "slices": entries}, indent=1) + "\n").encode()
+    paths = _paths(task)
+    stagers = [(paths["output"], lambda p: write_bytes_atomic(p, text)),
+               (paths["overlay"], lambda p: write_png(p, picture))]
+    return stagers, metrics
+
+
+_JOBS = {"segment": _segment, "detect": _detect}
+
+
+def _peak_memory_mib():
+    try:
+        import resource
+    except ImportError:   # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** (20 if sys.platform == "darwin" else 10)
+
+
+def _record(task, status, started, **fields):
+    return CaseRecord(name=task.case.name, status=status,
+                      seconds=time.perf_counter() - started, source=task.case.path,
+                      worker=f"{socket.gethostname()}:{os.getpid()}",
+                      peak_memory_mib=_peak_memory_mib(), **fields)
+
+
+def _one_line(err):
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _finished(task, started):
+    """The record of an earlier run of this case when it stands, else None."""
+    paths = _paths(task)
+    try:
+        with open(paths["record"], encoding="utf-8") as fh:
+            saved = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not all(os.path.isfile(paths[k]) for k in ("output", "overlay")):
+        return None
+    if saved.get("settings") != task.settings:
+        raise ValueError(f"{paths['output']} was made with other settings ({saved.get('settings')}"
+                         f", now {task.settings}); pass overwrite (--overwrite) to redo it, "
+                         f"or write to another folder")
+    return _record(task, "skipped", started, output=paths["output"],
+                   metrics=saved.get("metrics"))
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Numba (this thread) and PyTorch (when imported) on one thread, restored after."""
+    numba_before = numba.get_num_threads()
+    torch = sys.modules.get("torch")
+    torch_before = torch.get_num_threads() if torch else None
+    numba.set_num_threads(1)
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(numba_before)
+        if torch:
+            torch.set_num_threads(torch_before)
+
+
+def _case_record(task):
+    """Run one case, in whatever process; never raises for a bad case."""
+    started = time.perf_counter()
+    try:
+        if not task.overwrite:
+            previous = _finished(task, started)
+            if previous is not None:
+                return previous
+        if task.settings.get("method") == "unet":
+            import cnn_baseline  # noqa: F401  (torch first, so that it is pinned too)
+        with _one_thread():
+            case = datasets.load_case(task.case)
+            stagers, metrics = _JOBS[task.job](task, case)
+        paths = _paths(task)
+        saved = {"name": task.case.name, "settings": task.settings, "source": task.case.path,
+                 "output": paths["output"], "overlay": paths["overlay"],
+                 "seconds": time.perf_counter() - started, "metrics": metrics}
+        text = (json.dumps(saved, indent=1) + "\n").encode()
+        with outputs.OutputSet() as files:
+            for target, write in stagers:
+                files.stage(target, write)
+            files.stage(paths["record"], lambda p: write_bytes_atomic(p, text))  # last
+            files.commit()
+        return _record(task, "done", started, output=paths["output"], metrics=metrics)
+    except Exception as err:
+        if interrupt_signal(err) is not None:
+            raise
+        return _record(task, "failed", started, error=_one_line(err))
+
+
+def _run_case(task):
+    """The function a worker runs: in this module's pool, SIGINT and SIGTERM make
+    the case clean up (no partial file) and the process leave."""
+    if not _in_pool_worker:
+        return _case_record(task)
+    try:
+        with outputs.interrupts_raise():
+            return _case_record(task)
+    except outputs.Interrupted as err:
+        os._exit(128 + err.signum)
+
+
+# ------------------------------------------------------------------ runners
+
+def _init_pool_worker():
+    global _in_pool_worker
+    _in_pool_worker = True
+    # Ctrl-C reaches the whole process group; between cases a worker leaves it
+    # to the parent, which stops the pool (during a case, _run_case handles it).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool):
+    """Stop a pool's workers now (SIGTERM: each cleans up its case and leaves)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_pass(queue, n_workers, emit):
+    """Run the ``(index, task)`` items of ``queue`` in a fresh pool of ``n_workers``
+    processes; return the items lost when a worker process died, else []."""
+    pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_pool_worker)
+    running, lost = {}, []
+    try:
+        while (queue or running) and not lost:
+            while queue and len(running) <= n_workers:  # one queued behind the busy ones
+                item = queue.popleft()
+                running[pool.submit(_run_case, item[1])] = item
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, task = running.pop(future)
+                try:
+                    emit(index, future.result())
+                except BrokenProcessPool:
+                    lost.append((index, task))
+                except Exception as err:   # the task could not be sent or returned
+                    emit(index, _record(task, "failed", time.perf_counter(),
+                                        error=_one_line(err)))
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    lost += list(running.values())
+    pool.shutdown(wait=True, cancel_futures=True)
+    return lost
+
+
+def _run_local(tasks, n_workers, emit):
+    """Run tasks in worker processes; a case whose worker died is rerun alone,
+    and recorded as failed when its own worker dies too."""
+    queue = collections.deque(enumerate(tasks))
+    while queue:
+        for index, task in _pool_pass(queue, n_workers, emit):
+            if _pool_pass(collections.deque([(index, task)]), 1, emit):
+                emit(index, _record(task, "failed", time.perf_counter(),
+                                    error="the worker process running this case died "
+                                          "(out of memory?)"))
+
+
+def _dask():
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as err:
+        raise ImportError("scheduler: batch runs on a Dask cluster need dask.distributed, "
+                          "which is not installed: pip install \"pcnnseg[dask]\"") from err
+    return Client, LocalCluster, as_completed
+
+
+def _local_workers(scheduler):
+    """N of ``"local:N"``, or None for an address."""
+    if not scheduler.startswith("local:"):
+        return None
+    text = scheduler[len("local:"):]
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"scheduler: expected 'local:N' with N a positive integer, or a "
+                         f"scheduler address, got {scheduler!r}")
+    return int(text)
+
+
+def _run_dask(tasks, scheduler, emit):
+    """Run tasks on a Dask cluster: an existing one, or a LocalCluster for ``local:N``."""
+    import logging
+
+    Client, LocalCluster, as_completed = _dask()
+    n_local = _local_workers(scheduler)
+    cluster = None
+    if n_local is not None:
+        cluster = LocalCluster(n_workers=n_local, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    client = Client(cluster if cluster is not None else scheduler)
+    futures = {}
+    try:
+        batch = uuid.uuid4().hex[:8]
+        for index, task in enumerate(tasks):
+            future = client.submit(_run_case, task, pure=False,
+                                   key=f"pcnnseg-{task.job}-{task.case.name}-{batch}")
+            futures[future] = index
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                record = future.result()
+            except Exception as err:   # a worker died too often (KilledWorker), ...
+                record = _record(tasks[index], "failed", time.perf_counter(),
+                                 error=_one_line(err))
+            emit(index, record)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run(tasks, *, workers, scheduler, progress):
+    """Run every task; return the records in the tasks' order."""
+    records = [None] * len(tasks)
+    done = 0
+
+    def emit(index, record):
+        nonlocal done
+        records[index] = record
+        done += 1
+        if progress is not None:
+            progress(record, done, len(tasks))
+
+    if scheduler is not None:
+        _run_dask(tasks, scheduler, emit)
+    elif workers == 1 or len(tasks) == 1:
+        for index, task in enumerate(tasks):
+            emit(index, _case_record(task))
+    else:
+        _run_local(tasks, min(workers, len(tasks)), emit)
+    return records
+
+
+# ------------------------------------------------------------------ public
+
+def _case_sources(cases, out_dir):
+    if isinstance(cases, (str, os.PathLike)):
+        return datasets.find_cases(cases, exclude=out_dir)
+    try:
+        sources = [c if isinstance(c, datasets.CaseSource) else datasets.case_source(c)
+                   for c in cases]
+    except TypeError:
+        raise TypeError(f"cases: expected a folder, a glob pattern or a list of cases, got "
+                        f"{type(cases).__name__}") from None
+    if not sources:
+        raise ValueError("cases: expected at least one case, got none")
+    datasets.check_unique_names(sources)
+    return sources
+
+
+def _check_run_options(workers, scheduler, overwrite):
+    from pcnnseg.validation import check_bool, check_int
+
+    check_bool(overwrite, "overwrite")
+    if scheduler is not None:
+        if workers is not None:
+            raise ValueError("workers: give either workers (processes on this machine) or "
+                             "scheduler (a Dask cluster), not both")
+        if not isinstance(scheduler, str) or not scheduler:
+            raise TypeError(f"scheduler: expected an address or 'local:N', got {scheduler!r}")
+        _local_workers(scheduler)
+        _dask()
+        return None
+    return usable_cores() if workers is None else check_int(workers, "workers", 1)
+
+
+def _batch(job, cases, out_dir, settings, *, workers, scheduler, overwrite, progress):
+    from pcnnseg import batch_report
+
+    workers = _check_run_options(workers, scheduler, overwrite)
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    sources = _case_sources(cases, out_dir)
+    for folder in (out_dir, os.path.join(out_dir, "overlays"), os.path.join(out_dir, "records")):
+        os.makedirs(folder, exist_ok=True)
+    tasks = [_Task(job, source, out_dir, overwrite, settings) for source in sources]
+    records = _run(tasks, workers=workers, scheduler=scheduler, progress=progress)
+    batch_report.write_reports(out_dir, records, job=job, settings=settings)
+    return records
+
+
+def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=False,
+                 method="pcnn", regions=False, label_convention="2018",
+                 selection="thickest", segmenter=None, progress=None):
+    """Segment the tumor of every case of a dataset; one record per case.
+
+    Parameters
+    ----------
+    cases : str, os.PathLike or sequence
+        A dataset folder or glob pattern (:func:`pcnnseg.datasets.find_cases`),
+        or a list of case paths (BraTS case folders, image files) or
+        :class:`pcnnseg.datasets.CaseSource`.
+    out_dir : str or os.PathLike
+        Output folder, created when missing. Per case ``<name>.nii.gz`` (a
+        whole-tumor mask, or with ``regions`` a BraTS label map, on the input's
+        grid), ``overlays/<name>.png`` and ``records/<name>.json``; for the batch
+        ``cases.csv``, ``report.md`` and, with labels, ``metrics.csv`` and
+        ``summary.csv``.
+    workers : int, optional
+        Worker processes on this machine; default the usable cores; 1 runs the
+        cases in this process.
+    scheduler : str, optional
+        A ``dask.distributed`` scheduler address (``"tcp://host:8786"``), or
+        ``"local:N"`` for a LocalCluster of N worker processes; needs
+        ``pip install "pcnnseg[dask]"``.
+    overwrite : bool
+        Redo cases finished by an earlier run (default: skip them).
+    method : {"pcnn", "unet"}
+        :func:`pcnnseg.segment_tumor`, or the compressed U-Net baseline
+        (:mod:`cnn_baseline`, four sequences, needs PyTorch).
+    regions : bool
+        Write BraTS label maps (needs T1ce) instead of whole-tumor masks.
+    label_convention : {"2018", "2023"}
+        Labels of the maps: enhancing tumor 4 or 3.
+    selection : {"thickest", "largest", "asymmetry"}
+        The PCNN's component choice (:func:`pcnnseg.segment_tumor`).
+    segmenter : None, "default" or str
+        The PCNN's fitted readout: the bundled one, or a file saved by
+        :meth:`pcnnseg.Segmenter.save`.
+    progress : callable, optional
+        ``progress(record, done, total)``, called in this process as each case
+        ends.
+
+    Returns
+    -------
+    list of CaseRecord
+        In the order of the cases.
+
+    Raises
+    ------
+    TypeError, ValueError, FileNotFoundError
+        For bad arguments or a dataset without cases (a bad *case* is a failed
+        record instead).
+    ImportError
+        For ``scheduler`` without dask.distributed.
+
+    Examples
+    --------
+    >>> records = segment_many("../shared/data/brats2018", "out", regions=True)  # doctest: +SKIP
+    >>> [r.name for r in records if r.status == "failed"]  # doctest: +SKIP
+    []
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
+    if label_convention not in ("2018", "2023"):
+        raise ValueError(f"label_convention: expected '2018' or '2023', got {label_convention!r}")
+    if selection not in ("thickest", "largest", "asymmetry"):
+        raise ValueError(f"selection: expected 'thickest', 'largest' or 'asymmetry', got "
+                         f"{selection!r}")
+    if segmenter is not None and not isinstance(segmenter, (str, os.PathLike)):
+        raise TypeError(f"segmenter: expected None, 'default' or a file saved by "
+                        f"Segmenter.save, got {type(segmenter).__name__}")
+    if method == "unet" and (segmenter is not None or selection != "thickest"):
+        raise ValueError("method: 'unet' takes neither segmenter nor selection (PCNN options)")
+    remote = isinstance(scheduler, str) and not scheduler.startswith("local:")
+    if method == "unet" and not remote:   # say it once here, not once per case
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            import cnn_baseline  # noqa: F401  raises, saying how to install PyTorch
+    settings = {"job": "segment", "method": method, "regions": bool(regions),
+                "label_convention": label_convention, "selection": selection,
+                "segmenter": None if segmenter is None else (
+                    "default" if segmenter == "default" else os.path.abspath(segmenter))}
+    return _batch("segment", cases, out_dir, settings, workers=workers, scheduler=scheduler,
+                  overwrite=overwrite, progress=progress)
+
+
+def detect_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=False,
+                published=False, progress=None):
+    """Detect the tumor boxes of every slice of every case of a dataset.
+
+    Per case ``<name>.json`` (the boxes of each slice with brain, as
+    ``pcnnseg detect`` writes them), ``overlays/<name>.png`` (the slice with
+    most tumor, or with the closest box) and ``records/<name>.json``; with
+    labels, the hit rate (IoU >= 0.5) and mean IoU per case. The other
+    parameters, the reports and the records are those of :func:`segment_many`.
+
+    Parameters
+    ----------
+    cases, out_dir, workers, scheduler, overwrite, progress
+        See :func:`segment_many`.
+    published : bool
+        Rank proposals by distance to the slice's own signature (the published
+        method) instead of the learned reference.
+
+    Returns
+    -------
+    list of CaseRecord
+    """
+    from pcnnseg.validation import check_bool
+
+    settings = {"job": "detect", "published": check_bool(published, "published")}
+    return _batch("detect", cases, out_dir, settings, workers=workers, scheduler=scheduler,
+                  overwrite=overwrite, progress=progress)
