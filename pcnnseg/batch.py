@@ -68,6 +68,9 @@ SEGMENT_METRICS = ("dice", "hausdorff95", "sensitivity", "specificity")
 _METHODS = ("pcnn", "unet")
 _REGIONS = ("whole_tumor", "tumor_core", "enhancing")
 
+#: Seconds stopped worker processes get to clean up before they are killed.
+STOP_GRACE_S = 10.0
+
 # True in a worker process of this module's local pool (set by its initializer).
 _in_pool_worker = False
 
@@ -387,12 +390,14 @@ def _case_record(task):
 
 
 def _run_case(task):
-    """The function a worker runs: in this module's pool, SIGINT and SIGTERM make
-    the case clean up (no partial file) and the process leave."""
+    """The function a worker runs. In this module's pool, SIGTERM (the parent
+    stopping the batch) makes the case clean up and the process leave; SIGINT
+    (Ctrl-C reaches the whole process group) is left to the parent."""
     if not _in_pool_worker:
         return _case_record(task)
     try:
         with outputs.interrupts_raise():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             return _case_record(task)
     except outputs.Interrupted as err:
         os._exit(128 + err.signum)
@@ -403,22 +408,41 @@ def _run_case(task):
 def _init_pool_worker():
     global _in_pool_worker
     _in_pool_worker = True
-    # Ctrl-C reaches the whole process group; between cases a worker leaves it
-    # to the parent, which stops the pool (during a case, _run_case handles it).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C: the parent stops the pool
 
 
 def _stop_pool(pool):
-    """Stop a pool's workers now (SIGTERM: each cleans up its case and leaves)."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    """Stop a pool's workers: SIGTERM (each cleans up its case and leaves), then
+    SIGKILL for those still there after :data:`STOP_GRACE_S` (a signal that
+    lands inside a callback from compiled code is lost)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
         with contextlib.suppress(OSError, ValueError):
             process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _pool_pass(queue, n_workers, emit):
-    """Run the ``(index, task)`` items of ``queue`` in a fresh pool of ``n_workers``
-    processes; return the items lost when a worker process died, else []."""
+def _sweep_temporaries(out_dir):
+    """Delete the temporary files that stopped workers left in the batch's folders."""
+    for folder in (out_dir, os.path.join(out_dir, "overlays"), os.path.join(out_dir, "records")):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if entry.name.startswith(outputs._TEMP_PREFIX) and entry.is_file():
+                    with contextlib.suppress(OSError):
+                        os.remove(entry.path)
+
+
+def _pool_pass(queue, n_workers, emit, run_case):
+    """Run ``run_case`` on the ``(index, task)`` items of ``queue`` in a fresh pool
+    of ``n_workers`` processes; return the items lost when a worker process died,
+    else []."""
     pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_pool_worker)
     running, lost = {}, []
@@ -426,7 +450,7 @@ def _pool_pass(queue, n_workers, emit):
         while (queue or running) and not lost:
             while queue and len(running) <= n_workers:  # one queued behind the busy ones
                 item = queue.popleft()
-                running[pool.submit(_run_case, item[1])] = item
+                running[pool.submit(run_case, item[1])] = item
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 index, task = running.pop(future)
@@ -445,13 +469,16 @@ def _pool_pass(queue, n_workers, emit):
     return lost
 
 
-def _run_local(tasks, n_workers, emit):
+def _run_local(tasks, n_workers, emit, run_case=_run_case):
     """Run tasks in worker processes; a case whose worker died is rerun alone,
-    and recorded as failed when its own worker dies too."""
+    and recorded as failed when its own worker dies too.
+
+    ``run_case(task)`` returns the task's record in a worker (a picklable
+    function: the tests pass one whose worker dies)."""
     queue = collections.deque(enumerate(tasks))
     while queue:
-        for index, task in _pool_pass(queue, n_workers, emit):
-            if _pool_pass(collections.deque([(index, task)]), 1, emit):
+        for index, task in _pool_pass(queue, n_workers, emit, run_case):
+            if _pool_pass(collections.deque([(index, task)]), 1, emit, run_case):
                 emit(index, _record(task, "failed", time.perf_counter(),
                                     error="the worker process running this case died "
                                           "(out of memory?)"))
@@ -576,7 +603,14 @@ def _batch(job, cases, out_dir, settings, *, workers, scheduler, overwrite, prog
     for folder in (out_dir, os.path.join(out_dir, "overlays"), os.path.join(out_dir, "records")):
         os.makedirs(folder, exist_ok=True)
     tasks = [_Task(job, source, out_dir, overwrite, settings) for source in sources]
-    records = _run(tasks, workers=workers, scheduler=scheduler, progress=progress)
+    try:
+        records = _run(tasks, workers=workers, scheduler=scheduler, progress=progress)
+    except BaseException:
+        # local workers are gone now, perhaps killed in the middle of a write;
+        # those of a cluster at an address may still be writing: leave them be
+        if scheduler is None or _local_workers(scheduler) is not None:
+            _sweep_temporaries(out_dir)
+        raise
     batch_report.write_reports(out_dir, records, job=job, settings=settings)
     return records
 

@@ -10,7 +10,8 @@ A *dataset* is one of
   ``.png``, ``.tif``), one case each, read as FLAIR; a file ``<name>_seg<ext>``
   or ``<name>-seg<ext>`` beside ``<name><ext>`` holds its reference labels;
 - a glob pattern (``"scans/*.nii.gz"``, ``"brats*/Brats18_*"``) matching case
-  folders or image files, paired with labels the same way.
+  folders, image files (paired with labels the same way) or DICOM series
+  folders; other files it matches are left out.
 
 A case folder that misses a sequence is still listed: reading it then fails
 with a message naming the file, so a batch reports the case instead of
@@ -238,7 +239,8 @@ def find_cases(source, *, exclude=None):
             raise FileNotFoundError(f"DATASET: nothing matches the pattern {source!r}")
     else:
         raise FileNotFoundError(f"DATASET: no such folder: {source!r}")
-    paths = [p for p in paths if not _inside(p, exclude) and not _is_labels_file(p)]
+    paths = [p for p in paths if not _inside(p, exclude) and not _is_labels_file(p)
+             and (os.path.isdir(p) or _image_stem(os.path.basename(p)) is not None)]
     cases = sorted((case_source(p) for p in paths), key=lambda c: (c.name, c.path))
     if not cases:
         raise ValueError(f"DATASET: no case in {where} (expected BraTS case folders or "

@@ -1,0 +1,346 @@
+"""Batch runs over datasets (issue 15): pcnnseg.batch, pcnnseg.datasets and the
+command's folder-in, folder-out mode.
+
+The dataset: three small phantom cases as BraTS case folders (two in the 2018
+names, one in the 2023 names; 2 mm slices, an origin off zero) and one case
+whose FLAIR file is corrupt. The reference run is serial (``workers=1``); a real
+dask.distributed LocalCluster of 2 worker processes and the command's local
+process pool must give the same records, outputs and CSV files.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from pcnnseg import batch, datasets, phantom
+from pcnnseg.cli import EXIT_CASES_FAILED, main
+from pcnnseg.io import BRATS_LAYOUTS, read_image
+
+SHAPE = (16, 48, 48)
+SPACING = (1.0, 1.0, 2.0)          # SimpleITK order: x, y, z
+ORIGIN = (-12.0, 7.5, 30.0)
+CASES = {"Brats18_A_1": ("2018", 0), "Brats18_B_1": ("2018", 1),
+         "BraTS-SSA-00003-000": ("2023", 2)}
+BAD = "Brats18_Bad_1"
+# Seconds a subprocess may take (the first run of a fresh checkout compiles).
+_TIMEOUT = 600
+
+
+def _write(array, path):
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(SPACING)
+    image.SetOrigin(ORIGIN)
+    sitk.WriteImage(image, str(path), True)
+
+
+def _write_case(folder, name, convention, seed):
+    layout = BRATS_LAYOUTS[convention]
+    case = folder / name
+    case.mkdir()
+    images, labels = phantom.make_case(SHAPE, seed=seed)
+    if convention == "2023":
+        labels = np.where(labels == 4, 3, labels).astype(np.uint8)
+    for key, array in {**images, "seg": labels}.items():
+        _write(array, case / f"{name}{layout['separator']}{layout[key]}.nii.gz")
+    return case
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dataset")
+    for name, (convention, seed) in CASES.items():
+        _write_case(root, name, convention, seed)
+    bad = _write_case(root, BAD, "2018", 3)
+    (bad / f"{BAD}_flair.nii.gz").write_bytes(b"\x1f\x8b not really a NIfTI file")
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial") / "out"
+    return batch.segment_many(dataset, out, workers=1, regions=True), out
+
+
+def _files(folder):
+    """Relative names of every file under ``folder``, hidden ones included."""
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names)
+
+
+def _comparable(records):
+    return [(r.name, r.status, r.output and os.path.basename(r.output), r.error, r.metrics)
+            for r in records]
+
+
+def _same_outputs(a, b):
+    """Two output folders hold the same files, the same voxels and the same tables."""
+    assert _files(a) == _files(b)
+    for name in _files(a):
+        if name.endswith(".nii.gz"):
+            x, y = read_image(a / name), read_image(b / name)
+            assert np.array_equal(x.array, y.array), name
+            assert (x.spacing, x.origin, x.direction) == (y.spacing, y.origin, y.direction)
+        elif name.endswith((".csv", ".png")) and name != "cases.csv":  # cases.csv has times
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_serial_run_records_and_outputs(serial, dataset):
+    records, out = serial
+    assert [r.name for r in records] == sorted([*CASES, BAD])
+    by_name = {r.name: r for r in records}
+    for name in CASES:
+        r = by_name[name]
+        assert r.status == "done" and r.error is None
+        assert r.output == str(out / f"{name}.nii.gz")
+        assert set(r.metrics) == {"whole_tumor", "tumor_core", "enhancing"}
+        assert set(r.metrics["whole_tumor"]) == set(batch.SEGMENT_METRICS)
+        assert r.metrics["whole_tumor"]["dice"] > 0.8
+        labels = read_image(r.output)
+        flair = read_image(next((dataset / name).glob("*f*.nii.gz")))
+        assert labels.array.shape == SHAPE and set(np.unique(labels.array)) <= {0, 1, 2, 4}
+        assert (labels.spacing, labels.origin, labels.direction) == (
+            flair.spacing, flair.origin, flair.direction)
+    bad = by_name[BAD]
+    assert bad.status == "failed" and bad.output is None and bad.metrics is None
+    assert f"{BAD}_flair.nii.gz" in bad.error and bad.error.startswith("ValueError: ")
+    assert sorted(_files(out)) == sorted(
+        ["cases.csv", "metrics.csv", "summary.csv", "report.md"]
+        + [f"{n}.nii.gz" for n in CASES] + [f"overlays/{n}.png" for n in CASES]
+        + [f"records/{n}.json" for n in CASES])
+
+
+def test_reports_hold_every_case_region_and_the_failure(serial):
+    records, out = serial
+    metrics = (out / "metrics.csv").read_text().splitlines()
+    assert metrics[0] == "case,region,dice,hausdorff95,sensitivity,specificity"
+    assert len(metrics) == 1 + 3 * len(CASES)
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert summary[0] == "region,metric,cases,mean,median,worst,worst_case"
+    wt_dice = [line.split(",") for line in summary if line.startswith("whole_tumor,dice,")]
+    values = [r.metrics["whole_tumor"]["dice"] for r in records if r.metrics]
+    assert float(wt_dice[0][3]) == pytest.approx(np.mean(values))
+    assert float(wt_dice[0][5]) == min(values)
+    report = (out / "report.md").read_text()
+    assert "3 done, 0 skipped" in report and "1 failed" in report
+    assert f"- {BAD}: ValueError" in report
+    assert all(f"(overlays/{name}.png)" in report for name in CASES)
+    assert f"{BAD},failed" in (out / "cases.csv").read_text()
+
+
+def test_dask_local_cluster_matches_the_serial_run(serial, dataset, tmp_path):
+    pytest.importorskip("distributed")
+    records, out = serial
+    seen = []
+    on_cluster = batch.segment_many(dataset, tmp_path / "out", scheduler="local:2",
+                                    regions=True, progress=lambda r, d, n: seen.append((d, n)))
+    assert _comparable(on_cluster) == _comparable(records)
+    assert seen == [(i, len(records)) for i in range(1, len(records) + 1)]
+    # the workers ran the cases, in processes of their own
+    assert all(int(r.worker.split(":")[1]) != os.getpid() for r in on_cluster)
+    _same_outputs(out, tmp_path / "out")
+
+
+def test_resume_skips_finished_cases_and_overwrite_redoes_them(serial, tmp_path):
+    records, out = serial
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    os.remove(copy / "records" / "Brats18_B_1.json")   # as if its run had not finished
+    before = {n: (copy / f"{n}.nii.gz").stat().st_mtime_ns for n in CASES}
+    dataset = os.path.dirname(records[0].source)
+    again = batch.segment_many(dataset, copy, workers=1, regions=True)
+    status = {r.name: r.status for r in again}
+    assert status == {"Brats18_A_1": "skipped", "Brats18_B_1": "done",
+                      "BraTS-SSA-00003-000": "skipped", BAD: "failed"}
+    assert [r.metrics for r in again] == [r.metrics for r in records]
+    assert (copy / "Brats18_A_1.nii.gz").stat().st_mtime_ns == before["Brats18_A_1"]
+    _same_outputs(out, copy)
+    redone = batch.segment_many(dataset, copy, workers=1, regions=True, overwrite=True)
+    assert [r.status for r in redone] == [r.status if r.status == "failed" else "done"
+                                          for r in records]
+    assert (copy / "Brats18_A_1.nii.gz").stat().st_mtime_ns != before["Brats18_A_1"]
+    _same_outputs(out, copy)
+
+
+def test_other_settings_are_not_taken_for_finished(serial, tmp_path):
+    records, out = serial
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    masks = batch.segment_many(os.path.dirname(records[0].source), copy, workers=1)
+    assert {r.status for r in masks} == {"failed"}
+    assert "other settings" in masks[0].error and "overwrite" in masks[0].error
+    for name in _files(out):   # the cases' files are as they were
+        if name.startswith(("records/", "overlays/")) or name.endswith(".nii.gz"):
+            assert (out / name).read_bytes() == (copy / name).read_bytes(), name
+
+
+def _die_on_crash(task):
+    """A worker's function for the test below: the case 'crash' kills its process."""
+    if task.case.name == "crash":
+        os._exit(1)
+    return batch.CaseRecord(name=task.case.name, status="done", worker=str(os.getpid()))
+
+
+def test_a_case_that_kills_its_worker_fails_alone(tmp_path):
+    tasks = [batch._Task("segment", datasets.CaseSource(name, str(tmp_path), "image"),
+                         str(tmp_path), False, {}) for name in ("a", "crash", "b", "c")]
+    records = [None] * len(tasks)
+    batch._run_local(tasks, 2, records.__setitem__, run_case=_die_on_crash)
+    assert [(r.name, r.status) for r in records] == [
+        ("a", "done"), ("crash", "failed"), ("b", "done"), ("c", "done")]
+    assert "worker process" in records[1].error
+
+
+def test_cli_folder_in_folder_out(serial, dataset, tmp_path, capsys):
+    _, out = serial
+    status = main(["segment", str(dataset), "-o", str(tmp_path / "out"), "--regions",
+                   "--workers", "1", "-q"])
+    assert status == EXIT_CASES_FAILED == 3
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"{BAD}: failed: ValueError: " + captured.err.split("ValueError: ", 1)[1].strip()]
+    assert "4 cases: 3 done, 0 skipped" in captured.out and "1 failed" in captured.out
+    _same_outputs(out, tmp_path / "out")
+    # a glob of the good cases only: exit 0; a single case keeps the one-case command
+    assert main(["segment", str(dataset / "Brats18_*_1"), "-o", str(tmp_path / "glob"),
+                 "--workers", "1", "-q"]) == 3       # the glob matches the bad case too
+    assert main(["segment", str(dataset / "Bra*[SA]*"), "-o", str(tmp_path / "good"),
+                 "--workers", "1", "-q"]) == 0
+    assert sorted(os.listdir(tmp_path / "good" / "records")) == [
+        "BraTS-SSA-00003-000.json", "Brats18_A_1.json"]
+
+
+def test_cli_refuses_options_of_the_other_mode(dataset, tmp_path, capsys):
+    assert main(["segment", str(dataset), "-o", str(tmp_path), "--t2", "x.nii.gz"]) == 2
+    assert "--t2" in capsys.readouterr().err
+    case = dataset / "Brats18_A_1"
+    assert main(["segment", str(case), "-o", str(tmp_path / "m.nii.gz"), "--workers", "2"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    assert main(["segment", str(dataset / "*"), "-q"]) == 2
+    assert "-o" in capsys.readouterr().err
+    assert main(["segment", str(dataset), "-o", str(tmp_path), "--method", "unet",
+                 "--segmenter", "default"]) == 2
+    assert "--segmenter" in capsys.readouterr().err
+
+
+def _pool_run_interrupted(argv, marker, send):
+    """Run ``pcnnseg ARGV`` in its own session paused once a worker staged an
+    output; ``send(proc)`` interrupts it; return ``(status, stderr)``."""
+    env = dict(os.environ, PCNNSEG_TEST_PAUSE=f"staged-1:{marker}")
+    proc = subprocess.Popen([sys.executable, "-m", "pcnnseg", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + _TIMEOUT
+        while not os.path.exists(marker):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no worker reached its pause"
+            time.sleep(0.02)
+        send(proc)
+        _, err = proc.communicate(timeout=_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("how, signum", [
+    ("ctrl-c", signal.SIGINT),       # the whole process group, as a terminal sends it
+    ("kill", signal.SIGTERM),        # the command's process only
+])
+def test_interrupted_batch_leaves_no_partial_output_and_resumes(serial, dataset, tmp_path,
+                                                                how, signum):
+    _, reference = serial
+    out = tmp_path / "out"
+    argv = ["segment", str(dataset), "-o", str(out), "--regions", "--workers", "2", "-q"]
+
+    def send(proc):
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+
+    status, err = _pool_run_interrupted(argv, tmp_path / "marker", send)
+    assert status == 128 + signum, err
+    assert "interrupted" in err and "resumes" in err and "Traceback" not in err
+    left = _files(out)
+    assert not any(os.path.basename(n).startswith(".pcnnseg-") for n in left), left
+    finished = {n[len("records/"):-len(".json")] for n in left if n.startswith("records/")}
+    assert left == sorted([f"{n}.nii.gz" for n in finished] + [f"overlays/{n}.png" for n in
+                                                                finished]
+                          + [f"records/{n}.json" for n in finished])
+    assert subprocess.run([sys.executable, "-m", "pcnnseg", *argv], capture_output=True,
+                          timeout=_TIMEOUT).returncode == EXIT_CASES_FAILED
+    _same_outputs(reference, out)
+
+
+def test_detect_many_writes_boxes_per_case(dataset, tmp_path):
+    cases = [dataset / "Brats18_A_1", dataset / BAD]
+    records = batch.detect_many(cases, tmp_path / "det", workers=1)
+    assert [r.status for r in records] == ["done", "failed"]
+    assert set(records[0].metrics["boxes"]) == {"hit_rate", "mean_iou", "tumor_slices"}
+    assert main(["detect", str(dataset / "Brats18_A_1"), "-o", str(tmp_path / "one"), "-q"]) == 0
+    one = json.loads((tmp_path / "one" / "detections.json").read_text())
+    many = json.loads((tmp_path / "det" / "Brats18_A_1.json").read_text())
+    assert many["slices"] == one["slices"] and many["method"] == one["method"]
+
+
+def test_find_cases_in_folders_and_globs(tmp_path, dataset):
+    images = tmp_path / "images"
+    images.mkdir()
+    volume, mask = phantom.make_volume(SHAPE, seed=4)
+    for name in ("b", "a"):
+        _write(volume, images / f"{name}.nii.gz")
+    _write(mask.astype(np.uint8), images / "a_seg.nii.gz")
+    (images / "notes.txt").write_text("not a case")
+    found = datasets.find_cases(images)
+    assert [(c.name, c.kind, c.labels and os.path.basename(c.labels)) for c in found] == [
+        ("a", "image", "a_seg.nii.gz"), ("b", "image", None)]
+    assert datasets.find_cases(str(images / "*.nii.gz")) == found
+    assert datasets.is_dataset(images) and datasets.is_dataset(str(images / "*"))
+    assert not datasets.is_dataset(images / "a.nii.gz")
+    assert not datasets.is_dataset(dataset / "Brats18_A_1")
+    # an output folder inside the dataset is never read as a case (a glob takes
+    # other folders as DICOM series)
+    (images / "out").mkdir()
+    assert datasets.find_cases(str(images / "*"), exclude=images / "out") == found
+    assert "out" in [c.name for c in datasets.find_cases(str(images / "*"))]
+    _write(volume, images / "a.mha")
+    with pytest.raises(ValueError, match="two cases are named 'a'"):
+        datasets.find_cases(images)
+    os.remove(images / "a.mha")
+    with pytest.raises(FileNotFoundError, match="nothing matches"):
+        datasets.find_cases(str(tmp_path / "none*"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no case in folder"):
+        datasets.find_cases(tmp_path / "empty")
+    records = batch.segment_many(found, tmp_path / "seg", workers=1)
+    assert [(r.name, r.status, bool(r.metrics)) for r in records] == [
+        ("a", "done", True), ("b", "done", False)]
+
+
+def test_bad_arguments_are_refused(dataset, tmp_path):
+    with pytest.raises(ValueError, match="workers: give either"):
+        batch.segment_many(dataset, tmp_path, workers=2, scheduler="local:2")
+    with pytest.raises(ValueError, match="local:N"):
+        batch.segment_many(dataset, tmp_path, scheduler="local:zero")
+    with pytest.raises(ValueError, match="method"):
+        batch.segment_many(dataset, tmp_path, method="cnn")
+    with pytest.raises(ValueError, match="workers"):
+        batch.segment_many(dataset, tmp_path, workers=0)
+
+
+def test_kernels_make_idle_openmp_threads_sleep_unless_told(monkeypatch):
+    from pcnnseg_kernels import runtime
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert runtime.configure_threads() == "PASSIVE" == os.environ["OMP_WAIT_POLICY"]
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert runtime.configure_threads() == "ACTIVE"
