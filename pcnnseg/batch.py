@@ -44,6 +44,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -504,6 +505,20 @@ def _local_workers(scheduler):
     return int(text)
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored meanwhile (in the main thread), so that the processes started
+    meanwhile ignore it too: a new Python keeps an ignored SIGINT ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_dask(tasks, scheduler, emit):
     """Run tasks on a Dask cluster: an existing one, or a LocalCluster for ``local:N``."""
     import logging
@@ -512,8 +527,9 @@ def _run_dask(tasks, scheduler, emit):
     n_local = _local_workers(scheduler)
     cluster = None
     if n_local is not None:
-        cluster = LocalCluster(n_workers=n_local, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        with _sigint_ignored():   # inherited: Ctrl-C is the client's to handle
+            cluster = LocalCluster(n_workers=n_local, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
     client = Client(cluster if cluster is not None else scheduler)
     futures = {}
     try:
