@@ -3,7 +3,8 @@
 Written in the batch's output folder, all together or not at all
 (:class:`pcnnseg.outputs.OutputSet`):
 
-- ``cases.csv``: one row per case: name, status, output, seconds, error;
+- ``cases.csv``: one row per case: name, status, output, seconds, error, source,
+  the worker process (``host:pid``) and its peak memory;
 - ``metrics.csv`` (when some case has reference labels): one row per case and
   region, one column per metric;
 - ``summary.csv``: per region and metric, over the cases with metrics, the
@@ -132,7 +133,8 @@ def write_reports(out_dir, records, *, job, settings):
         The paths written, by name (``"cases"``, ``"report"``, and with metrics
         ``"metrics"`` and ``"summary"``).
     """
-    case_columns = ["name", "status", "output", "seconds", "error", "source"]
+    case_columns = ["name", "status", "output", "seconds", "error", "source", "worker",
+                    "peak_memory_mib"]
     files = {"cases": _csv(case_columns, [vars(r) for r in records])}
     columns, rows = metric_rows(records)
     summary = summary_rows(records)

@@ -1,0 +1,219 @@
+"""Batch throughput: cases per minute over the development cases, on one machine
+and on a Dask cluster (issue 15).
+
+The cases of ``../shared/data/brats2018`` and ``../shared/data/brats2023_ssa``
+(22) are segmented into BraTS label maps, scored against their labels, by the
+command a user runs, timed from its start to its exit::
+
+    pcnnseg segment DATASET -o OUT --regions --overwrite -q --workers 1
+    pcnnseg segment DATASET -o OUT --regions --overwrite -q --workers 2
+    pcnnseg segment DATASET -o OUT --regions --overwrite -q --scheduler ADDRESS
+
+``DATASET`` is a temporary folder of links to the cases, ``OUT`` a fresh
+temporary folder each time. ``ADDRESS`` is that of a LocalCluster of two
+single-threaded worker processes started once beforehand (its start-up is
+reported apart, as an existing cluster's would not be paid per command) and
+restarted before each of its runs, so that its workers start fresh, as the
+local pool's do. Every run thus pays the command's start, and the parallel ones
+their workers' imports and kernel loading.
+
+The configurations run round-robin, ``--rounds`` times; figures are medians over
+rounds: cases per minute, the speed-up of 2 local workers over 1 (goal >= 1.8x
+on 2 cores), Dask's overhead against the local pool (goal <= 5 % per case) as
+the ratio of wall times and in seconds per case, the median time of a case
+inside its worker, and each worker process's peak resident memory (from
+``cases.csv``).
+
+Usage::
+
+    python benchmarks/batch.py [--rounds 2] [--limit N] [--results DIR]
+
+Writes ``batch.json`` and ``batch.md`` under ``benchmarks/results/`` (or
+``--results``). Skips, saying so, when the data folders are absent.
+"""
+import argparse
+import csv
+import itertools
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from pcnnseg import batch, datasets  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DEFAULT_DATA = [os.path.join(SHARED, "brats2018"), os.path.join(SHARED, "brats2023_ssa")]
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+CONFIGS = {"local, 1 worker": ["--workers", "1"], "local, 2 workers": ["--workers", "2"],
+           "dask, 2 workers": ["--scheduler"]}   # + the cluster's address
+WORKERS = {"local, 1 worker": 1, "local, 2 workers": 2, "dask, 2 workers": 2}
+
+
+def interleaved_cases(folders, limit):
+    """The cases of each folder, taken in turn from each (so that a limit keeps
+    every collection), at most ``limit``."""
+    lists = [datasets.find_cases(folder) for folder in folders]
+    cases = [c for group in itertools.zip_longest(*lists) for c in group if c is not None]
+    return cases[:limit] if limit else cases
+
+
+def link_dataset(cases, folder):
+    """A dataset folder of links to ``cases``' folders."""
+    os.makedirs(folder)
+    for case in cases:
+        os.symlink(os.path.abspath(case.path), os.path.join(folder, case.name))
+    return folder
+
+
+def run_command(arguments, dataset, scratch):
+    """Run ``pcnnseg segment`` over ``dataset``; its wall time and ``cases.csv`` rows."""
+    out = tempfile.mkdtemp(dir=scratch)
+    command = [sys.executable, "-m", "pcnnseg", "segment", dataset, "-o", out, "--regions",
+               "--overwrite", "-q", *arguments]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 3):
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
+    with open(os.path.join(out, "cases.csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    shutil.rmtree(out)
+    return wall, rows
+
+
+def summarise(name, runs, n_cases):
+    """Figures of one configuration over its rounds."""
+    walls = [wall for wall, _ in runs]
+    rows = [row for _, rows in runs for row in rows]
+    done = [float(r["seconds"]) for r in rows if r["status"] == "done"]
+    peaks = {}
+    for r in rows:
+        if r["peak_memory_mib"]:
+            peaks[r["worker"]] = max(peaks.get(r["worker"], 0.0), float(r["peak_memory_mib"]))
+    wall = float(np.median(walls))
+    return {"configuration": name, "workers": WORKERS[name], "walls_s": walls,
+            "median_wall_s": wall, "cases_per_minute": 60.0 * n_cases / wall,
+            "median_case_s": float(np.median(done)) if done else None,
+            "peak_memory_mib_per_worker": peaks,
+            "max_peak_memory_mib": max(peaks.values()) if peaks else None,
+            "failed": sorted({r["name"] for r in rows if r["status"] == "failed"})}
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _markdown(info, rows, ratios):
+    lines = [
+        "# Batch throughput",
+        "",
+        f"{info['cpu']}, {info['cores']} cores; {info['n_cases']} cases "
+        f"({', '.join(os.path.basename(d) for d in info['data'])}) segmented into label "
+        f"maps with regions and scored, by `pcnnseg segment DATASET -o OUT --regions` timed "
+        f"from start to exit; medians of {info['rounds']} round(s), configurations in turn; "
+        f"load average {info['loadavg_at_start'][0]:.2f} at start, "
+        f"{info['loadavg_at_end'][0]:.2f} at end; `python benchmarks/batch.py"
+        + (f" --limit {info['limit']}" if info["limit"] else "") + "`.",
+        "",
+        "| configuration | cases / min | wall s | median s / case in its worker | "
+        "peak MiB per worker | failed |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        peaks = ", ".join(f"{v:.0f}" for v in r["peak_memory_mib_per_worker"].values())
+        lines.append(f"| {r['configuration']} | {r['cases_per_minute']:.1f} | "
+                     f"{r['median_wall_s']:.1f} | {r['median_case_s']:.2f} | {peaks} | "
+                     f"{', '.join(r['failed']) or '-'} |")
+    lines += ["", "| figure | value | goal |", "|---|---:|---|",
+              f"| speed-up, 2 local workers over 1 | {ratios['speedup_2_workers']:.2f}x | "
+              ">= 1.8x |",
+              f"| Dask over the local pool, wall time | {100 * ratios['dask_overhead']:+.1f} % "
+              "| <= 5 % |",
+              f"| Dask over the local pool, per case | "
+              f"{ratios['dask_overhead_s_per_case']:+.3f} s | |",
+              f"| Dask cluster start-up (once, not in its wall time) | "
+              f"{info['cluster_start_s']:.1f} s | |", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="+", default=DEFAULT_DATA)
+    parser.add_argument("--rounds", type=int, default=2, help="passes of each configuration")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="at most N cases, taken in turn from each folder (a quick run)")
+    parser.add_argument("--results", default=RESULTS, help="folder for batch.json and batch.md")
+    args = parser.parse_args(argv)
+    missing = [d for d in args.data if not os.path.isdir(d)]
+    if missing:
+        print(f"benchmarks/batch.py: skipped, no data at {', '.join(missing)}")
+        return 0
+    from distributed import Client, LocalCluster
+
+    cases = interleaved_cases(args.data, args.limit)
+    scratch = tempfile.mkdtemp(prefix="pcnnseg-batch-bench-")
+    dataset = link_dataset(cases, os.path.join(scratch, "dataset"))
+    load_start = os.getloadavg()
+    start = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    cluster_start = time.perf_counter() - start
+    client = Client(cluster)
+    runs = {name: [] for name in CONFIGS}
+    try:
+        for round_ in range(args.rounds):
+            for name, arguments in CONFIGS.items():
+                if name.startswith("dask"):
+                    client.restart()   # fresh worker processes, as the local pool's
+                    arguments = arguments + [cluster.scheduler_address]
+                wall, rows = run_command(arguments, dataset, scratch)
+                runs[name].append((wall, rows))
+                print(f"round {round_ + 1}: {name}: {len(cases)} cases in {wall:.1f} s",
+                      flush=True)
+    finally:
+        client.close()
+        cluster.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    rows = [summarise(name, runs[name], len(cases)) for name in CONFIGS]
+    by = {r["configuration"]: r for r in rows}
+    local, dask = by["local, 2 workers"], by["dask, 2 workers"]
+    ratios = {
+        "speedup_2_workers": local["cases_per_minute"] / by["local, 1 worker"]["cases_per_minute"],
+        "dask_overhead": dask["median_wall_s"] / local["median_wall_s"] - 1.0,
+        "dask_overhead_s_per_case": (dask["median_wall_s"] - local["median_wall_s"]) / len(cases),
+    }
+    info = {"cpu": _cpu_name(), "cores": os.cpu_count(), "usable_cores": batch.usable_cores(),
+            "python": platform.python_version(), "data": args.data, "limit": args.limit,
+            "n_cases": len(cases), "cases": [c.name for c in cases], "rounds": args.rounds,
+            "cluster_start_s": cluster_start, "loadavg_at_start": list(load_start),
+            "loadavg_at_end": list(os.getloadavg()),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "batch.json"), "w") as fh:
+        json.dump({"machine": info, "results": rows, "ratios": ratios}, fh, indent=2)
+    md = _markdown(info, rows, ratios)
+    with open(os.path.join(args.results, "batch.md"), "w") as fh:
+        fh.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
