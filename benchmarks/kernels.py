@@ -17,13 +17,18 @@ compare cost per pixel-iteration, not identical outputs.
 Usage::
 
     python benchmarks/kernels.py [--repeats 30] [--no-packages]
+    python benchmarks/kernels.py --busy [--repeats 30]
 
-Writes ``benchmarks/results/kernels.json`` and ``kernels.md``.
+Writes ``benchmarks/results/kernels.json`` and ``kernels.md``; ``--busy`` runs only
+the busy-machine section (:func:`busy_section`) and writes ``kernels_busy.json``
+and ``kernels_busy.md``.
 """
 import argparse
 import json
 import os
 import platform
+import re
+import subprocess
 import sys
 import time
 
@@ -186,7 +191,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=30, help="rounds for fast implementations")
     parser.add_argument("--no-packages", action="store_true", help="skip public packages")
+    parser.add_argument("--busy", action="store_true",
+                        help="only pulse() beside busy-loop processes, against its quiet "
+                             "single-thread time (kernels_busy.json, kernels_busy.md)")
+    parser.add_argument("--busy-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.busy_probe:
+        return busy_probe(args.repeats)
+    if args.busy:
+        return busy_section(args.repeats)
 
     S, B = make_inputs()
     work = {"single": S.size * N_ITER, "batch": B.size * N_ITER}
@@ -294,6 +307,114 @@ def _markdown(info, rows, ratios):
     lines += [f"| {k} | {v:.1f}x |" for k, v in ratios.items()]
     if info["notes"]:
         lines += ["", "Notes: " + "; ".join(f"{k}: {v}" for k, v in info["notes"].items())]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------- busy machine (issue 15)
+
+# Environments the busy section compares: what pcnnseg_kernels sets by default
+# (idle OpenMP threads sleep), GNU OpenMP spinning (as it did before, by default),
+# and Intel TBB's threading layer when the tbb package is installed.
+BUSY_VARIANTS = {
+    "pcnnseg default (OMP_WAIT_POLICY=PASSIVE)": {},
+    "OMP_WAIT_POLICY=ACTIVE (spinning threads)": {"OMP_WAIT_POLICY": "ACTIVE"},
+    "Numba's tbb threading layer (pip install tbb)": {"NUMBA_THREADING_LAYER": "tbb"},
+}
+
+
+def busy_probe(repeats):
+    """Print, as JSON, the median seconds of ``pcnnseg.pulse`` on the 256x256 slice
+    with all threads and with one (a child process of :func:`busy_section`)."""
+    S, _ = make_inputs()
+    n_all = numba.config.NUMBA_NUM_THREADS
+    fns = {str(threads): with_threads(threads, lambda: pcnnseg.pulse(S, n_iter=N_ITER))
+           for threads in sorted({n_all, 1}, reverse=True)}
+    for fn in fns.values():
+        fn()
+    times = round_robin(fns, repeats)
+    print(json.dumps({"threading_layer": numba.threading_layer(),
+                      "wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                      "median_s": {k: float(np.median(v)) for k, v in times.items()}}))
+    return 0
+
+
+def _probe_in_child(env, repeats):
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--busy-probe",
+                           "--repeats", str(repeats)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:   # the exception's line, such as tbb's being absent
+        lines = done.stderr.strip().splitlines() or ["failed"]
+        errors = [line for line in lines if re.match(r"[\w.]+(Error|Exception)\b", line)]
+        return {"error": (errors or lines)[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def busy_section(repeats):
+    """``pcnnseg.pulse`` while other processes keep every core busy, against its
+    single-thread time on the same machine left quiet (issue 15's goal: at most
+    2x). One busy loop per core; each environment of :data:`BUSY_VARIANTS` is
+    measured in a fresh process, quiet first, then beside the loops."""
+    # the children start from no setting of their own (this process's import of
+    # pcnnseg_kernels set OMP_WAIT_POLICY here)
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    envs = {name: {**base, **env} for name, env in BUSY_VARIANTS.items()}
+    quiet = {name: _probe_in_child(env, repeats) for name, env in envs.items()}
+    loads = {"quiet": os.getloadavg()[0]}
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(1.0)
+        busy = {name: _probe_in_child(env, repeats) for name, env in envs.items()}
+        loads["busy"] = os.getloadavg()[0]
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    reference = quiet[next(iter(BUSY_VARIANTS))].get("median_s", {}).get("1")
+    rows = []
+    for name in BUSY_VARIANTS:
+        for threads in sorted({str(numba.config.NUMBA_NUM_THREADS), "1"}, reverse=True):
+            q = quiet[name].get("median_s", {}).get(threads)
+            b = busy[name].get("median_s", {}).get(threads)
+            rows.append({"environment": name, "threads": int(threads),
+                         "layer": busy[name].get("threading_layer"),
+                         "quiet_ms": None if q is None else 1e3 * q,
+                         "busy_ms": None if b is None else 1e3 * b,
+                         "busy_over_quiet_single_thread": (None if b is None or not reference
+                                                           else b / reference),
+                         "error": busy[name].get("error") or quiet[name].get("error")})
+    info = {"cpu": _cpu_name(), "cores": os.cpu_count(), "busy_loops": len(hogs),
+            "numba": numba.__version__, "n_iter": N_ITER, "shape": [256, 256],
+            "repeats": repeats, "loadavg": loads, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "kernels_busy.json"), "w") as fh:
+        json.dump({"machine": info, "results": rows}, fh, indent=2)
+    md = _busy_markdown(info, rows)
+    with open(os.path.join(RESULTS, "kernels_busy.md"), "w") as fh:
+        fh.write(md)
+    print(md)
+    return 0
+
+
+def _busy_markdown(info, rows):
+    def ms(value):
+        return "-" if value is None else f"{value:.2f}"
+
+    lines = ["# pulse() on a busy machine", "",
+             f"{info['cpu']}, {info['cores']} cores, numba {info['numba']}; "
+             f"`pcnnseg.pulse` of a {info['shape'][0]}x{info['shape'][1]} slice, "
+             f"{info['n_iter']} iterations, medians of {info['repeats']} runs, each "
+             f"environment in a fresh process, quiet, then beside {info['busy_loops']} "
+             f"busy-loop processes (load average {info['loadavg']['quiet']:.2f} quiet, "
+             f"{info['loadavg']['busy']:.2f} busy); `python benchmarks/kernels.py --busy`. "
+             "Goal: busy / quiet single-thread <= 2.", "",
+             "| environment | threading layer | threads | quiet ms | busy ms | "
+             "busy / quiet 1 thread |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = r["busy_over_quiet_single_thread"]
+        lines.append(f"| {r['environment']} | {r['layer'] or r['error'] or '-'} | "
+                     f"{r['threads']} | {ms(r['quiet_ms'])} | {ms(r['busy_ms'])} | "
+                     + ("-" if ratio is None else f"{ratio:.1f}x") + " |")
     return "\n".join(lines) + "\n"
 
 
