@@ -6,7 +6,8 @@ The public API: parameter sets (:class:`PCNN`, :class:`SPCNN`, :class:`ICM`,
 :func:`pulse_volume` to run one on a volume with linking across slices,
 :func:`segment` for segmentation maps, :func:`segment_tumor` for tumor masks and
 BraTS label maps (:mod:`pcnnseg.tumor`; :func:`fit_segmenter` fits the optional
-:class:`Segmenter` readout), :func:`detect` and :func:`fit_reference` for tumor boxes,
+:class:`Segmenter` readout), :func:`detect` and :func:`fit_reference` for tumor boxes on a slice,
+:func:`detect_volume` for the box of each slice of a volume (or "no tumor"),
 and the modules :mod:`~pcnnseg.io`, :mod:`~pcnnseg.preprocess`,
 :mod:`~pcnnseg.metrics` and the synthetic :mod:`~pcnnseg.phantom`.
 
@@ -26,12 +27,13 @@ from pcnnseg.tumor import segment_tumor
 from pcnnseg.signatures import entropy_signature, signature
 from pcnnseg.simulate import PulseResult, pulse, pulse_volume
 from pcnnseg.validation import normalize
+from pcnnseg.volume_detection import VolumeDetection, detect_volume
 
 __version__ = "0.1.0"
 
 
 __all__ = ["PCNN", "SPCNN", "ICM", "SCM", "PulseResult", "pulse", "pulse_volume", "signature",
            "entropy_signature", "normalize", "segment", "segment_tumor", "Segmenter",
-           "fit_segmenter", "default_segmenter", "detect",
+           "fit_segmenter", "default_segmenter", "detect", "detect_volume", "VolumeDetection",
            "fit_reference", "Detection", "io", "metrics",
            "phantom", "preprocess", "__version__"]

@@ -96,19 +96,25 @@ class Detection:
         Every box that was scored, ``(x, y, w, h)``.
     distances : (K,) float64 ndarray
         Their distances, same order.
+    score : float
+        How much tumor the slice holds, where the method measures it (the
+        whole-tumor area in mm² for :func:`pcnnseg.detect_volume`); NaN for
+        :func:`detect`, which always proposes a box.
     """
 
     box: object
     distance: float
     candidates: np.ndarray
     distances: np.ndarray
+    score: float = math.nan
 
     def to_dict(self, top=10):
         """JSON-ready summary: the box, its distance, and the ``top`` best candidates."""
         order = np.argsort(self.distances, kind="stable")[:top]
         return {
             "box": None if self.box is None else list(self.box),
-            "distance": None if self.box is None else float(self.distance),
+            "distance": None if math.isnan(self.distance) else float(self.distance),
+            "score": None if math.isnan(self.score) else float(self.score),
             "n_candidates": int(len(self.candidates)),
             "top": [{"box": [int(v) for v in self.candidates[i]],
                      "distance": float(self.distances[i])} for i in order],

@@ -1,0 +1,139 @@
+"""Tumor boxes of every slice of a volume, read off its whole-tumor map, or "no tumor".
+
+:func:`detect_volume` segments the whole tumor once in 3-D
+(:func:`pcnnseg.segment_tumor`: the volume's own tissue contrast, the
+intensity-order PCNN, the thickest component) and gives each slice the box of
+the largest 8-connected part of the map on it. Its score is the map's area on
+the slice in mm²; a slice whose score is under ``min_area`` has no tumor
+(``box=None``). Compared with scoring selective-search proposals slice by slice
+(:func:`pcnnseg.detect`), the volume's context decides where the tumor is, so a
+bright structure on one slice does not win a box, and the work is shared with
+the segmentation (pass its mask as ``whole_tumor``).
+
+The default ``min_area`` was chosen by patient-level cross-validation
+(``benchmarks/volume_detection.py``, which reports the held-out hit rate,
+the slice-level tumor-presence AUC, and sensitivity and specificity at this
+threshold).
+
+The segmentation assumes that the volume holds a tumor (it returns the
+brightest compact structure of a tumor-free brain), so the volume-level
+answer ``has_tumor`` is only as good as that assumption: the development
+cases all hold a tumor and could not measure its specificity.
+"""
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+from pcnnseg.boxes import largest_component_box
+from pcnnseg.detection import Detection
+from pcnnseg.validation import as_binary_mask, check_number
+
+__all__ = ["VolumeDetection", "detect_volume", "MIN_TUMOR_AREA"]
+
+#: Whole-tumor area (mm²) on a slice below which the slice counts as tumor-free.
+#: Chosen by cross-validation (``benchmarks/volume_detection.py``).
+MIN_TUMOR_AREA = 100.0
+
+
+@dataclass(frozen=True)
+class VolumeDetection:
+    """Result of :func:`detect_volume`.
+
+    Attributes
+    ----------
+    slices : tuple of Detection
+        One per slice along the first axis, ``score`` its tumor area in mm²,
+        ``box=None`` on a tumor-free slice.
+    whole_tumor : (Z, Y, X) bool ndarray
+        The whole-tumor map the boxes were read from.
+    min_area : float
+        Area threshold (mm²) that was applied.
+    """
+
+    slices: tuple
+    whole_tumor: np.ndarray
+    min_area: float
+
+    @property
+    def tumor_slices(self):
+        """Indices of the slices judged to hold a tumor."""
+        return [z for z, d in enumerate(self.slices) if d.box is not None]
+
+    @property
+    def has_tumor(self):
+        """Whether any slice holds a tumor."""
+        return any(d.box is not None for d in self.slices)
+
+
+def detect_volume(images, *, brain_mask=None, spacing=None, segmenter=None, whole_tumor=None,
+                  min_area=MIN_TUMOR_AREA):
+    """Tumor box of each slice of a volume, or None where the slice has no tumor.
+
+    Parameters
+    ----------
+    images : (Z, Y, X) array_like, dict or BratsCase
+        As :func:`pcnnseg.segment_tumor` takes them (a FLAIR volume, a dict of
+        sequences, or a loaded case).
+    brain_mask : (Z, Y, X) bool array_like, optional
+        Default: the non-zero voxels of FLAIR (skull-stripped input).
+    spacing : (float, float, float), optional
+        Voxel size (Z, Y, X) in mm; default the case's geometry for a
+        BratsCase, else 1 mm.
+    segmenter : pcnnseg.Segmenter or "default", optional
+        Passed to :func:`pcnnseg.segment_tumor`.
+    whole_tumor : (Z, Y, X) bool array_like, optional
+        A whole-tumor mask already computed (by :func:`pcnnseg.segment_tumor`
+        or any other method): the boxes are read from it and nothing is
+        segmented again.
+    min_area : float
+        Tumor area in mm² below which a slice is tumor-free, >= 0.
+
+    Returns
+    -------
+    VolumeDetection
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid images (see :func:`pcnnseg.segment_tumor`), a 2-D image
+        (use :func:`pcnnseg.detect` on a slice), a mask of another shape, or a
+        negative or non-finite ``min_area``.
+
+    Examples
+    --------
+    >>> from pcnnseg import phantom
+    >>> flair, truth = phantom.make_volume(seed=0)
+    >>> found = detect_volume(flair)
+    >>> z = found.tumor_slices[len(found.tumor_slices) // 2]
+    >>> x, y, w, h = found.slices[z].box
+    >>> bool(truth[z, y + h // 2, x + w // 2])
+    True
+    """
+    from pcnnseg.tumor import _spacing_of, as_sequences, segment_tumor
+
+    seqs = as_sequences(images)
+    shape = next(iter(seqs.values())).shape
+    if len(shape) != 3:
+        raise ValueError(f"images: expected a volume (Z, Y, X), got shape {shape}; use "
+                         f"pcnnseg.detect on a single slice")
+    spacing = _spacing_of(images, spacing)
+    min_area = check_number(min_area, "min_area")
+    if not (math.isfinite(min_area) and min_area >= 0):
+        raise ValueError(f"min_area: expected a finite area >= 0 in mm², got {min_area}")
+    if whole_tumor is None:
+        mask = segment_tumor(images, brain_mask=brain_mask, spacing=spacing,
+                             segmenter=segmenter)
+    else:
+        mask = as_binary_mask(whole_tumor, "whole_tumor")
+        if mask.shape != shape:
+            raise ValueError(f"whole_tumor: expected the images' shape {shape}, got "
+                             f"{mask.shape}")
+    pixel_area = float(spacing[1] * spacing[2])
+    empty = (np.zeros((0, 4), dtype=np.int64), np.zeros(0))
+    slices = []
+    for plane in mask:
+        area = float(plane.sum()) * pixel_area
+        box = largest_component_box(plane) if area >= min_area and area > 0 else None
+        slices.append(Detection(box, math.nan, *empty, score=area))
+    return VolumeDetection(tuple(slices), mask, min_area)

@@ -1,0 +1,102 @@
+"""detect_volume: per-slice boxes read off the whole-tumor map, and "no tumor"."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pcnnseg import phantom, segment_tumor
+from pcnnseg.boxes import box_iou, largest_component_box
+from pcnnseg.detection import Detection
+from pcnnseg.volume_detection import MIN_TUMOR_AREA, VolumeDetection, detect_volume
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return phantom.make_volume(seed=0)
+
+
+def test_phantom_tumor_slices_are_found_and_no_others(volume):
+    flair, truth = volume
+    found = detect_volume(flair)
+    assert isinstance(found, VolumeDetection)
+    assert len(found.slices) == flair.shape[0]
+    with_tumor = [z for z in range(flair.shape[0]) if truth[z].sum() >= MIN_TUMOR_AREA]
+    assert found.tumor_slices == with_tumor
+    assert found.has_tumor
+    for z in with_tumor:
+        assert box_iou(found.slices[z].box, largest_component_box(truth[z])) >= 0.7
+
+
+def test_boxes_and_scores_follow_a_given_mask_exactly():
+    """With whole_tumor given, each slice's box is its mask's largest part, its score the
+    area in mm² (pixel area from the spacing), and nothing is segmented."""
+    flair = np.ones((3, 20, 30), dtype=np.float32)
+    mask = np.zeros(flair.shape, dtype=bool)
+    mask[0, 2:6, 3:10] = True          # 28 px
+    mask[0, 12:14, 20:22] = True       # a smaller part: not the box
+    mask[2, 5:7, 5:6] = True           # 2 px: under the threshold
+    found = detect_volume(flair, whole_tumor=mask, spacing=(3.0, 2.0, 0.5), min_area=10.0)
+    assert found.slices[0].box == (3, 2, 7, 4)
+    assert found.slices[0].score == pytest.approx(32 * 1.0)
+    assert found.slices[1].box is None and found.slices[1].score == 0.0
+    assert found.slices[2].box is None and found.slices[2].score == pytest.approx(2.0)
+    assert found.tumor_slices == [0]
+    assert np.array_equal(found.whole_tumor, mask)
+
+
+def test_min_area_zero_keeps_every_slice_with_tumor_voxels():
+    flair = np.ones((2, 8, 8), dtype=np.float32)
+    mask = np.zeros(flair.shape, dtype=bool)
+    mask[1, 4, 4] = True
+    found = detect_volume(flair, whole_tumor=mask, min_area=0.0)
+    assert found.tumor_slices == [1]
+    assert found.slices[1].box == (4, 4, 1, 1)
+
+
+def test_empty_map_means_no_tumor_anywhere():
+    flair = np.ones((2, 8, 8), dtype=np.float32)
+    found = detect_volume(flair, whole_tumor=np.zeros(flair.shape, dtype=bool))
+    assert not found.has_tumor and found.tumor_slices == []
+    assert all(d.box is None and d.score == 0.0 for d in found.slices)
+
+
+def test_same_result_as_segmenting_first(volume):
+    flair, _ = volume
+    shared = detect_volume(flair, whole_tumor=segment_tumor(flair))
+    alone = detect_volume(flair)
+    assert [d.box for d in shared.slices] == [d.box for d in alone.slices]
+    assert [d.score for d in shared.slices] == [d.score for d in alone.slices]
+
+
+def test_detection_json_carries_the_score():
+    d = Detection((1, 2, 3, 4), math.nan, np.zeros((0, 4), np.int64), np.zeros(0), score=12.5)
+    out = json.loads(json.dumps(d.to_dict()))
+    assert out["box"] == [1, 2, 3, 4] and out["score"] == 12.5 and out["distance"] is None
+    none = Detection(None, math.nan, np.zeros((0, 4), np.int64), np.zeros(0))
+    assert none.to_dict()["score"] is None and none.to_dict()["box"] is None
+
+
+@pytest.mark.parametrize("bad, match", [
+    (-1.0, "min_area"), (math.inf, "min_area"), (math.nan, "min_area")])
+def test_bad_min_area_is_refused(bad, match):
+    flair = np.ones((2, 8, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match=match):
+        detect_volume(flair, whole_tumor=np.zeros(flair.shape, bool), min_area=bad)
+
+
+def test_a_slice_is_refused_with_a_pointer_to_detect():
+    with pytest.raises(ValueError, match="pcnnseg.detect"):
+        detect_volume(np.ones((8, 8), dtype=np.float32))
+
+
+def test_mask_of_another_shape_is_refused():
+    with pytest.raises(ValueError, match="whole_tumor: expected the images' shape"):
+        detect_volume(np.ones((2, 8, 8), np.float32), whole_tumor=np.zeros((2, 8, 9), bool))
+
+
+def test_non_binary_mask_is_refused():
+    mask = np.zeros((2, 8, 8))
+    mask[0, 0, 0] = 0.5
+    with pytest.raises(ValueError, match="whole_tumor"):
+        detect_volume(np.ones((2, 8, 8), np.float32), whole_tumor=mask)
