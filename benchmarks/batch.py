@@ -75,13 +75,14 @@ def link_dataset(cases, folder):
     return folder
 
 
-def run_command(arguments, dataset, scratch):
-    """Run ``pcnnseg segment`` over ``dataset``; its wall time and ``cases.csv`` rows."""
+def run_command(arguments, dataset, scratch, environment):
+    """Run ``pcnnseg segment`` over ``dataset`` in ``environment``; its wall time and
+    ``cases.csv`` rows."""
     out = tempfile.mkdtemp(dir=scratch)
     command = [sys.executable, "-m", "pcnnseg", "segment", dataset, "-o", out, "--regions",
                "--overwrite", "-q", *arguments]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
     wall = time.perf_counter() - start
     if done.returncode not in (0, 3):
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
@@ -167,6 +168,9 @@ def main(argv=None):
         return 0
     from distributed import Client, LocalCluster
 
+    # the commands' environment: this one before the LocalCluster, whose nannies
+    # set their workers' variables (OMP_NUM_THREADS=1, ...) here
+    environment = dict(os.environ)
     cases = interleaved_cases(args.data, args.limit)
     scratch = tempfile.mkdtemp(prefix="pcnnseg-batch-bench-")
     dataset = link_dataset(cases, os.path.join(scratch, "dataset"))
@@ -183,7 +187,7 @@ def main(argv=None):
                 if name.startswith("dask"):
                     client.restart()   # fresh worker processes, as the local pool's
                     arguments = arguments + [cluster.scheduler_address]
-                wall, rows = run_command(arguments, dataset, scratch)
+                wall, rows = run_command(arguments, dataset, scratch, environment)
                 runs[name].append((wall, rows))
                 print(f"round {round_ + 1}: {name}: {len(cases)} cases in {wall:.1f} s",
                       flush=True)

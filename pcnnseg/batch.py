@@ -56,6 +56,7 @@ import numpy as np
 
 from pcnnseg import datasets, outputs
 from pcnnseg.io import write_bytes_atomic, write_label_map, write_mask, write_png
+from pcnnseg.validation import check_bool, check_int
 
 __all__ = ["CaseRecord", "segment_many", "detect_many", "usable_cores", "unet_segment",
            "detect_slice", "interrupt_signal", "STATUSES"]
@@ -320,6 +321,11 @@ def _record(task, status, started, **fields):
                       peak_memory_mib=_peak_memory_mib(), **fields)
 
 
+def _lost(task, error):
+    """The record of a case whose result never came back to the client."""
+    return CaseRecord(name=task.case.name, status="failed", error=error, source=task.case.path)
+
+
 def _one_line(err):
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
@@ -460,8 +466,7 @@ def _pool_pass(queue, n_workers, emit, run_case):
                 except BrokenProcessPool:
                     lost.append((index, task))
                 except Exception as err:   # the task could not be sent or returned
-                    emit(index, _record(task, "failed", time.perf_counter(),
-                                        error=_one_line(err)))
+                    emit(index, _lost(task, _one_line(err)))
     except BaseException:
         _stop_pool(pool)
         raise
@@ -480,9 +485,8 @@ def _run_local(tasks, n_workers, emit, run_case=_run_case):
     while queue:
         for index, task in _pool_pass(queue, n_workers, emit, run_case):
             if _pool_pass(collections.deque([(index, task)]), 1, emit, run_case):
-                emit(index, _record(task, "failed", time.perf_counter(),
-                                    error="the worker process running this case died "
-                                          "(out of memory?)"))
+                emit(index, _lost(task, "the worker process running this case died "
+                                        "(out of memory?)"))
 
 
 def _dask():
@@ -519,18 +523,48 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _environment_kept():
+    """Put back this process's environment variables on leaving.
+
+    A LocalCluster's nannies run in this process and set their workers'
+    variables (``OMP_NUM_THREADS=1``, ``PYTHONHASHSEED``, ...) in its
+    environment, where they would change the processes it starts later.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
 def _run_dask(tasks, scheduler, emit):
     """Run tasks on a Dask cluster: an existing one, or a LocalCluster for ``local:N``."""
+    if _local_workers(scheduler) is None:
+        _run_on_cluster(tasks, scheduler, emit)
+        return
     import logging
 
-    Client, LocalCluster, as_completed = _dask()
-    n_local = _local_workers(scheduler)
-    cluster = None
-    if n_local is not None:
+    _, LocalCluster, _ = _dask()
+    with _environment_kept():
         with _sigint_ignored():   # inherited: Ctrl-C is the client's to handle
-            cluster = LocalCluster(n_workers=n_local, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-    client = Client(cluster if cluster is not None else scheduler)
+            cluster = LocalCluster(n_workers=_local_workers(scheduler), threads_per_worker=1,
+                                   processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+        try:
+            _run_on_cluster(tasks, cluster, emit)
+        finally:
+            cluster.close()
+
+
+def _run_on_cluster(tasks, address, emit):
+    """Run tasks on the Dask cluster at ``address`` (or a cluster object)."""
+    Client, _, as_completed = _dask()
+    client = Client(address)
     futures = {}
     try:
         batch = uuid.uuid4().hex[:8]
@@ -543,16 +577,13 @@ def _run_dask(tasks, scheduler, emit):
             try:
                 record = future.result()
             except Exception as err:   # a worker died too often (KilledWorker), ...
-                record = _record(tasks[index], "failed", time.perf_counter(),
-                                 error=_one_line(err))
+                record = _lost(tasks[index], _one_line(err))
             emit(index, record)
     except BaseException:
         client.cancel(list(futures))
         raise
     finally:
         client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _run(tasks, *, workers, scheduler, progress):
@@ -594,10 +625,10 @@ def _case_sources(cases, out_dir):
     return sources
 
 
-def _check_run_options(workers, scheduler, overwrite):
-    from pcnnseg.validation import check_bool, check_int
-
+def _check_run_options(workers, scheduler, overwrite, progress):
     check_bool(overwrite, "overwrite")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable or None, got {type(progress).__name__}")
     if scheduler is not None:
         if workers is not None:
             raise ValueError("workers: give either workers (processes on this machine) or "
@@ -613,7 +644,7 @@ def _check_run_options(workers, scheduler, overwrite):
 def _batch(job, cases, out_dir, settings, *, workers, scheduler, overwrite, progress):
     from pcnnseg import batch_report
 
-    workers = _check_run_options(workers, scheduler, overwrite)
+    workers = _check_run_options(workers, scheduler, overwrite, progress)
     out_dir = os.path.abspath(os.fspath(out_dir))
     sources = _case_sources(cases, out_dir)
     for folder in (out_dir, os.path.join(out_dir, "overlays"), os.path.join(out_dir, "records")):
@@ -709,7 +740,7 @@ def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=Fals
         import importlib.util
         if importlib.util.find_spec("torch") is None:
             import cnn_baseline  # noqa: F401  raises, saying how to install PyTorch
-    settings = {"job": "segment", "method": method, "regions": bool(regions),
+    settings = {"job": "segment", "method": method, "regions": check_bool(regions, "regions"),
                 "label_convention": label_convention, "selection": selection,
                 "segmenter": None if segmenter is None else (
                     "default" if segmenter == "default" else os.path.abspath(segmenter))}
@@ -739,8 +770,6 @@ def detect_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=False
     -------
     list of CaseRecord
     """
-    from pcnnseg.validation import check_bool
-
     settings = {"job": "detect", "published": check_bool(published, "published")}
     return _batch("detect", cases, out_dir, settings, workers=workers, scheduler=scheduler,
                   overwrite=overwrite, progress=progress)

@@ -88,7 +88,7 @@ def _number(value):
 def _markdown(records, job, settings, summary):
     counts = {s: sum(r.status == s for r in records) for s in ("done", "skipped", "failed")}
     shown = ", ".join(f"{k} {v}" for k, v in settings.items() if k != "job")
-    lines = [f"# pcnnseg {job}: {len(records)} cases", "",
+    lines = [f"# pcnnseg {job}: {len(records)} case{'' if len(records) == 1 else 's'}", "",
              f"{counts['done']} done, {counts['skipped']} skipped (finished by an earlier "
              f"run), {counts['failed']} failed. Settings: {shown}.", ""]
     if summary:

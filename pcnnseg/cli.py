@@ -386,13 +386,13 @@ def _print_batch_summary(records, outdir):
     from pcnnseg.batch_report import summary_rows
 
     counts = {s: sum(r.status == s for r in records) for s in batch.STATUSES}
-    print(f"{len(records)} cases: {counts['done']} done, {counts['skipped']} skipped "
+    print(f"{len(records)} case{'' if len(records) == 1 else 's'}: {counts['done']} done, {counts['skipped']} skipped "
           f"(finished earlier), {counts['failed']} failed; outputs in {outdir}, report "
           f"{os.path.join(outdir, 'report.md')}")
     for row in summary_rows(records):
         if row["metric"] in ("dice", "hit_rate"):
             print(f"{row['region'].replace('_', ' ')} {row['metric'].replace('_', ' ')} over "
-                  f"{row['cases']} cases: mean {row['mean']:.3f}, median {row['median']:.3f}, "
+                  f"{row['cases']} case{'' if row['cases'] == 1 else 's'}: mean {row['mean']:.3f}, median {row['median']:.3f}, "
                   f"worst {row['worst']:.3f} ({row['worst_case']})")
 
 

@@ -27,9 +27,8 @@ import numpy as np
 
 from pcnnseg.io import BRATS_LAYOUTS, case_convention, check_same_grid, load_brats_case, read_image
 
-__all__ = ["CaseSource", "Case", "IMAGE_SUFFIXES", "is_pattern", "is_dataset", "find_cases", "case_source",
-           "check_unique_names",
-           "load_case", "reference_labels"]
+__all__ = ["CaseSource", "Case", "IMAGE_SUFFIXES", "is_pattern", "is_dataset", "find_cases",
+           "case_source", "check_unique_names", "load_case", "reference_labels"]
 
 #: File name endings read as images when listing a folder (a DICOM series is one
 #: case, not a dataset, so ``.dcm`` is not among them).

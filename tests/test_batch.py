@@ -137,9 +137,11 @@ def test_reports_hold_every_case_region_and_the_failure(serial):
 def test_dask_local_cluster_matches_the_serial_run(serial, dataset, tmp_path):
     pytest.importorskip("distributed")
     records, out = serial
-    seen = []
+    seen, environment = [], dict(os.environ)
     on_cluster = batch.segment_many(dataset, tmp_path / "out", scheduler="local:2",
                                     regions=True, progress=lambda r, d, n: seen.append((d, n)))
+    # the cluster's nannies set their workers' variables here; they are put back
+    assert dict(os.environ) == environment
     assert _comparable(on_cluster) == _comparable(records)
     assert seen == [(i, len(records)) for i in range(1, len(records) + 1)]
     # the workers ran the cases, in processes of their own
