@@ -209,6 +209,12 @@ def test_cli_folder_in_folder_out(serial, dataset, tmp_path, capsys):
         f"{BAD}: failed: ValueError: " + captured.err.split("ValueError: ", 1)[1].strip()]
     assert "4 cases: 3 done, 0 skipped" in captured.out and "1 failed" in captured.out
     _same_outputs(out, tmp_path / "out")
+    again = ["segment", str(dataset), "-o", str(tmp_path / "out"), "--regions", "--workers", "1"]
+    assert main(again + ["-q"]) == 3
+    assert "0 done, 3 skipped" in capsys.readouterr().out
+    assert main(again + ["-q", "--overwrite"]) == 3
+    assert "3 done, 0 skipped" in capsys.readouterr().out
+    _same_outputs(out, tmp_path / "out")
     # a glob of the good cases only: exit 0; a single case keeps the one-case command
     assert main(["segment", str(dataset / "Brats18_*_1"), "-o", str(tmp_path / "glob"),
                  "--workers", "1", "-q"]) == 3       # the glob matches the bad case too
