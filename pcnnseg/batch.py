@@ -202,11 +202,17 @@ def unet_segment(images, *, regions=False, label_convention="2018"):
     return labels
 
 
+def _load_segmenter(setting):
+    """The segmenter a task's settings name: None, "default", or a saved file's path."""
+    from pcnnseg.segmenter import Segmenter
+
+    return setting if setting in (None, "default") else Segmenter.load(setting)
+
+
 def _segment(task, case):
     """Segment one case; return ``(stagers, metrics)``."""
     from pcnnseg.metrics import brats_regions, evaluate
     from pcnnseg.overlay import overlay_slices
-    from pcnnseg.segmenter import Segmenter
     from pcnnseg.tumor import segment_tumor
 
     s = task.settings
@@ -214,9 +220,7 @@ def _segment(task, case):
         result = unet_segment(case.images, regions=s["regions"],
                               label_convention=s["label_convention"])
     else:
-        segmenter = s["segmenter"]
-        if segmenter not in (None, "default"):
-            segmenter = Segmenter.load(segmenter)
+        segmenter = _load_segmenter(s["segmenter"])
         spacing = _spacing(case.geometry) if len(case.geometry.spacing) == 3 else None
         result = segment_tumor(case.images, spacing=spacing,
                                regions=s["regions"], label_convention=s["label_convention"],
@@ -240,25 +244,82 @@ def _segment(task, case):
     return stagers, metrics
 
 
-def detect_slice(slice_, truth=None, *, published=False):
-    """Detect the tumor box of one slice; return ``(entry, box, truth_box)``.
+#: Box methods of ``pcnnseg detect``: read off the 3-D whole-tumor map
+#: (:func:`pcnnseg.detect_volume`, volumes only), or selective-search proposals
+#: ranked against the learned reference or by the published self-distance
+#: (:func:`pcnnseg.detect`).
+DETECT_METHODS = ("map", "reference", "published")
 
-    ``entry`` is the slice's entry of a detections file: the
-    :meth:`pcnnseg.detection.Detection.to_dict` fields, and with ``truth``
-    the reference's box (``truth_box``, the largest component's) and the IoU
-    with it when both boxes exist.
+
+def detect_boxes(images, volume, truth=None, *, spacing=None, method=None, segmenter=None):
+    """Tumor box of every slice with brain; return ``(method, rows)``.
+
+    Parameters
+    ----------
+    images : dict of str to ndarray
+        The case's sequences (the map method segments with them).
+    volume : (H, W) or (Z, H, W) ndarray
+        The image whose slices are scanned (FLAIR).
+    truth : bool ndarray of ``volume``'s shape, optional
+    spacing : (float, float, float), optional
+        Voxel size (Z, Y, X) in mm, for the map method's areas.
+    method : {"map", "reference", "published"}, optional
+        Default: ``"map"`` for a volume, ``"reference"`` for a slice.
+    segmenter : pcnnseg.Segmenter or "default", optional
+        For the map method (see :func:`pcnnseg.segment_tumor`).
+
+    Returns
+    -------
+    method : str
+    rows : list of (int, dict, tuple or None, tuple or None)
+        Per slice with brain: its index, its entry of a detections file (the
+        :meth:`pcnnseg.detection.Detection.to_dict` fields, ``tumor``, and
+        with ``truth`` the reference's box ``truth_box``, the largest
+        component's, and the IoU with it when both boxes exist), the box and
+        the reference box.
     """
     from pcnnseg.boxes import box_iou, largest_component_box
     from pcnnseg.detection import detect
+    from pcnnseg.volume_detection import detect_volume
 
-    found = detect(slice_, reference=None if published else "default")
-    entry, truth_box = found.to_dict(), None
-    if truth is not None:
-        truth_box = largest_component_box(truth)
-        entry["truth_box"] = None if truth_box is None else list(truth_box)
-        if truth_box is not None and found.box is not None:
-            entry["iou"] = box_iou(found.box, truth_box)
-    return entry, found.box, truth_box
+    if volume.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
+    method = method or ("map" if volume.ndim == 3 else "reference")
+    if method not in DETECT_METHODS:
+        raise ValueError(f"method: expected one of {DETECT_METHODS}, got {method!r}")
+    if method == "map" and volume.ndim != 3:
+        raise ValueError("method 'map' reads boxes off a 3-D tumor map: give a volume, or "
+                         "use the reference or published method on a slice")
+    slices = volume[None] if volume.ndim == 2 else volume
+    truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
+    found = (detect_volume(images, spacing=spacing, segmenter=segmenter).slices
+             if method == "map" else None)
+    rows = []
+    for z in range(len(slices)):
+        if not np.any(slices[z] != 0):
+            continue
+        d = found[z] if found else detect(slices[z],
+                                          reference=None if method == "published" else "default")
+        entry, truth_box = {"tumor": d.box is not None, **d.to_dict()}, None
+        if truths is not None:
+            truth_box = largest_component_box(truths[z])
+            entry["truth_box"] = None if truth_box is None else list(truth_box)
+            if truth_box is not None and d.box is not None:
+                entry["iou"] = box_iou(d.box, truth_box)
+        rows.append((z, entry, d.box, truth_box))
+    return method, rows
+
+
+def detections_report(source, shape, method, entries):
+    """The detections file's content: source, shape, method, tumor slices, per-slice entries."""
+    from pcnnseg.volume_detection import MIN_TUMOR_AREA
+
+    report = {"source": source, "shape": list(shape), "method": method}
+    if method == "map":
+        report["min_tumor_area_mm2"] = MIN_TUMOR_AREA
+    report["tumor_slices"] = [e["slice"] for e in entries if e["tumor"]]
+    report["slices"] = entries
+    return report
 
 
 def _detect(task, case):
@@ -266,24 +327,22 @@ def _detect(task, case):
     from pcnnseg.overlay import box_picture
 
     volume = case.images.get("flair", case.geometry.array)
-    if volume.ndim not in (2, 3):
-        raise ValueError(f"{task.case.path}: expected a 2-D slice or a 3-D volume, got "
-                         f"shape {volume.shape}")
-    slices = volume[None] if volume.ndim == 2 else volume
     truth = None if case.truth is None else case.truth > 0
-    truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
+    spacing = _spacing(case.geometry) if volume.ndim == 3 else None
+    s = task.settings
+    method, rows = detect_boxes(case.images, volume, truth, spacing=spacing, method=s["method"],
+                                segmenter=_load_segmenter(s["segmenter"]))
+    slices = volume[None] if volume.ndim == 2 else volume
     entries, ious, shown = [], [], None
-    for z in range(len(slices)):
-        if not np.any(slices[z] != 0):
-            continue
-        entry, box, truth_box = detect_slice(slices[z], None if truths is None else truths[z],
-                                             published=task.settings["published"])
+    for z, entry, box, truth_box in rows:
         entries.append({"slice": z, **entry})
         if truth_box is not None:
             ious.append(entry.get("iou", 0.0))
-        area = 0 if truths is None else int(truths[z].sum())
-        # the slice shown: most tumor, else the closest box
-        rank = (area, -entry["distance"] if box is not None else -np.inf)
+        area = 0 if truth is None else int((truth[None] if truth.ndim == 2 else truth)[z].sum())
+        # the slice shown: most tumor, else the closest box (the map's: the largest)
+        closeness = (-entry["distance"] if entry["distance"] is not None
+                     else entry["score"] or 0.0) if box is not None else -np.inf
+        rank = (area, closeness)
         if box is not None or truth_box is not None:
             if shown is None or rank > shown[0]:
                 shown = (rank, z, box, truth_box)
@@ -293,9 +352,8 @@ def _detect(task, case):
                              "mean_iou": float(np.mean(ious)), "tumor_slices": len(ious)}}
     z = slices.shape[0] // 2 if shown is None else shown[1]
     picture = box_picture(slices[z], *(shown[2:] if shown else (None, None)))
-    text = (json.dumps({"source": task.case.path, "shape": list(volume.shape),
-                        "method": "published" if task.settings["published"] else "reference",
-                        "slices": entries}, indent=1) + "\n").encode()
+    text = (json.dumps(detections_report(task.case.path, volume.shape, method, entries),
+                       indent=1) + "\n").encode()
     paths = _paths(task)
     stagers = [(paths["output"], lambda p: write_bytes_atomic(p, text)),
                (paths["overlay"], lambda p: write_png(p, picture))]
@@ -749,27 +807,34 @@ def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=Fals
 
 
 def detect_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=False,
-                published=False, progress=None):
+                method=None, segmenter=None, progress=None):
     """Detect the tumor boxes of every slice of every case of a dataset.
 
-    Per case ``<name>.json`` (the boxes of each slice with brain, as
-    ``pcnnseg detect`` writes them), ``overlays/<name>.png`` (the slice with
-    most tumor, or with the closest box) and ``records/<name>.json``; with
-    labels, the hit rate (IoU >= 0.5) and mean IoU per case. The other
-    parameters, the reports and the records are those of :func:`segment_many`.
+    Per case ``<name>.json`` (the boxes of each slice with brain and the
+    slices judged to hold a tumor, as ``pcnnseg detect`` writes them),
+    ``overlays/<name>.png`` (the slice with most tumor, or with the best box)
+    and ``records/<name>.json``; with labels, the hit rate (IoU >= 0.5) and mean
+    IoU per case. The other parameters, the reports and the records are those
+    of :func:`segment_many`.
 
     Parameters
     ----------
     cases, out_dir, workers, scheduler, overwrite, progress
         See :func:`segment_many`.
-    published : bool
-        Rank proposals by distance to the slice's own signature (the published
-        method) instead of the learned reference.
+    method : {"map", "reference", "published"}, optional
+        See :func:`detect_boxes`; default ``"map"`` for volumes, ``"reference"``
+        for slices.
+    segmenter : "default" or path of a saved Segmenter, optional
+        The fitted readout of the map method's segmentation.
 
     Returns
     -------
     list of CaseRecord
     """
-    settings = {"job": "detect", "published": check_bool(published, "published")}
+    if method is not None and method not in DETECT_METHODS:
+        raise ValueError(f"method: expected one of {DETECT_METHODS} or None, got {method!r}")
+    settings = {"job": "detect", "method": method,
+                "segmenter": None if segmenter is None else (
+                    "default" if segmenter == "default" else os.path.abspath(segmenter))}
     return _batch("detect", cases, out_dir, settings, workers=workers, scheduler=scheduler,
                   overwrite=overwrite, progress=progress)

@@ -41,7 +41,7 @@ EXIT_CASES_FAILED = 3
 
 # Options of segment and detect that name the files of one case, and those of a
 # batch run over a dataset.
-_ONE_CASE_OPTIONS = ("t2", "t1ce", "t1", "labels", "brain_mask", "overlay")
+_ONE_CASE_OPTIONS = ("t2", "t1ce", "t1", "labels", "brain_mask", "overlay", "all_slices")
 _BATCH_OPTIONS = ("workers", "scheduler", "overwrite")
 
 
@@ -103,11 +103,14 @@ _COMMAND_KERNELS = {
     "signature": lambda args: [pcnnseg_kernels.pcnn_image],
     "segment": lambda args: [pcnnseg_kernels.pcnn_volume]
     + ([pcnnseg_kernels.ensemble_sum] if args.segmenter else []),
-    "detect": lambda args: [pcnnseg_kernels.pcnn_batch,
-                            pcnnseg_kernels.proposals.felzenszwalb_labels,
-                            pcnnseg_kernels.proposals.region_statistics,
-                            pcnnseg_kernels.proposals.hierarchical_grouping]
-    + ([pcnnseg_kernels.pcnn_image] if args.published else []),
+    "detect": lambda args: (
+        [pcnnseg_kernels.pcnn_volume]
+        + ([pcnnseg_kernels.ensemble_sum] if args.segmenter else [])
+        if args.method in (None, "map") else
+        [pcnnseg_kernels.pcnn_batch, pcnnseg_kernels.proposals.felzenszwalb_labels,
+         pcnnseg_kernels.proposals.region_statistics,
+         pcnnseg_kernels.proposals.hierarchical_grouping]
+        + ([pcnnseg_kernels.pcnn_image] if args.method == "published" else [])),
 }
 
 
@@ -316,8 +319,10 @@ def _stale_pictures(outdir, new_names):
 
 
 def _detect(args):
+    from pcnnseg.batch import detect_boxes
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
+    from pcnnseg.segmenter import Segmenter
 
     many = datasets.is_dataset(args.input)
     _check_mode_options(args, many)
@@ -330,40 +335,70 @@ def _detect(args):
     truth = None if labels is None else labels > 0
     if volume.ndim not in (2, 3):
         raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
+    method = args.method = _detect_method(args, volume.ndim) or (
+        "map" if volume.ndim == 3 else "reference")
+    segmenter = None
+    if args.segmenter:
+        segmenter = "default" if args.segmenter == "default" else Segmenter.load(args.segmenter)
+    spacing = tuple(reversed(geometry.spacing)) if volume.ndim == 3 else None
     slices = volume[None] if volume.ndim == 2 else volume
-    truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
-    with_brain = [z for z in range(len(slices)) if np.any(slices[z] != 0)]
     outputs._test_pause("work")
     _announce_compilation(args)
     with outputs.OutputSet() as files:
         files.make_folder(outdir)
+        _, rows = detect_boxes(images, volume, truth, spacing=spacing, method=method,
+                               segmenter=segmenter)
         records, hits, pictures = [], [], []
-        for z in tqdm(with_brain, unit="slice", desc="detect", disable=args.quiet):
-            entry, box, truth_box = batch.detect_slice(
-                slices[z], None if truths is None else truths[z], published=args.published)
-            if "iou" in entry:
-                hits.append(entry["iou"] >= 0.5)
+        for z, entry, box, truth_box in rows:
+            if "iou" in entry or truth_box is not None:
+                hits.append(entry.get("iou", 0.0) >= 0.5)
             records.append({"slice": z, **entry})
-            if box is not None or truth_box is not None:
+            if box is not None or truth_box is not None or args.all_slices:
                 picture = box_picture(slices[z], box, truth_box)
                 pictures.append(f"slice_{z:03d}.png")
                 files.stage(os.path.join(outdir, pictures[-1]),
                             lambda path, picture=picture: write_png(path, picture))
-        summary = {"source": source, "shape": list(volume.shape),
-                   "method": "published" if args.published else "reference",
-                   "slices": records}
+        summary = batch.detections_report(source, volume.shape, method, records)
         report = os.path.join(outdir, "detections.json")
         text = (json.dumps(summary, indent=1) + "\n").encode()
         files.stage(report, lambda path: write_bytes_atomic(path, text))
         files.remove_on_commit(_stale_pictures(outdir, set(pictures)))
         files.commit()
-    n_boxes = sum(r["box"] is not None for r in records)
-    print(f"{source}: a box on {n_boxes} of {len(with_brain)} slices with brain")
+    tumor = summary["tumor_slices"]
+    print(f"{source}: a tumor box on {len(tumor)} of {len(rows)} slices with brain"
+          + (f" ({_ranges(tumor)})" if tumor else "") + f", method {method}")
     print(f"boxes written to {report}, pictures to {outdir}/slice_*.png")
     if hits:
         print(f"IoU >= 0.5 with the reference box on {sum(hits)} of {len(hits)} slices "
               f"with a tumor")
     return 0
+
+
+def _detect_method(args, ndim):
+    """The box method that --method or --published ask for (None: the input's default),
+    checked against the input's dimensions and --segmenter."""
+    if args.published and args.method not in (None, "published"):
+        raise ValueError(f"--published contradicts --method {args.method}")
+    method = "published" if args.published else args.method
+    if method == "map" and ndim != 3:
+        raise ValueError("--method map reads boxes off a 3-D tumor map: INPUT is a 2-D "
+                         "slice; use --method reference or published")
+    if args.segmenter and (method or ("map" if ndim == 3 else "reference")) != "map":
+        raise ValueError("--segmenter: only the map method segments (give a volume, "
+                         "--method map)")
+    return method
+
+
+def _ranges(indices):
+    """``[3, 4, 5, 9]`` as ``"slices 3-5, 9"``."""
+    parts, start = [], None
+    for i, z in enumerate(indices):
+        if start is None:
+            start = z
+        if i + 1 == len(indices) or indices[i + 1] != z + 1:
+            parts.append(f"{start}" if start == z else f"{start}-{z}")
+            start = None
+    return "slices " + ", ".join(parts)
 
 
 def _default_outdir(args):
@@ -403,10 +438,10 @@ def _run_batch(args):
     cases = datasets.find_cases(args.input, exclude=outdir)
     options = {"workers": args.workers, "scheduler": args.scheduler,
                "overwrite": args.overwrite}
+    if args.segmenter and args.segmenter != "default":
+        from pcnnseg.segmenter import Segmenter
+        Segmenter.load(args.segmenter)   # a bad file: one error now, not one per case
     if args.command == "segment":
-        if args.segmenter and args.segmenter != "default":
-            from pcnnseg.segmenter import Segmenter
-            Segmenter.load(args.segmenter)   # a bad file: one error now, not one per case
         run = batch.segment_many
         options.update(method=args.method, regions=args.regions,
                        label_convention=args.label_convention, selection=args.selection,
@@ -415,7 +450,7 @@ def _run_batch(args):
             _announce_compilation(args)
     else:
         run = batch.detect_many
-        options.update(published=args.published)
+        options.update(method=_detect_method(args, 3), segmenter=args.segmenter)
         _announce_compilation(args)
     try:
         with tqdm(total=len(cases), unit="case", desc=args.command,
@@ -532,11 +567,15 @@ def build_parser():
 
     det = sub.add_parser(
         "detect", help="tumor box of each slice of a FLAIR slice or volume",
-        description="Find the tumor box of every slice with brain: selective-search "
-                    "proposals ranked by PCNN time-signature distance to labelled tumor "
-                    "boxes (pcnnseg.detect). Writes OUTDIR/detections.json (boxes "
-                    "(x, y, w, h) with distances, per slice) and a PNG per slice (box in "
-                    "red; the reference box in green when labels are given). With no INPUT, "
+        description="Find the tumor box of every slice with brain, or say it has none. "
+                    "A volume is segmented once in 3-D and each slice gets the box of "
+                    "the tumor map on it, none under a minimum area (method map, "
+                    "pcnnseg.detect_volume); a slice gets the selective-search proposal "
+                    "whose PCNN time signature is nearest to labelled tumor boxes "
+                    "(method reference, pcnnseg.detect). Writes OUTDIR/detections.json "
+                    "(per slice: tumor yes or no, box (x, y, w, h), score; the tumor "
+                    "slices) and a PNG per slice with a box (in red; the reference box in "
+                    "green when labels are given; every slice with --all-slices). With no INPUT, "
                     "a synthetic phantom volume with its exact labels. Given a dataset (a "
                     "folder of BraTS case folders or of image files, or a glob), detects "
                     "in every case in parallel: OUTDIR/<case>.json, overlays/, records/, "
@@ -550,9 +589,18 @@ def build_parser():
                      help="output folder (default: <input name>_detect)")
     det.add_argument("--labels", metavar="FILE",
                      help="reference labels (any non-zero = tumor): drawn and scored")
+    det.add_argument("--method", choices=batch.DETECT_METHODS,
+                     help="map: boxes read off the 3-D tumor map, with a 'no tumor' answer "
+                          "(default for volumes); reference: proposals ranked against "
+                          "labelled tumor boxes (default for slices; a box on every slice); "
+                          "published: ranked by distance to the slice's own signature")
     det.add_argument("--published", action="store_true",
-                     help="rank by distance to the slice's own signature (the published "
-                          "method) instead of the learned reference")
+                     help="same as --method published")
+    det.add_argument("--segmenter", metavar="FILE",
+                     help="map method: segment with a fitted readout: 'default' (bundled) "
+                          "or a file saved by pcnnseg.fit_segmenter(...).save()")
+    det.add_argument("--all-slices", action="store_true",
+                     help="draw a picture of every slice with brain, not only those with a box")
     det.add_argument("--seed", type=int, default=0, help="phantom seed when no INPUT")
     _add_batch_options(det)
     det.add_argument("-q", "--quiet", action="store_true",

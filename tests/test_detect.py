@@ -356,15 +356,47 @@ def test_default_reference_is_bundled():
 
 # --- command ----------------------------------------------------------------
 
-def test_cli_detect_on_the_phantom(tmp_path, capsys):
+def test_cli_detect_on_the_phantom_finds_its_tumor_slices_and_no_others(tmp_path, capsys):
     out = tmp_path / "det"
     assert main(["detect", "-q", "-o", str(out)]) == 0
     report = json.loads((out / "detections.json").read_text())
-    assert report["method"] == "reference" and report["slices"]
-    with_box = [s for s in report["slices"] if s["box"] is not None]
-    assert with_box and all("iou" in s for s in with_box if s["truth_box"])
-    assert (out / f"slice_{with_box[0]['slice']:03d}.png").is_file()
-    assert "IoU >= 0.5" in capsys.readouterr().out
+    _, labels = phantom.make_case(seed=0)
+    truth = [z for z in range(labels.shape[0]) if (labels[z] > 0).any()]
+    assert report["method"] == "map" and report["tumor_slices"] == truth
+    assert all(s["tumor"] == (s["box"] is not None) for s in report["slices"])
+    assert all(s["iou"] >= 0.5 for s in report["slices"] if s["slice"] in truth)
+    pictures = sorted(p.name for p in out.glob("slice_*.png"))
+    assert pictures == [f"slice_{z:03d}.png" for z in truth]
+    assert f"IoU >= 0.5 with the reference box on {len(truth)} of {len(truth)}" \
+        in capsys.readouterr().out
+
+
+def test_cli_detect_reference_method_and_all_slices(tmp_path, capsys):
+    out = tmp_path / "det"
+    assert main(["detect", "-q", "--method", "reference", "--all-slices", "-o", str(out)]) == 0
+    report = json.loads((out / "detections.json").read_text())
+    assert report["method"] == "reference"
+    with_brain = [s["slice"] for s in report["slices"]]
+    # the slice detector cannot say "no tumor": a box on every slice with brain
+    assert report["tumor_slices"] == with_brain
+    assert all(s["distance"] is not None and "iou" in s for s in report["slices"]
+               if s["truth_box"])
+    assert len(list(out.glob("slice_*.png"))) == len(with_brain)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "map"], "--method map reads boxes off a 3-D tumor map"),
+    (["--published", "--method", "reference"], "--published contradicts --method reference"),
+    (["--segmenter", "default"], "--segmenter: only the map method segments"),
+])
+def test_cli_detect_refuses_contradictory_methods(tmp_path, capsys, argv, message):
+    from pcnnseg.io import write_png
+    image, _ = phantom.make_slice((80, 80), seed=3)
+    write_png(tmp_path / "slice.png", np.round(image / image.max() * 255).astype(np.uint8))
+    assert main(["detect", "-q", *argv, str(tmp_path / "slice.png"),
+                 "-o", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_detect_on_a_png_slice(tmp_path):
