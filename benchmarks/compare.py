@@ -3,14 +3,14 @@
 Methods, on the same validation cases (those of the bundled U-Net's split, never
 trained on, though their loss chose its epoch) and the same slices:
 
-- ``pcnn``: :func:`pcnnseg.segment_tumor` on the case's four sequences, plus
-  :func:`pcnnseg.detect` on every brain FLAIR slice, its reference fitted here on
-  the U-Net's *training* cases (slices with at least 500 tumor pixels). The
+- ``pcnn``: :func:`pcnnseg.segment_tumor` on the case's four sequences, plus the
+  tumor box of every brain slice read off that map (:func:`pcnnseg.detect_volume`
+  given the mask; on a single slice, the box of the slice's map). The
   segmentation constants of each validation case are those its fold of the
   cross-validation in ``segmentation.json`` chose on the other folds
   (``benchmarks/segmentation.py``), so no segmentation constant was chosen on
-  the validation labels (the method's design and detection's settings were
-  fixed on all cases, these included: the report says so); without that
+  the validation labels (the method's design was fixed on all cases, these
+  included: the report says so); without that
   file, the package defaults (refit on every case, so not held-out figures:
   the report says which);
 - ``cnn_fp32``, ``cnn_int8``: :func:`cnn_baseline.predict` with the bundled
@@ -40,7 +40,7 @@ Energy per slice is reported per source: measured (RAPL / NVML) when a counter
 was readable, and two labelled estimates: CPU seconds x ``--watts-per-core``
 (:func:`pcnnseg.energy.energy_from_cpu_time`) and operation counts x Horowitz's
 45 nm energies (:func:`pcnnseg.energy.energy_from_operations`; for the PCNN both
-event-driven and dense synaptic counts; detection's proposals and the clean-up
+event-driven and dense synaptic counts; the clean-up and the boxes
 are not PCNN operations and are not in that count, but are in the CPU time).
 
 Usage::
@@ -76,12 +76,12 @@ from pcnnseg.io import BRATS_SEQUENCES, load_brats_case  # noqa: E402
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 METHODS = ("pcnn", "pcnn_segment", "cnn_fp32", "cnn_int8", "unet_fp32")
-LABELS = {"pcnn": "PCNN (detect + segment)", "pcnn_segment": "PCNN (segment only)",
+LABELS = {"pcnn": "PCNN (segment + boxes)", "pcnn_segment": "PCNN (segment only)",
           "cnn_fp32": "compressed U-Net fp32",
           "cnn_int8": "compressed U-Net int8", "unet_fp32": "U-Net fp32 (untrained)"}
 ACCURACY_KEYS = ("dice", "hd95_mm", "cases", "detection_hit_rate", "detection_slices")
 MIN_BRAIN_PIXELS = 100
-MIN_TUMOR_PIXELS = 500  # slices that score detection and fit its reference
+MIN_TUMOR_PIXELS = 500  # slices that score detection
 
 
 # ------------------------------------------------------------------ one method
@@ -92,16 +92,13 @@ def _rss_mib():
 
 
 class _PCNN:
-    """Whole-tumor segmentation of the volume, with or without detection on every
-    brain slice; ``constants`` maps a case name to segment_tumor's keywords."""
+    """Whole-tumor segmentation of the volume, with or without the tumor box of every
+    brain slice read off it; ``constants`` maps a case name to segment_tumor's keywords."""
 
-    def __init__(self, reference_path, constants, *, detection=True):
+    def __init__(self, constants, *, detection=True):
         import pcnnseg
-        from pcnnseg.detection import Reference
 
         self.pcnnseg = pcnnseg
-        self.reference = Reference.load(reference_path)
-        self.reference_path = reference_path
         self.constants = constants
         self.detection = detection
 
@@ -110,27 +107,29 @@ class _PCNN:
         return dict(zip(BRATS_SEQUENCES, stack))
 
     def slice(self, stack, flair, name):
-        box = (self.pcnnseg.detect(flair, reference=self.reference).box
-               if self.detection else None)
-        return self.pcnnseg.segment_tumor(self._sequences(stack),
-                                          **self.constants.get(name, {})), box
+        from pcnnseg.boxes import largest_component_box
+
+        mask = self.pcnnseg.segment_tumor(self._sequences(stack),
+                                          **self.constants.get(name, {}))
+        return mask, largest_component_box(mask) if self.detection else None
 
     def volume(self, stack, flair, slices, name, spacing):
-        boxes = ({int(z): self.pcnnseg.detect(flair[z], reference=self.reference).box
-                  for z in slices} if self.detection else None)
-        return self.pcnnseg.segment_tumor(self._sequences(stack), spacing=spacing,
-                                          **self.constants.get(name, {})), boxes
+        seqs = self._sequences(stack)
+        mask = self.pcnnseg.segment_tumor(seqs, spacing=spacing, **self.constants.get(name, {}))
+        boxes = None
+        if self.detection:
+            found = self.pcnnseg.detect_volume(seqs, whole_tumor=mask, spacing=spacing)
+            boxes = {int(z): found.slices[z].box for z in slices}
+        return mask, boxes
 
     def describe(self):
         from pcnnseg.segmentation import intensity_order_model
 
         params, M, W = intensity_order_model().kernel_params()
-        n_ref = int(np.asarray(self.reference.exemplars).size)
-        return {"parameters": int(params.size + M.size + W.size + n_ref),
+        return {"parameters": int(params.size + M.size + W.size),
                 "parameters_note": f"{params.size} kernel constants, {M.size + W.size} "
-                                   f"synaptic weights, {n_ref} reference exemplar values",
-                "size_on_disk_bytes": os.path.getsize(self.reference_path),
-                "size_note": "detection reference (JSON)"}
+                                   f"synaptic weights",
+                "size_on_disk_bytes": 0, "size_note": "nothing learned to store"}
 
 
 class _CNN:
@@ -210,7 +209,7 @@ def worker(args):
     if pcnn and args.pcnn_constants:
         with open(args.pcnn_constants) as fh:
             constants = json.load(fh)
-    runner = (_PCNN(args.reference, constants, detection=args.worker == "pcnn") if pcnn
+    runner = (_PCNN(constants, detection=args.worker == "pcnn") if pcnn
               else _CNN(args.worker))
     unet = args.worker == "unet_fp32"
     first = loaded[0]
@@ -258,22 +257,6 @@ def worker(args):
 
 # ------------------------------------------------------------------ the run
 
-def _fit_reference(data, names, path):
-    """Detection reference from the training cases' tumor slices, saved to ``path``."""
-    from pcnnseg import fit_reference
-
-    slices, masks = [], []
-    for name in names:
-        case = load_brats_case(os.path.join(data, name), sequences=("flair",))
-        tumor = case.labels > 0
-        keep = np.flatnonzero(tumor.sum(axis=(1, 2)) >= MIN_TUMOR_PIXELS)
-        slices += list(case.images["flair"][keep])
-        masks += list(tumor[keep])
-    reference = fit_reference(slices, masks)
-    reference.save(path)
-    return len(slices)
-
-
 def cross_validated_constants(cases, path=os.path.join(RESULTS, "segmentation.json")):
     """segment_tumor's keywords for each case: those its cross-validation fold chose
     on the other folds (``benchmarks/segmentation.py``), and whether every case
@@ -288,11 +271,11 @@ def cross_validated_constants(cases, path=os.path.join(RESULTS, "segmentation.js
     return constants, True
 
 
-def _run_worker(method, threads, args, reference, out, accuracy):
+def _run_worker(method, threads, args, out, accuracy):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(max(args.threads)),
                OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", method,
-           "--data", args.data, "--reference", reference, "--out", out,
+           "--data", args.data, "--out", out,
            "--slice-repeats", str(args.slice_repeats), "--worker-threads", str(threads),
            "--threads", *map(str, args.threads), "--cases", *args.cases]
     cmd += ["--accuracy"] if accuracy else []
@@ -446,9 +429,8 @@ def markdown(summary, rows):
         f"{summary['slice_repeats']} slice repeats).",
         f"Validation cases (never in the U-Net's training, but they chose its epoch by "
         f"early stopping and its int8 network's float first level: baseline.md): "
-        f"{', '.join(summary['cases'])}; "
-        f"detection reference fitted on the {len(summary['train_cases'])} training cases "
-        f"({summary['reference_slices']} slices).",
+        f"{', '.join(summary['cases'])}. The PCNN's boxes are read off its tumor map "
+        f"(`pcnnseg.detect_volume`), so they add no PCNN work.",
         "Dice and HD95 of the whole tumor on the whole volumes; latencies are medians; "
         "per-slice energy divides a volume run by its brain slices.",
         ("PCNN figures are cross-validated: each case's segmentation constants were chosen "
@@ -460,9 +442,8 @@ def markdown(summary, rows):
          "these included (run benchmarks/segmentation.py first)."),
         "What was not held out: the PCNN method itself (tissue contrast, candidate grids, "
         "stimulus scale, clean-up) was fixed during development on all 22 cases of "
-        "segmentation.md, these included; detection's settings (windows, iterations, "
-        "neighbours) were chosen on the slices of all 10 BraTS 2018 cases, these included "
-        "(detection.md), only its exemplars come from the training cases.",
+        "segmentation.md, these included, and so was the choice to read the boxes off "
+        "the map (volume_detection.md).",
         "",
         f"Energy: {summary['energy_sources']}",
         "",
@@ -517,9 +498,9 @@ def markdown(summary, rows):
     if pcnn and "detection_hit_rate" in pcnn:
         lines += ["", f"PCNN detection on the same volumes: hit rate (IoU >= 0.5) "
                       f"{pcnn['detection_hit_rate']:.3f} over {pcnn['detection_slices']} "
-                      f"slices with at least {MIN_TUMOR_PIXELS} tumor pixels (exemplars "
-                      "from the training cases; settings chosen on these slices too, see "
-                      "above)."]
+                      f"slices with at least {MIN_TUMOR_PIXELS} tumor pixels (boxes read off "
+                      "the tumor map; its cross-validated figures over 22 cases are in "
+                      "volume_detection.md)."]
     per_case = [r for r in rows if r["threads"] == top and "cases" in r]
     if per_case:
         lines += ["", "Per case (Dice / HD95 mm): " + "; ".join(
@@ -630,7 +611,6 @@ def _parser():
     # Worker-only options, set by the parent.
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--reference", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--cases", nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--accuracy", action="store_true", help=argparse.SUPPRESS)
@@ -669,11 +649,9 @@ def main(argv=None):
     load = os.getloadavg()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        reference = os.path.join(tmp, "reference.json")
         args.pcnn_constants = os.path.join(tmp, "pcnn_constants.json")
         with open(args.pcnn_constants, "w") as fh:
             json.dump(constants, fh)
-        n_ref = _fit_reference(args.data, split["train_cases"], reference)
         for rnd in range(args.rounds):
             order = args.methods[rnd % len(args.methods):] + args.methods[
                 :rnd % len(args.methods)]
@@ -681,7 +659,7 @@ def main(argv=None):
                 for method in order:
                     accuracy = rnd == 0 and threads == max(args.threads)
                     t0 = time.perf_counter()
-                    runs.append(_run_worker(method, threads, args, reference,
+                    runs.append(_run_worker(method, threads, args,
                                             os.path.join(tmp, "out.json"), accuracy))
                     print(f"round {rnd + 1}, {threads} thread(s), {method}: "
                           f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -690,8 +668,7 @@ def main(argv=None):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__, "numba": numba.__version__,
-        "cases": args.cases, "train_cases": split["train_cases"],
-        "reference_slices": n_ref, "rounds": args.rounds,
+        "cases": args.cases, "train_cases": split["train_cases"], "rounds": args.rounds,
         "slice_repeats": args.slice_repeats, "threads": args.threads,
         "watts_per_core": args.watts_per_core,
         "pcnn_constants": constants, "pcnn_held_out": held_out,

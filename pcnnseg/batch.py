@@ -59,7 +59,8 @@ from pcnnseg.io import write_bytes_atomic, write_label_map, write_mask, write_pn
 from pcnnseg.validation import check_bool, check_int
 
 __all__ = ["CaseRecord", "segment_many", "detect_many", "usable_cores", "unet_segment",
-           "detect_slice", "interrupt_signal", "STATUSES"]
+           "detect_boxes", "detections_report", "DETECT_METHODS", "interrupt_signal",
+           "STATUSES"]
 
 #: The status of a case in its record.
 STATUSES = ("done", "skipped", "failed")

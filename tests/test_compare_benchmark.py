@@ -101,10 +101,10 @@ def test_markdown_reports_rows_scaling_and_goal(compare):
                "reference_slices": 7, "energy_sources": "stated",
                "verdicts": [compare.verdict(rows)]}
     md = compare.markdown(summary, rows)
-    assert "| PCNN (detect + segment) | 0.800 | 4.0 | 20.0 | 1.00 | 10.0 | 150 (+50) |" in md
+    assert "| PCNN (segment + boxes) | 0.800 | 4.0 | 20.0 | 1.00 | 10.0 | 150 (+50) |" in md
     assert "hit rate (IoU >= 0.5) 0.750 over 4 slices" in md
     assert "| 1.0 k MACs (100 in fp32) |" in md  # the int8 network's float first level
-    assert "| PCNN (detect + segment) | 1 | 30.0 |" in md  # thread scaling
+    assert "| PCNN (segment + boxes) | 1 | 30.0 |" in md  # thread scaling
     assert "estimate:cpu-time 3.00x (not met)" in md
     assert "Dice int8 - PCNN -0.020 (met)" in md and "Goal not met." in md
 
