@@ -2,9 +2,11 @@
 
 Reruns the untrained segmentation on a few development cases of both collections
 with the constants their cross-validation fold chose, and compares the Dice with
-the figures committed in ``benchmarks/results/segmentation.json``. A change that
-moves accuracy shows here (then rerun ``python benchmarks/segmentation.py`` and
-commit the new figures). Skips cleanly without ``../shared/data``.
+the figures committed in ``benchmarks/results/segmentation.json``; reruns the
+bundled U-Net (fp32 and int8) on one of its validation cases against
+``baseline.json``. A change that moves accuracy shows here (then rerun the
+benchmark and commit the new figures). Skips cleanly without ``../shared/data``
+(and the U-Net test without PyTorch).
 """
 import json
 import pathlib
@@ -18,6 +20,7 @@ from pcnnseg.tumor import segment_tumor
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "segmentation.json"
+BASELINE_RESULTS = ROOT / "benchmarks" / "results" / "baseline.json"
 CASES = [("brats2018", "Brats18_CBICA_ABM_1"), ("brats2018", "Brats18_TCIA01_378_1"),
          ("brats2023_ssa", "BraTS-SSA-00007-000"), ("brats2023_ssa", "BraTS-SSA-00056-000")]
 # Dice is a ratio of voxel counts: a few voxels either way on another CPU's
@@ -50,3 +53,30 @@ def test_default_segmentation_and_regions_match_the_committed_figures(committed,
             expected[region], abs=TOLERANCE), region
     assert expected["whole_tumor"] == pytest.approx(
         committed["variants"]["default"]["per_case"][name]["dice"], abs=1e-12)
+
+
+# The network's float sums run in another order on another CPU (and int8 through
+# another kernel): a few voxels move, far less than retrained or changed weights.
+UNET_TOLERANCE = 0.005
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_bundled_unet_matches_the_committed_figures(variant):
+    pytest.importorskip("torch")
+    import cnn_baseline
+
+    committed = json.loads(BASELINE_RESULTS.read_text(encoding="utf-8"))
+    name = committed["summary"]["val_cases"][0]
+    case_dir = DATA / "brats2018" / name
+    if not case_dir.is_dir():
+        pytest.skip(f"{case_dir} is absent")
+    expected = next(c for c in committed["cases"]
+                    if c["case"] == name and c["variant"] == variant)
+    regions = ("whole_tumor", "tumor_core", "enhancing")
+    case = load_brats_case(case_dir)
+    model = cnn_baseline.load_pretrained(quantized=variant == "int8")
+    found = cnn_baseline.predict(case, model=model, regions=regions)
+    truth = brats_regions(case.labels)
+    for k, region in enumerate(regions):
+        assert dice(found[k], truth[region]) == pytest.approx(
+            expected[f"dice_{region}"], abs=UNET_TOLERANCE), region
