@@ -510,12 +510,16 @@ def markdown(summary, rows):
     by_method = {r["method"]: r for r in per_case}
     if "cnn_int8" in by_method:
         int8 = by_method["cnn_int8"]["cases"]
+        said = []
         for method in ("pcnn", "pcnn_segment"):
             mine = by_method.get(method, {}).get("cases", {})
             gaps = {c: mine[c]["dice"] - int8[c]["dice"] for c in mine if c in int8}
-            if gaps:
+            if gaps and gaps not in said:   # the same masks: said once
+                said.append(gaps)
+                names = " and ".join(LABELS[m] for m in ("pcnn", "pcnn_segment")
+                                     if by_method.get(m, {}).get("cases") == mine)
                 lines.append(
-                    f"Dice, {LABELS[method]} minus the int8 U-Net, per case: "
+                    f"Dice, {names} minus the int8 U-Net, per case: "
                     + ", ".join(f"{c} {g:+.3f}" for c, g in gaps.items())
                     + f"; mean {np.mean(list(gaps.values())):+.3f} over {len(gaps)} "
                     "case(s): a difference on these cases, not an estimate for others.")
