@@ -1,0 +1,317 @@
+"""Tumor boxes of every slice, read off the whole-tumor map, cross-validated by patient.
+
+Every case of ``../shared/data/brats2018`` and ``../shared/data/brats2023_ssa``
+runs through :func:`pcnnseg.detect_volume` with the untrained segmentation,
+its constants those the case's fold chose on the other folds
+(``benchmarks/results/segmentation.json``), and with a fitted readout
+(:func:`pcnnseg.fit_segmenter`, fitted on the training folds only). The folds are those of
+``benchmarks/segmentation.py`` (5 folds by patient, each mixing both
+collections). Per slice with brain: the score (whole-tumor area in mm² on the
+slice) and the box; the truth is the bounding box of the largest connected
+part of the expert whole tumor on the slice, and a slice holds a tumor when any
+of its voxels is labelled.
+
+Reported, all held-out:
+
+- hit rate (box IoU >= 0.5) on the tumor slices of at least 500 pixels,
+  centre of the box in the tumor, median IoU, per collection, with the
+  "no tumor" threshold applied (a tumor slice judged tumor-free is a miss);
+- slice-level tumor presence: ROC AUC of the score, and sensitivity and
+  specificity at the threshold chosen on the training folds (the area that
+  maximises sensitivity + specificity there);
+- volume level: the share of volumes with at least one slice judged to hold a
+  tumor (all development volumes hold one, so only sensitivity);
+- milliseconds per slice with brain: the whole ``detect_volume`` (segmentation
+  included) and the boxes alone given a mask (the work added to a
+  segmentation run), median of ``--repeats`` runs per case, 2 cores.
+
+Per-case results are cached in ``benchmarks/results/.volume_detection_cache.json``
+(``--fresh`` ignores it). Writes ``benchmarks/results/volume_detection.json`` and
+``volume_detection.md``; exits 0 with a message when no data folder exists.
+
+Usage::
+
+    python benchmarks/volume_detection.py [--data DIR ...] [--fresh] [--repeats 3]
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pcnnseg.boxes import box_iou, largest_component_box  # noqa: E402
+from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic  # noqa: E402
+from pcnnseg.volume_detection import MIN_TUMOR_AREA, detect_volume  # noqa: E402
+from compare import cross_validated_constants  # noqa: E402
+from segmentation import DEFAULT_DATA, N_FOLDS, RESULTS, folds_of  # noqa: E402
+
+CACHE = os.path.join(RESULTS, ".volume_detection_cache.json")
+CACHE_VERSION = 1
+MIN_PIXELS = 500
+#: Candidate "no tumor" areas (mm²); 0 keeps every slice with any tumor voxel.
+AREAS = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0)
+METHODS = ("default", "fitted")
+
+
+def slice_records(case, mask, spacing):
+    """Per slice with brain: index, score (mm²), box, truth area (px), truth box."""
+    truth = case.labels > 0
+    brain = next(iter(case.images.values())) != 0
+    found = detect_volume(case.images, whole_tumor=mask, spacing=spacing, min_area=0.0)
+    out = []
+    for z, d in enumerate(found.slices):
+        if not brain[z].any():
+            continue
+        tbox = largest_component_box(truth[z])
+        out.append({"z": z, "score": d.score, "box": None if d.box is None else list(d.box),
+                    "truth_px": int(truth[z].sum()),
+                    "truth_box": None if tbox is None else list(tbox)})
+    return out
+
+
+def _load(paths):
+    cases, collections = {}, {}
+    for root in paths:
+        if not os.path.isdir(root):
+            continue
+        for folder in find_brats_cases(root):
+            case = load_brats_case(folder)
+            cases[case.name] = case
+            collections[case.name] = os.path.basename(os.path.normpath(root))
+    return cases, collections
+
+
+def _cache(fresh):
+    if not fresh and os.path.exists(CACHE):
+        with open(CACHE) as fh:
+            saved = json.load(fh)
+        if saved.get("version") == CACHE_VERSION:
+            return saved["entries"]
+    return {}
+
+
+def _save(entries):
+    write_bytes_atomic(CACHE, json.dumps({"version": CACHE_VERSION,
+                                          "entries": entries}).encode())
+
+
+def collect(cases, fold, fresh):
+    """Per-case slice records of both methods, fitting the readout per fold."""
+    from pcnnseg import segment_tumor
+    from pcnnseg.segmenter import fit_segmenter
+
+    entries = _cache(fresh)
+    names = sorted(cases)
+    constants, held_out = cross_validated_constants(names)
+    if not held_out:
+        raise SystemExit("benchmarks/results/segmentation.json lacks these cases' fold "
+                         "constants: run benchmarks/segmentation.py first")
+    keys = {}
+    for k in range(N_FOLDS):
+        train = [n for n in names if fold[n] != k]
+        test = [n for n in names if fold[n] == k]
+        tag = hashlib.sha1(" ".join(train).encode()).hexdigest()[:12]
+        for n in test:
+            held = json.dumps(constants[n], sort_keys=True)
+            keys[n] = {"default": f"default {held} {n}", "fitted": f"fitted {tag} {n}"}
+        seg = None
+        for n in test:
+            case = cases[n]
+            spacing = tuple(reversed(case.geometry.spacing))
+            if keys[n]["default"] not in entries:
+                entries[keys[n]["default"]] = slice_records(
+                    case, segment_tumor(case, **constants[n]), spacing)
+                _save(entries)
+            if keys[n]["fitted"] not in entries:
+                seg = seg or fit_segmenter([cases[t] for t in train])
+                entries[keys[n]["fitted"]] = slice_records(
+                    case, segment_tumor(case, segmenter=seg), spacing)
+                _save(entries)
+        print(f"fold {k} done", flush=True)
+    return {m: {n: entries[keys[n][m]] for n in names} for m in METHODS}
+
+
+def _youden(records, area):
+    pos = [r for r in records if r["truth_px"] > 0]
+    neg = [r for r in records if r["truth_px"] == 0]
+    sens = np.mean([r["score"] >= area and r["score"] > 0 for r in pos]) if pos else math.nan
+    spec = np.mean([not (r["score"] >= area and r["score"] > 0) for r in neg]) if neg else math.nan
+    return sens, spec
+
+
+def auc(records):
+    """ROC AUC of the score for tumor presence (ties count half)."""
+    pos = np.array([r["score"] for r in records if r["truth_px"] > 0])
+    neg = np.array([r["score"] for r in records if r["truth_px"] == 0])
+    if not len(pos) or not len(neg):
+        return math.nan
+    order = np.argsort(np.concatenate([pos, neg]), kind="stable")
+    values = np.concatenate([pos, neg])[order]
+    ranks = np.empty(len(values))
+    ranks[order] = _average_ranks(values)
+    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _average_ranks(sorted_values):
+    ranks = np.arange(1, len(sorted_values) + 1, dtype=float)
+    start = 0
+    for i in range(1, len(sorted_values) + 1):
+        if i == len(sorted_values) or sorted_values[i] != sorted_values[start]:
+            ranks[start:i] = (start + 1 + i) / 2.0
+            start = i
+    return ranks
+
+
+def evaluate(per_case, fold, collections):
+    """Held-out figures of one method: the threshold chosen on the training folds."""
+    names = sorted(per_case)
+    chosen, scored = {}, []
+    for k in range(N_FOLDS):
+        train = [r for n in names if fold[n] != k for r in per_case[n]]
+        chosen[k] = max(AREAS, key=lambda a: sum(_youden(train, a)))
+        for n in names:
+            if fold[n] == k:
+                for r in per_case[n]:
+                    scored.append((n, r, chosen[k]))
+    rows = {}
+    groups = {"all": names}
+    for c in sorted(set(collections.values())):
+        groups[c] = [n for n in names if collections[n] == c]
+    for group, members in groups.items():
+        member = set(members)
+        hits, centre, ious, pos, neg = [], [], [], [], []
+        for n, r, area in scored:
+            if n not in member:
+                continue
+            flagged = r["score"] >= area and r["score"] > 0
+            (pos if r["truth_px"] > 0 else neg).append(flagged)
+            if r["truth_px"] >= MIN_PIXELS:
+                iou = box_iou(r["box"], r["truth_box"]) if flagged and r["box"] else 0.0
+                ious.append(iou)
+                hits.append(iou >= 0.5)
+                centre.append(flagged and r["box"] is not None and _centre_in(r))
+        volumes = [any(r["score"] >= a and r["score"] > 0 for m, r, a in scored if m == n)
+                   for n in members]
+        rows[group] = {
+            "cases": len(members), "tumor_slices": len(hits),
+            "hit_rate": float(np.mean(hits)), "centre_in_tumor": float(np.mean(centre)),
+            "median_iou": float(np.median(ious)),
+            "auc": auc([r for n, r, _ in scored if n in member]),
+            "sensitivity": float(np.mean(pos)), "specificity": float(np.mean(neg)),
+            "slices_with_tumor": len(pos), "slices_without": len(neg),
+            "volumes_flagged": float(np.mean(volumes))}
+    per_case_hits = {n: float(np.mean([box_iou(r["box"], r["truth_box"]) >= 0.5
+                                       if r["box"] and r["score"] >= chosen[fold[n]] else False
+                                       for r in per_case[n] if r["truth_px"] >= MIN_PIXELS]))
+                     for n in names}
+    return {"groups": rows, "threshold_per_fold": chosen, "per_case_hit_rate": per_case_hits}
+
+
+def _centre_in(r):
+    """Whether the box's centre lies in the truth box (the tumor's largest part)."""
+    x, y, w, h = r["box"]
+    tx, ty, tw, th = r["truth_box"]
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return tx <= cx <= tx + tw and ty <= cy <= ty + th
+
+
+def timing(cases, repeats):
+    """Median ms per slice with brain: whole detect_volume, and boxes given a mask."""
+    from pcnnseg import segment_tumor
+
+    whole, boxes = [], []
+    for n in sorted(cases):
+        case = cases[n]
+        brain_slices = int((next(iter(case.images.values())) != 0).any(axis=(1, 2)).sum())
+        mask = segment_tumor(case)
+        detect_volume(case)  # compile and warm
+        t_all, t_box = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            detect_volume(case)
+            t_all.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            detect_volume(case, whole_tumor=mask)
+            t_box.append(time.perf_counter() - t0)
+        whole.append(1e3 * np.median(t_all) / brain_slices)
+        boxes.append(1e3 * np.median(t_box) / brain_slices)
+    return {"ms_per_slice_detect_volume": float(np.median(whole)),
+            "ms_per_slice_boxes_given_mask": float(np.median(boxes)),
+            "repeats": repeats}
+
+
+def markdown(report):
+    lines = ["# Tumor boxes from the whole-tumor map, cross-validated by patient", "",
+             f"{report['n_cases']} cases ({', '.join(f'{c}: {k}' for c, k in report['collections'].items())}), "
+             f"5-fold patient-level cross-validation (the folds of `benchmarks/segmentation.py`); "
+             f"the fitted readout and the \"no tumor\" area are chosen on the training folds, every "
+             f"figure is held-out. {report['date']}, 2 cores. `python benchmarks/volume_detection.py`.",
+             "",
+             f"Hit: box IoU >= 0.5 with the box of the tumor's largest part, on slices with at least "
+             f"{MIN_PIXELS} tumor pixels; a tumor slice judged tumor-free is a miss. Presence: a slice "
+             f"holds a tumor when any voxel is labelled; its score is the map's area in mm².", ""]
+    for method in METHODS:
+        r = report["methods"][method]
+        lines += [f"## {method} segmentation", "",
+                  "| cases | tumor slices >= 500 px | hit rate | centre in tumor box | median IoU | "
+                  "presence AUC | sensitivity | specificity | volumes flagged |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for group, g in r["groups"].items():
+            lines.append(f"| {group} ({g['cases']}) | {g['tumor_slices']} | {g['hit_rate']:.3f} | "
+                         f"{g['centre_in_tumor']:.3f} | {g['median_iou']:.3f} | {g['auc']:.3f} | "
+                         f"{g['sensitivity']:.3f} | {g['specificity']:.3f} | "
+                         f"{g['volumes_flagged']:.2f} |")
+        lines += ["", "\"No tumor\" area chosen per fold (mm²): " + ", ".join(
+            f"{k}: {v:g}" for k, v in r["threshold_per_fold"].items()), ""]
+    t = report.get("timing")
+    if t:
+        lines += ["## Cost", "",
+                  f"- `detect_volume`, segmentation included: median {t['ms_per_slice_detect_volume']:.2f} "
+                  f"ms per slice with brain (median over cases of the median of {t['repeats']} runs)",
+                  f"- boxes read off a mask that a segmentation run already made: median "
+                  f"{t['ms_per_slice_boxes_given_mask']:.3f} ms per slice", ""]
+    lines += ["## Per case (hit rate, held-out)", "", "| case | default | fitted |", "|---|---:|---:|"]
+    for n in sorted(report["methods"]["default"]["per_case_hit_rate"]):
+        lines.append(f"| {n} | {report['methods']['default']['per_case_hit_rate'][n]:.3f} | "
+                     f"{report['methods']['fitted']['per_case_hit_rate'][n]:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", nargs="+", default=DEFAULT_DATA)
+    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    cases, collections = _load(args.data)
+    if not cases:
+        print(f"no BraTS cases under {args.data}; nothing to do")
+        return 0
+    fold = folds_of(collections)
+    per_method = collect(cases, fold, args.fresh)
+    report = {"n_cases": len(cases),
+              "collections": {c: sum(v == c for v in collections.values())
+                              for c in sorted(set(collections.values()))},
+              "module_min_tumor_area": MIN_TUMOR_AREA,
+              "methods": {m: evaluate(per_method[m], fold, collections) for m in METHODS},
+              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if args.repeats > 0:
+        report["timing"] = timing(cases, args.repeats)
+    os.makedirs(RESULTS, exist_ok=True)
+    write_bytes_atomic(os.path.join(RESULTS, "volume_detection.json"),
+                       json.dumps(report, indent=1).encode())
+    write_bytes_atomic(os.path.join(RESULTS, "volume_detection.md"), markdown(report).encode())
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
