@@ -398,12 +398,12 @@ def _finished(task, started):
             saved = json.load(fh)
     except (OSError, ValueError):
         return None
-    if not all(os.path.isfile(paths[k]) for k in ("output", "overlay")):
-        return None
     if saved.get("settings") != task.settings:
         raise ValueError(f"{paths['output']} was made with other settings ({saved.get('settings')}"
                          f", now {task.settings}); pass overwrite (--overwrite) to redo it, "
                          f"or write to another folder")
+    if not all(os.path.isfile(paths[k]) for k in ("output", "overlay")):
+        return None
     return _record(task, "skipped", started, output=paths["output"],
                    metrics=saved.get("metrics"))
 
@@ -465,8 +465,11 @@ def _run_case(task):
         with outputs.interrupts_raise():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             return _case_record(task)
-    except outputs.Interrupted as err:
-        os._exit(128 + err.signum)
+    except BaseException as err:
+        signum = interrupt_signal(err)   # also when Numba wrapped it in a SystemError
+        if signum is None:
+            raise
+        os._exit(128 + signum)
 
 
 # ------------------------------------------------------------------ runners
@@ -711,12 +714,12 @@ def _batch(job, cases, out_dir, settings, *, workers, scheduler, overwrite, prog
     tasks = [_Task(job, source, out_dir, overwrite, settings) for source in sources]
     try:
         records = _run(tasks, workers=workers, scheduler=scheduler, progress=progress)
-    except BaseException:
-        # local workers are gone now, perhaps killed in the middle of a write;
-        # those of a cluster at an address may still be writing: leave them be
+    finally:
+        # local workers are gone now, and one may have been killed in the middle of
+        # a write (stopped, or out of memory); those of a cluster at an address may
+        # still be writing: leave them be
         if scheduler is None or _local_workers(scheduler) is not None:
             _sweep_temporaries(out_dir)
-        raise
     batch_report.write_reports(out_dir, records, job=job, settings=settings)
     return records
 

@@ -225,6 +225,8 @@ def find_cases(source, *, exclude=None):
         would collide); the message names them.
     """
     source = os.fspath(source)
+    if os.path.isdir(source) and case_convention(source):
+        return [case_source(source)]   # one BraTS case folder: not its files as cases
     if os.path.isdir(source):
         paths = _folder_entries(source)
         where = f"folder {source!r}"

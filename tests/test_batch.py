@@ -182,6 +182,35 @@ def test_other_settings_are_not_taken_for_finished(serial, tmp_path):
             assert (out / name).read_bytes() == (copy / name).read_bytes(), name
 
 
+def test_detect_into_a_segment_folder_leaves_its_files_alone(serial, tmp_path):
+    records, out = serial
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    boxes = batch.detect_many(os.path.dirname(records[0].source), copy, workers=1)
+    finished = [r for r in boxes if r.name != BAD]
+    assert finished and all(r.status == "failed" and "other settings" in r.error
+                            for r in finished)
+    for name in _files(out):
+        if name.startswith(("records/", "overlays/")):
+            assert (out / name).read_bytes() == (copy / name).read_bytes(), name
+
+
+def test_temporary_files_of_killed_workers_are_swept_when_the_batch_ends(serial, tmp_path):
+    records, out = serial
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    left = [copy / ".pcnnseg-0badf00d.nii.gz", copy / "overlays" / ".pcnnseg-0badf00d.png"]
+    for path in left:
+        path.write_bytes(b"half a file")
+    batch.segment_many(os.path.dirname(records[0].source), copy, workers=1, regions=True)
+    assert not any(path.exists() for path in left)
+
+
+def test_one_case_folder_is_one_case(dataset):
+    cases = datasets.find_cases(dataset / "Brats18_A_1")
+    assert [(c.name, c.path) for c in cases] == [("Brats18_A_1", str(dataset / "Brats18_A_1"))]
+
+
 def _die_on_crash(task):
     """A worker's function for the test below: the case 'crash' kills its process."""
     if task.case.name == "crash":
