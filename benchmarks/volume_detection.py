@@ -205,7 +205,7 @@ def evaluate(per_case, fold, collections):
             "hit_rate": float(np.mean(hits)), "centre_in_tumor": float(np.mean(centre)),
             "median_iou": float(np.median(ious)),
             "auc": auc([r for n, r, _ in scored if n in member]),
-            "sensitivity": float(np.mean(pos)), "specificity": float(np.mean(neg)),
+            "sensitivity": float(np.mean(pos)), "specificity": 1.0 - float(np.mean(neg)),
             "slices_with_tumor": len(pos), "slices_without": len(neg),
             "volumes_flagged": float(np.mean(volumes))}
     per_case_hits = {n: float(np.mean([box_iou(r["box"], r["truth_box"]) >= 0.5

@@ -1,0 +1,43 @@
+"""The figures of benchmarks/volume_detection.py from hand-made slice records."""
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+import volume_detection as vd  # noqa: E402
+
+
+def _record(score, truth_px, box=None, truth_box=None):
+    return {"z": 0, "score": score, "box": box, "truth_px": truth_px, "truth_box": truth_box}
+
+
+def test_auc_counts_pairs_and_ties_half():
+    records = [_record(5.0, 10), _record(3.0, 10), _record(3.0, 0), _record(0.0, 0)]
+    # pairs (pos, neg): (5,3) 1, (5,0) 1, (3,3) 0.5, (3,0) 1 -> 3.5 / 4
+    assert vd.auc(records) == pytest.approx(0.875)
+    assert vd.auc([_record(1.0, 10)]) != vd.auc([_record(1.0, 10)])   # NaN without negatives
+
+
+def test_evaluate_holds_out_the_threshold_and_scores_hits_and_presence():
+    box = [10, 10, 20, 20]
+    shifted = [20, 20, 20, 20]   # IoU 100 / 700 with box
+    per_case, fold, collections = {}, {}, {}
+    for k in range(vd.N_FOLDS):
+        name = f"c{k}"
+        fold[name], collections[name] = k, "x" if k % 2 else "y"
+        per_case[name] = [
+            _record(900.0, 600, box, box),             # a hit
+            _record(900.0, 600, shifted, box),         # found, wrong place
+            _record(40.0, 600, box, box),              # under any threshold > 40: a miss
+            _record(0.0, 0), _record(30.0, 0, box),    # tumor-free slices
+        ]
+    out = vd.evaluate(per_case, fold, collections)
+    # on every training set an area of 50 separates presence best (sens 2/3, spec 1)
+    assert set(out["threshold_per_fold"].values()) == {50.0}
+    g = out["groups"]["all"]
+    assert g["tumor_slices"] == 15 and g["hit_rate"] == pytest.approx(1 / 3)
+    assert g["sensitivity"] == pytest.approx(2 / 3) and g["specificity"] == pytest.approx(1.0)
+    assert g["volumes_flagged"] == 1.0
+    assert out["groups"]["x"]["cases"] == 2 and out["groups"]["y"]["cases"] == 3
+    assert all(v == pytest.approx(1 / 3) for v in out["per_case_hit_rate"].values())
