@@ -35,7 +35,6 @@ import argparse
 import csv
 import itertools
 import json
-import logging
 import os
 import platform
 import shutil
@@ -166,7 +165,11 @@ def main(argv=None):
     if missing:
         print(f"benchmarks/batch.py: skipped, no data at {', '.join(missing)}")
         return 0
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client
+    except ImportError:
+        print("benchmarks/batch.py: skipped, needs the dask extra (pip install -e '.[dask]')")
+        return 0
 
     # the commands' environment: this one before the LocalCluster, whose nannies
     # set their workers' variables (OMP_NUM_THREADS=1, ...) here
@@ -176,8 +179,7 @@ def main(argv=None):
     dataset = link_dataset(cases, os.path.join(scratch, "dataset"))
     load_start = os.getloadavg()
     start = time.perf_counter()
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+    cluster = batch.local_cluster(2)   # the cluster pcnnseg's --scheduler local:2 starts
     cluster_start = time.perf_counter() - start
     client = Client(cluster)
     runs = {name: [] for name in CONFIGS}

@@ -60,7 +60,7 @@ from pcnnseg.validation import check_bool, check_int
 
 __all__ = ["CaseRecord", "segment_many", "detect_many", "usable_cores", "unet_segment",
            "detect_boxes", "detections_report", "DETECT_METHODS", "interrupt_signal",
-           "STATUSES"]
+           "local_cluster", "STATUSES"]
 
 #: The status of a case in its record.
 STATUSES = ("done", "skipped", "failed")
@@ -604,19 +604,32 @@ def _environment_kept():
                 os.environ[name] = value
 
 
+def local_cluster(n_workers):
+    """A dask.distributed LocalCluster of ``n_workers`` single-threaded processes.
+
+    Its workers do not get Dask's default ``MALLOC_TRIM_THRESHOLD_=65536``: with it
+    glibc returns freed memory eagerly and maps every large array afresh, which
+    made a segmentation 20-25 % slower here (0.99 s against 0.79 s for one BraTS
+    case with regions). The workers ignore Ctrl-C, which is the client's to handle.
+    """
+    import logging
+
+    import dask
+
+    _, LocalCluster, _ = _dask()
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        with _sigint_ignored():   # inherited
+            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                dashboard_address=None, silence_logs=logging.ERROR)
+
+
 def _run_dask(tasks, scheduler, emit):
     """Run tasks on a Dask cluster: an existing one, or a LocalCluster for ``local:N``."""
     if _local_workers(scheduler) is None:
         _run_on_cluster(tasks, scheduler, emit)
         return
-    import logging
-
-    _, LocalCluster, _ = _dask()
     with _environment_kept():
-        with _sigint_ignored():   # inherited: Ctrl-C is the client's to handle
-            cluster = LocalCluster(n_workers=_local_workers(scheduler), threads_per_worker=1,
-                                   processes=True, dashboard_address=None,
-                                   silence_logs=logging.ERROR)
+        cluster = local_cluster(_local_workers(scheduler))
         try:
             _run_on_cluster(tasks, cluster, emit)
         finally:

@@ -149,6 +149,21 @@ def test_dask_local_cluster_matches_the_serial_run(serial, dataset, tmp_path):
     _same_outputs(out, tmp_path / "out")
 
 
+def test_local_cluster_workers_do_not_trim_memory_eagerly():
+    distributed = pytest.importorskip("distributed")
+    environment = dict(os.environ)
+    cluster = batch.local_cluster(1)
+    try:
+        with distributed.Client(cluster) as client:
+            seen = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                       os.environ.get("OMP_NUM_THREADS")))
+    finally:
+        cluster.close()
+        os.environ.clear()
+        os.environ.update(environment)
+    assert list(seen.values()) == [(None, "1")]   # Dask's other settings kept
+
+
 def test_resume_skips_finished_cases_and_overwrite_redoes_them(serial, tmp_path):
     records, out = serial
     copy = tmp_path / "out"
