@@ -291,6 +291,8 @@ def detect_boxes(images, volume, truth=None, *, spacing=None, method=None, segme
     if method == "map" and volume.ndim != 3:
         raise ValueError("method 'map' reads boxes off a 3-D tumor map: give a volume, or "
                          "use the reference or published method on a slice")
+    if segmenter is not None and method != "map":
+        raise ValueError(f"segmenter: only the map method segments (method {method!r})")
     slices = volume[None] if volume.ndim == 2 else volume
     truths = None if truth is None else (truth[None] if truth.ndim == 2 else truth)
     found = (detect_volume(images, spacing=spacing, segmenter=segmenter).slices
@@ -850,6 +852,8 @@ def detect_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=False
     """
     if method is not None and method not in DETECT_METHODS:
         raise ValueError(f"method: expected one of {DETECT_METHODS} or None, got {method!r}")
+    if segmenter is not None and method not in (None, "map"):
+        raise ValueError(f"segmenter: only the map method segments (method {method!r})")
     settings = {"job": "detect", "method": method,
                 "segmenter": None if segmenter is None else (
                     "default" if segmenter == "default" else os.path.abspath(segmenter))}

@@ -350,7 +350,7 @@ def _detect(args):
                                segmenter=segmenter)
         records, hits, pictures = [], [], []
         for z, entry, box, truth_box in rows:
-            if "iou" in entry or truth_box is not None:
+            if truth_box is not None:
                 hits.append(entry.get("iou", 0.0) >= 0.5)
             records.append({"slice": z, **entry})
             if box is not None or truth_box is not None or args.all_slices:
@@ -450,7 +450,8 @@ def _run_batch(args):
             _announce_compilation(args)
     else:
         run = batch.detect_many
-        options.update(method=_detect_method(args, 3), segmenter=args.segmenter)
+        args.method = _detect_method(args, 3)   # None: each case's default
+        options.update(method=args.method, segmenter=args.segmenter)
         _announce_compilation(args)
     try:
         with tqdm(total=len(cases), unit="case", desc=args.command,
@@ -574,8 +575,9 @@ def build_parser():
                     "whose PCNN time signature is nearest to labelled tumor boxes "
                     "(method reference, pcnnseg.detect). Writes OUTDIR/detections.json "
                     "(per slice: tumor yes or no, box (x, y, w, h), score; the tumor "
-                    "slices) and a PNG per slice with a box (in red; the reference box in "
-                    "green when labels are given; every slice with --all-slices). With no INPUT, "
+                    "slices) and a PNG per slice with a box or a reference tumor (the box in "
+                    "red, the reference box in green when labels are given; every slice with "
+                    "--all-slices). With no INPUT, "
                     "a synthetic phantom volume with its exact labels. Given a dataset (a "
                     "folder of BraTS case folders or of image files, or a glob), detects "
                     "in every case in parallel: OUTDIR/<case>.json, overlays/, records/, "

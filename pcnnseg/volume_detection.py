@@ -92,7 +92,7 @@ def detect_volume(images, *, brain_mask=None, spacing=None, segmenter=None, whol
     whole_tumor : (Z, Y, X) bool array_like, optional
         A whole-tumor mask already computed (by :func:`pcnnseg.segment_tumor`
         or any other method): the boxes are read from it and nothing is
-        segmented again.
+        segmented again (so ``brain_mask`` and ``segmenter`` must not be given).
     min_area : float
         Tumor area in mm² below which a slice is tumor-free, >= 0.
 
@@ -104,7 +104,8 @@ def detect_volume(images, *, brain_mask=None, spacing=None, segmenter=None, whol
     ------
     TypeError, ValueError
         For invalid images (see :func:`pcnnseg.segment_tumor`), a 2-D image
-        (use :func:`pcnnseg.detect` on a slice), a mask of another shape, or a
+        (use :func:`pcnnseg.detect` on a slice), a mask of another shape,
+        ``brain_mask`` or ``segmenter`` together with ``whole_tumor``, or a
         negative or non-finite ``min_area``.
 
     Examples
@@ -128,6 +129,9 @@ def detect_volume(images, *, brain_mask=None, spacing=None, segmenter=None, whol
     min_area = check_number(min_area, "min_area")
     if not (math.isfinite(min_area) and min_area >= 0):
         raise ValueError(f"min_area: expected a finite area >= 0 in mm², got {min_area}")
+    if whole_tumor is not None and (brain_mask is not None or segmenter is not None):
+        raise ValueError("whole_tumor: the boxes are read off this mask, so brain_mask and "
+                         "segmenter, which segment, must not be given with it")
     if whole_tumor is None:
         mask = segment_tumor(images, brain_mask=brain_mask, spacing=spacing,
                              segmenter=segmenter)

@@ -371,9 +371,9 @@ def test_cli_detect_on_the_phantom_finds_its_tumor_slices_and_no_others(tmp_path
         in capsys.readouterr().out
 
 
-def test_cli_detect_reference_method_and_all_slices(tmp_path, capsys):
+def test_cli_detect_reference_method(tmp_path, capsys):
     out = tmp_path / "det"
-    assert main(["detect", "-q", "--method", "reference", "--all-slices", "-o", str(out)]) == 0
+    assert main(["detect", "-q", "--method", "reference", "-o", str(out)]) == 0
     report = json.loads((out / "detections.json").read_text())
     assert report["method"] == "reference"
     with_brain = [s["slice"] for s in report["slices"]]
@@ -382,6 +382,23 @@ def test_cli_detect_reference_method_and_all_slices(tmp_path, capsys):
     assert all(s["distance"] is not None and "iou" in s for s in report["slices"]
                if s["truth_box"])
     assert len(list(out.glob("slice_*.png"))) == len(with_brain)
+
+
+def test_cli_detect_all_slices_draws_slices_without_a_box(tmp_path):
+    out = tmp_path / "det"
+    assert main(["detect", "-q", "--all-slices", "-o", str(out)]) == 0
+    report = json.loads((out / "detections.json").read_text())
+    with_brain = [s["slice"] for s in report["slices"]]
+    assert len(report["tumor_slices"]) < len(with_brain)
+    assert sorted(p.name for p in out.glob("slice_*.png")) == [
+        f"slice_{z:03d}.png" for z in with_brain]
+
+
+def test_slice_ranges_are_written_compactly():
+    from pcnnseg.cli import _ranges
+    assert _ranges([3, 4, 5, 9]) == "slices 3-5, 9"
+    assert _ranges([7]) == "slices 7"
+    assert _ranges([1, 2, 4, 5]) == "slices 1-2, 4-5"
 
 
 @pytest.mark.parametrize("argv, message", [

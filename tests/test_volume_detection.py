@@ -100,3 +100,20 @@ def test_non_binary_mask_is_refused():
     mask[0, 0, 0] = 0.5
     with pytest.raises(ValueError, match="whole_tumor"):
         detect_volume(np.ones((2, 8, 8), np.float32), whole_tumor=mask)
+
+
+@pytest.mark.parametrize("extra", [{"segmenter": "default"},
+                                   {"brain_mask": np.ones((2, 8, 8), bool)}])
+def test_segmenting_options_with_a_given_mask_are_refused(extra):
+    with pytest.raises(ValueError, match="must not be given with it"):
+        detect_volume(np.ones((2, 8, 8), np.float32), whole_tumor=np.zeros((2, 8, 8), bool),
+                      **extra)
+
+
+def test_segmenter_with_a_slice_method_is_refused():
+    from pcnnseg.batch import detect_boxes, detect_many
+    flair = np.ones((2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="only the map method segments"):
+        detect_boxes({"flair": flair}, flair, method="reference", segmenter="default")
+    with pytest.raises(ValueError, match="only the map method segments"):
+        detect_many([], "unused", method="published", segmenter="default")
