@@ -500,3 +500,82 @@ def test_spacing_accepts_numpy_arrays_and_ints():
     b = np.roll(a, 2, axis=0)
     assert hausdorff95(a, b, spacing=np.array([2, 1])) == pytest.approx(4.0)
     assert hausdorff95(a, b, spacing=[np.float32(2.0), 1]) == pytest.approx(4.0)
+
+
+# ------------------------------------------------- found by mutation testing (mutmut)
+
+def test_error_messages_name_the_argument_at_fault():
+    good, bad = np.zeros((4, 4), bool), np.full((4, 4), 0.5)
+    good[1, 1] = True
+    with pytest.raises(ValueError, match=r"^pred\b"):
+        dice(bad, good)
+    with pytest.raises(ValueError, match=r"^truth\b"):
+        dice(good, bad)
+    with pytest.raises(ValueError, match=r"^truth: .*measure distances from"):
+        surface_distances(good, np.zeros((4, 4), bool))
+    with pytest.raises(ValueError, match=r"^pred: .*measure distances from"):
+        surface_distances(np.zeros((4, 4), bool), good)
+    with pytest.raises(ValueError, match=r"^source: expected one of"):
+        convert_brats_labels(np.zeros((2, 2), int), source="2020", target="2018")
+    with pytest.raises(ValueError, match=r"^target: expected one of"):
+        convert_brats_labels(np.zeros((2, 2), int), source="2018", target="2020")
+    with pytest.raises(ValueError, match=r"^convention: expected one of"):
+        brats_regions(np.zeros((2, 2), int), convention="2020")
+    with pytest.raises(TypeError, match=r"got 'a' of type str in \(1\.0, 'a'\)"):
+        metrics.evaluate(good, good, spacing=(1.0, "a"))
+
+
+def test_label_errors_list_the_allowed_set_and_at_most_ten_bad_values():
+    labels = np.arange(5, 17).reshape(3, 4)          # twelve values outside {0, 1, 2, 4}
+    with pytest.raises(ValueError) as err:
+        brats_regions(labels)
+    message = str(err.value)
+    assert "expected values in {0, 1, 2, 4} (BraTS 2018 convention)" in message
+    assert message.endswith("found 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")
+
+
+def test_spacing_must_be_flat():
+    m = np.ones((3, 3), bool)
+    with pytest.raises(ValueError, match="spacing: expected a sequence of 2 voxel sizes"):
+        hausdorff95(m, m, spacing=[[1.0, 1.0]])
+
+
+def test_axis_accepts_minus_three_and_refuses_minus_four():
+    t = np.zeros((3, 4, 5), bool)
+    t[1, 1:3, 1:3] = True
+    p = t.copy()
+    p[1, 1, 1] = False
+    assert mean_tumor_slice_dice(p, t, axis=-3) == mean_tumor_slice_dice(p, t, axis=0)
+    with pytest.raises(ValueError, match=r"axis: expected an integer in \[-3, 2\]"):
+        mean_tumor_slice_dice(p, t, axis=-4)
+
+
+def test_hausdorff_percentiles_zero_and_default_are_the_documented_ones():
+    t = _box((20, 20), (2, 2), (6, 6))
+    p = _box((20, 20), (3, 3), (15, 9))     # distances spread out: each percentile differs
+    d = np.concatenate(surface_distances(p, t))
+    assert hausdorff_distance(p, t, percentile=0) == d.min()
+    assert hausdorff_distance(p, t) == np.percentile(d, 95) == hausdorff95(p, t)
+    assert np.percentile(d, 95) != np.percentile(d, 96)
+    assert evaluate(p, t)["hausdorff95"] == hausdorff95(p, t)
+
+
+def test_overflowing_distances_are_inf_without_a_warning():
+    p, t = np.zeros((1, 8), bool), np.zeros((1, 8), bool)
+    p[0, 0], t[0, 7] = True, True
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_t, to_p = surface_distances(p, t, spacing=(1.0, 1e308))
+    assert to_t.tolist() == [math.inf] and to_p.tolist() == [math.inf]
+
+
+def test_a_slice_with_one_tumor_voxel_counts_and_volumes_only():
+    t = np.zeros((2, 4, 4), bool)
+    t[0, 1, 1] = True                     # one voxel: a tumor slice
+    t[1, 1:3, 1:3] = True
+    p = t.copy()
+    p[0, 1, 1] = False                    # missed: Dice 0 on slice 0, 1 on slice 1
+    assert mean_tumor_slice_dice(p, t) == 0.5
+    with pytest.raises(ValueError, match="pred"):
+        mean_tumor_slice_dice(p[0], t[0])
