@@ -364,3 +364,49 @@ def test_load_brats_case_rejects_sequences_on_another_grid(tmp_path):
     sitk.WriteImage(img, str(case / "G_t2.nii.gz"))
     with pytest.raises(ValueError, match="origin"):
         load_brats_case(case)
+
+
+# ------------------------------------------------- found by mutation testing (mutmut)
+
+def test_missing_case_files_say_what_is_missing_and_how_to_go_on(tmp_path):
+    unlabelled = _fake_case(tmp_path, "U", seg=False)
+    with pytest.raises(FileNotFoundError) as err:
+        load_brats_case(unlabelled)
+    assert str(err.value) == (f"case_dir: missing labels file "
+                              f"{str(unlabelled / 'U_seg.nii.gz')!r} (pass labels=False for "
+                              f"unlabelled cases)")
+    missing = _fake_case(tmp_path, "M", skip=("t1ce",))
+    with pytest.raises(FileNotFoundError) as err:
+        load_brats_case(missing)
+    assert str(err.value) == (f"case_dir: missing sequence 't1ce' file "
+                              f"{str(missing / 'M_t1ce.nii.gz')!r}")
+    with pytest.raises(FileNotFoundError) as err:
+        load_brats_case(tmp_path / "nowhere")
+    assert str(err.value) == f"case_dir: no such directory: {str(tmp_path / 'nowhere')!r}"
+    folder = _fake_case(tmp_path, "F")
+    os.remove(folder / "F_t2.nii.gz")
+    (folder / "F_t2.nii.gz").mkdir()
+    with pytest.raises(ValueError, match=r"^case_dir: expected a regular file as sequence 't2'"):
+        load_brats_case(folder)
+
+
+def _image(shape=(2, 3, 4), spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)):
+    return Image(np.zeros(shape, np.float32), spacing, origin, tuple(np.eye(3).ravel()))
+
+
+def test_same_grid_messages_and_absolute_tolerance():
+    from pcnnseg.io import check_same_grid
+    with pytest.raises(TypeError, match=r"^b: expected a pcnnseg.io.Image, got ndarray$"):
+        check_same_grid(_image(), np.zeros(3), "a", "b")
+    with pytest.raises(ValueError, match=r"^b: expected the shape of a \(2, 3, 4\), got "
+                                         r"\(2, 3, 5\)$"):
+        check_same_grid(_image(), _image((2, 3, 5)), "a", "b")
+    with pytest.raises(ValueError, match=r"^b: expected the origin of a \(0\.0, 0\.0, 0\.1235\), "
+                                         r"got \(0\.0, 0\.0, 0\.2\); the images must be "):
+        check_same_grid(_image(origin=(0, 0, 0.123456)), _image(origin=(0, 0, 0.2)), "a", "b")
+    # the tolerance is absolute: 0.05 mm off at 10 m from the origin is off
+    with pytest.raises(ValueError, match="origin"):
+        check_same_grid(_image(origin=(1e4, 0, 0)), _image(origin=(1e4 + 0.05, 0, 0)), "a", "b")
+    check_same_grid(_image(origin=(1e4, 0, 0)), _image(origin=(1e4 + 5e-4, 0, 0)), "a", "b")
+    with pytest.raises(ValueError, match="spacing"):
+        check_same_grid(_image(), _image(spacing=(1.0, 1.0, 1.01)), "a", "b", tol=1e-3)
