@@ -2,8 +2,8 @@
 
 Reruns the untrained segmentation on a few development cases of both collections
 with the constants their cross-validation fold chose, and compares the Dice with
-the figures committed in ``benchmarks/results/segmentation.json``; reruns the
-bundled U-Net (fp32 and int8) on one of its validation cases against
+the figures committed in ``benchmarks/results/segmentation.json``, and the boxes
+read off those maps against ``volume_detection.json``; reruns the bundled U-Net (fp32 and int8) on one of its validation cases against
 ``baseline.json``. A change that moves accuracy shows here (then rerun the
 benchmark and commit the new figures). Skips cleanly without ``../shared/data``
 (and the U-Net test without PyTorch).
@@ -80,3 +80,30 @@ def test_bundled_unet_matches_the_committed_figures(variant):
     for k, region in enumerate(regions):
         assert dice(found[k], truth[region]) == pytest.approx(
             expected[f"dice_{region}"], abs=UNET_TOLERANCE), region
+
+
+VOLUME_DETECTION_RESULTS = ROOT / "benchmarks" / "results" / "volume_detection.json"
+
+
+@pytest.mark.parametrize("collection,name", CASES)
+def test_boxes_off_the_untrained_map_match_the_committed_hit_rates(committed, collection, name):
+    from pcnnseg.boxes import box_iou, largest_component_box
+    from pcnnseg.volume_detection import detect_volume
+
+    case_dir = DATA / collection / name
+    if not case_dir.is_dir():
+        pytest.skip(f"{case_dir} is absent")
+    boxes = json.loads(VOLUME_DETECTION_RESULTS.read_text(encoding="utf-8"))
+    fold = committed["folds"][name]
+    area = boxes["methods"]["default"]["threshold_per_fold"][str(fold)]
+    case = load_brats_case(case_dir)
+    mask = segment_tumor(case, **committed["variants"]["default"]["chosen"][str(fold)])
+    found = detect_volume(case, whole_tumor=mask, min_area=area)
+    truth = case.labels > 0
+    scored = [z for z in range(truth.shape[0]) if truth[z].sum() >= 500]
+    hits = [found.slices[z].box is not None
+            and box_iou(found.slices[z].box, largest_component_box(truth[z])) >= 0.5
+            for z in scored]
+    # a slice whose IoU sits at 0.5 may flip on another CPU's rounding: one slice
+    assert sum(hits) / len(hits) == pytest.approx(
+        boxes["methods"]["default"]["per_case_hit_rate"][name], abs=1.0 / len(hits) + 1e-9)
