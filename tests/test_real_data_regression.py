@@ -3,8 +3,8 @@
 Reruns the untrained segmentation on a few development cases of both collections
 with the constants their cross-validation fold chose, and compares the Dice with
 the figures committed in ``benchmarks/results/segmentation.json``, and the boxes
-read off those maps against ``volume_detection.json``; reruns the bundled U-Net (fp32 and int8) on one of its validation cases against
-``baseline.json``. A change that moves accuracy shows here (then rerun the
+read off those maps against ``volume_detection.json``; reruns the bundled U-Net
+(fp32 and int8) on one of its validation cases against ``baseline.json``. A change that moves accuracy shows here (then rerun the
 benchmark and commit the new figures). Skips cleanly without ``../shared/data``
 (and the U-Net test without PyTorch).
 """
