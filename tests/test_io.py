@@ -410,3 +410,42 @@ def test_same_grid_messages_and_absolute_tolerance():
     check_same_grid(_image(origin=(1e4, 0, 0)), _image(origin=(1e4 + 5e-4, 0, 0)), "a", "b")
     with pytest.raises(ValueError, match="spacing"):
         check_same_grid(_image(), _image(spacing=(1.0, 1.0, 1.01)), "a", "b", tol=1e-3)
+
+
+def test_png_colour_is_rgb_on_disk(tmp_path):
+    import cv2
+    from pcnnseg.io import write_png
+    picture = np.zeros((4, 5, 3), np.uint8)
+    picture[..., 0] = 200                       # red
+    picture[1, 2] = (10, 20, 30)
+    write_png(tmp_path / "rgb.png", picture)
+    back = cv2.imread(str(tmp_path / "rgb.png"), cv2.IMREAD_UNCHANGED)   # OpenCV reads BGR
+    np.testing.assert_array_equal(back[..., ::-1], picture)
+
+
+@pytest.mark.parametrize("value, ok", [(255, True), (256, False), (-1, False),
+                                       (2.5, False), (np.nan, False)])
+def test_label_map_values_must_be_integers_0_to_255(tmp_path, value, ok):
+    from pcnnseg.io import write_label_map
+    labels = np.zeros((5, 6, 7), np.float64)
+    labels[0, 0, 0] = value
+    target = tmp_path / "labels.nii.gz"
+    if ok:
+        write_label_map(target, labels, _like())
+        assert read_image(target).array[0, 0, 0] == value
+    else:
+        with pytest.raises(ValueError, match=r"^labels: expected integer labels in 0\.\.255$"):
+            write_label_map(target, labels, _like())
+        assert not target.exists()
+
+
+def test_writers_name_their_argument(tmp_path):
+    from pcnnseg.io import write_label_map, write_mask
+    with pytest.raises(ValueError, match=r"^mask\b"):
+        write_mask(tmp_path / "m.nii.gz", np.zeros((5, 6, 8)), _like())
+    with pytest.raises(ValueError, match=r"^mask\b"):
+        write_mask(tmp_path / "m.nii.gz", np.full((5, 6, 7), 0.5), _like())
+    with pytest.raises(ValueError, match=r"^labels\b"):
+        write_label_map(tmp_path / "l.nii.gz", np.zeros((5, 6, 8), np.uint8), _like())
+    with pytest.raises(TypeError, match=r"^labels: expected an integer label map, got dtype "):
+        write_label_map(tmp_path / "l.nii.gz", np.zeros((5, 6, 7), complex), _like())
