@@ -206,12 +206,12 @@ def _series_uid(content):
     at = content.find(_SERIES_UID_TAG)
     if at < 0:
         return None
+    if len(content) < at + 8:      # cut inside the element's header
+        return None
     if content[at + 4:at + 6] == b"UI":
         n, start = struct.unpack_from("<H", content, at + 6)[0], at + 8
-    elif len(content) >= at + 8:
-        n, start = struct.unpack_from("<I", content, at + 4)[0], at + 8
     else:
-        return None
+        n, start = struct.unpack_from("<I", content, at + 4)[0], at + 8
     uid = content[start:start + n].rstrip(b"\0 ")
     return uid.decode("ascii", "replace") if len(uid) and start + n <= len(content) else None
 

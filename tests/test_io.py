@@ -449,3 +449,22 @@ def test_writers_name_their_argument(tmp_path):
         write_label_map(tmp_path / "l.nii.gz", np.zeros((5, 6, 8), np.uint8), _like())
     with pytest.raises(TypeError, match=r"^labels: expected an integer label map, got dtype "):
         write_label_map(tmp_path / "l.nii.gz", np.zeros((5, 6, 7), complex), _like())
+
+
+def test_series_uid_is_read_from_explicit_and_implicit_dicom_bytes(tmp_path):
+    uid = "1.2.826.0.1.3680043.2.1125.77"          # odd length: padded with a NUL
+    _write_dicom_series(tmp_path / "s", _volume((1, 6, 7)), series_uid=uid)
+    content = (tmp_path / "s" / "slice000.dcm").read_bytes()
+    assert io._series_uid(content) == uid
+    tag = b"\x20\x00\x0e\x00"
+    # explicit VR: "UI" and a 2-byte length; a study UID tag before it is not taken
+    explicit = b"\x20\x00\x0d\x00UI\x04\x001.2 " + tag + b"UI\x06\x001.2.3\x00" + b"\xff" * 4
+    assert io._series_uid(explicit) == "1.2.3"
+    # implicit VR: a 4-byte length, here 0x0106 = 262: past the end, so no UID
+    assert io._series_uid(tag + b"\x06\x01\x00\x00" + b"9" * 10) is None
+    assert io._series_uid(tag + b"\x05\x00\x00\x004.5.6trailing") == "4.5.6"
+    # the first series tag counts, not a later one (a referenced series)
+    assert io._series_uid(tag + b"UI\x02\x007 " + tag + b"UI\x02\x008 ") == "7"
+    assert io._series_uid(b"no tag here") is None
+    assert io._series_uid(tag + b"UI") is None                 # cut inside the header
+    assert io._series_uid(tag + b"\x00\x00") is None           # too short for a length
