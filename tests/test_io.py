@@ -468,3 +468,45 @@ def test_series_uid_is_read_from_explicit_and_implicit_dicom_bytes(tmp_path):
     assert io._series_uid(b"no tag here") is None
     assert io._series_uid(tag + b"UI") is None                 # cut inside the header
     assert io._series_uid(tag + b"\x00\x00") is None           # too short for a length
+
+
+def _read_back_altered(monkeypatch, change):
+    """Make the writers' read-back see ``change(image)`` instead of the file."""
+    real = io._read_file
+
+    def altered(path, *args, **kwargs):
+        return change(real(path, *args, **kwargs))
+    monkeypatch.setattr(io, "_read_file", altered)
+
+
+def test_a_write_that_reads_back_other_voxels_fails_and_keeps_the_target(tmp_path,
+                                                                         monkeypatch):
+    from dataclasses import replace
+    from pcnnseg.io import write_mask
+    target = tmp_path / "m.nii.gz"
+    target.write_bytes(b"old")
+    mask = np.zeros((5, 6, 7), bool)
+    mask[2, 3, 4] = True
+
+    def flip_one(image):
+        array = image.array.copy()
+        array[0, 0, 0] = 1
+        return replace(image, array=array)
+    _read_back_altered(monkeypatch, flip_one)
+    with pytest.raises(OSError, match="reads back with other voxels"):
+        write_mask(target, mask, _like())
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.nii.gz"]
+
+
+@pytest.mark.parametrize("what, change", [
+    ("spacing", lambda v: (v[0] * (1 + 1e-4),) + tuple(v[1:])),
+    ("origin", lambda v: (v[0] + 1e-4,) + tuple(v[1:])),
+    ("direction", lambda v: (v[0], v[1] + 1e-4) + tuple(v[2:])),   # v[1] is 1
+])
+def test_geometry_read_back_is_compared_tightly(tmp_path, monkeypatch, what, change):
+    from dataclasses import replace
+    from pcnnseg.io import write_mask
+    _read_back_altered(monkeypatch, lambda im: replace(im, **{what: change(getattr(im, what))}))
+    with pytest.raises(ValueError, match=f"cannot hold the {what}"):
+        write_mask(tmp_path / "m.nii.gz", np.zeros((5, 6, 7), bool), _like())
