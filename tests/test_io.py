@@ -510,3 +510,19 @@ def test_geometry_read_back_is_compared_tightly(tmp_path, monkeypatch, what, cha
     _read_back_altered(monkeypatch, lambda im: replace(im, **{what: change(getattr(im, what))}))
     with pytest.raises(ValueError, match=f"cannot hold the {what}"):
         write_mask(tmp_path / "m.nii.gz", np.zeros((5, 6, 7), bool), _like())
+
+
+@pytest.mark.parametrize("suffix", ["", ".ima", ".IMA", ".dicom"])
+def test_dicom_files_are_found_by_extension_or_by_their_magic(tmp_path, suffix):
+    volume = _volume()
+    _write_dicom_series(tmp_path / "s", volume, series_uid="1.2.3.4")
+    for f in (tmp_path / "s").iterdir():
+        f.rename(f.with_suffix(suffix))
+    if suffix == "":   # without an extension only the "DICM" magic at byte 128 tells
+        assert all((tmp_path / "s" / f.name).read_bytes()[128:132] == b"DICM"
+                   for f in (tmp_path / "s").iterdir())
+    np.testing.assert_array_equal(read_image(tmp_path / "s").array, volume)
+    assert io._looks_like_dicom(next(os.scandir(tmp_path / "s")))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes").write_bytes(b"\0" * 128 + b"DICX")
+    assert not io._looks_like_dicom(next(os.scandir(tmp_path / "other")))
