@@ -47,7 +47,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bench_machine import cpu_name  # noqa: E402
 from pcnnseg import batch, datasets  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -107,17 +109,6 @@ def summarise(name, runs, n_cases):
             "peak_memory_mib_per_worker": peaks,
             "max_peak_memory_mib": max(peaks.values()) if peaks else None,
             "failed": sorted({r["name"] for r in rows if r["status"] == "failed"})}
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _markdown(info, rows, ratios):
@@ -205,7 +196,7 @@ def main(argv=None):
         "dask_overhead": dask["median_wall_s"] / local["median_wall_s"] - 1.0,
         "dask_overhead_s_per_case": (dask["median_wall_s"] - local["median_wall_s"]) / len(cases),
     }
-    info = {"cpu": _cpu_name(), "cores": os.cpu_count(), "usable_cores": batch.usable_cores(),
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "usable_cores": batch.usable_cores(),
             "python": platform.python_version(), "data": args.data, "limit": args.limit,
             "n_cases": len(cases), "cases": [c.name for c in cases], "rounds": args.rounds,
             "cluster_start_s": cluster_start, "loadavg_at_start": list(load_start),

@@ -70,11 +70,13 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pcnnseg_kernels  # noqa: E402
 import pcnnseg  # noqa: E402
 from pcnnseg import ICM, PCNN, SPCNN, normalize, phantom  # noqa: E402
 from pcnnseg.models import otsu_threshold  # noqa: E402
+from bench_machine import cpu_name  # noqa: E402
 from tests import reference  # noqa: E402
 
 N_ITER = 50
@@ -552,7 +554,7 @@ def main(argv=None):
     ratios = like_for_like_ratios(rows)
 
     info = {
-        "cpu": _cpu_name(), "cores": os.cpu_count(),
+        "cpu": cpu_name(), "cores": os.cpu_count(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": numba.threading_layer(), "python": platform.python_version(),
         "numpy": np.__version__, "numba": numba.__version__,
@@ -568,17 +570,6 @@ def main(argv=None):
         fh.write(md)
     print(md)
     return 0
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _markdown(info, rows, ratios):
@@ -699,7 +690,7 @@ def busy_section(repeats):
                          "busy_over_quiet_single_thread": (None if b is None or not reference
                                                            else b / reference),
                          "error": busy[name].get("error") or quiet[name].get("error")})
-    info = {"cpu": _cpu_name(), "cores": os.cpu_count(), "busy_loops": len(hogs),
+    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "busy_loops": len(hogs),
             "numba": numba.__version__, "n_iter": N_ITER, "shape": [256, 256],
             "repeats": repeats, "loadavg": loads, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     os.makedirs(RESULTS, exist_ok=True)
