@@ -165,7 +165,7 @@ def _paths(task):
             "record": os.path.join(task.out_dir, "records", f"{task.case.name}.json")}
 
 
-def _spacing(geometry):
+def spacing_of(geometry):
     """Voxel size in array axis order (SimpleITK gives it in x, y, z order)."""
     return tuple(float(s) for s in reversed(geometry.spacing))
 
@@ -203,7 +203,7 @@ def unet_segment(images, *, regions=False, label_convention="2018"):
     return labels
 
 
-def _load_segmenter(setting):
+def load_segmenter(setting):
     """The segmenter a task's settings name: None, "default", or a saved file's path."""
     from pcnnseg.segmenter import Segmenter
 
@@ -221,8 +221,8 @@ def _segment(task, case):
         result = unet_segment(case.images, regions=s["regions"],
                               label_convention=s["label_convention"])
     else:
-        segmenter = _load_segmenter(s["segmenter"])
-        spacing = _spacing(case.geometry) if len(case.geometry.spacing) == 3 else None
+        segmenter = load_segmenter(s["segmenter"])
+        spacing = spacing_of(case.geometry) if len(case.geometry.spacing) == 3 else None
         result = segment_tumor(case.images, spacing=spacing,
                                regions=s["regions"], label_convention=s["label_convention"],
                                selection=s["selection"], segmenter=segmenter)
@@ -234,7 +234,7 @@ def _segment(task, case):
         names = _REGIONS if s["regions"] and case.has_regions else _REGIONS[:1]
         metrics = {}
         for name in names:
-            scores = evaluate(found[name], reference[name], spacing=_spacing(case.geometry))
+            scores = evaluate(found[name], reference[name], spacing=spacing_of(case.geometry))
             metrics[name] = {m: float(scores[m]) for m in SEGMENT_METRICS}
     picture = overlay_slices(case.geometry.array, found["whole_tumor"],
                              None if reference is None else reference["whole_tumor"])
@@ -250,6 +250,12 @@ def _segment(task, case):
 #: ranked against the learned reference or by the published self-distance
 #: (:func:`pcnnseg.detect`).
 DETECT_METHODS = ("map", "reference", "published")
+
+
+def default_detect_method(ndim):
+    """The box method used when none is asked for: ``"map"`` for a volume
+    (``ndim`` 3), ``"reference"`` for a slice."""
+    return "map" if ndim == 3 else "reference"
 
 
 def detect_boxes(images, volume, truth=None, *, spacing=None, method=None, segmenter=None):
@@ -285,7 +291,7 @@ def detect_boxes(images, volume, truth=None, *, spacing=None, method=None, segme
 
     if volume.ndim not in (2, 3):
         raise ValueError(f"expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
-    method = method or ("map" if volume.ndim == 3 else "reference")
+    method = method or default_detect_method(volume.ndim)
     if method not in DETECT_METHODS:
         raise ValueError(f"method: expected one of {DETECT_METHODS}, got {method!r}")
     if method == "map" and volume.ndim != 3:
@@ -331,17 +337,18 @@ def _detect(task, case):
 
     volume = case.images.get("flair", case.geometry.array)
     truth = None if case.truth is None else case.truth > 0
-    spacing = _spacing(case.geometry) if volume.ndim == 3 else None
+    spacing = spacing_of(case.geometry) if volume.ndim == 3 else None
     s = task.settings
     method, rows = detect_boxes(case.images, volume, truth, spacing=spacing, method=s["method"],
-                                segmenter=_load_segmenter(s["segmenter"]))
+                                segmenter=load_segmenter(s["segmenter"]))
     slices = volume[None] if volume.ndim == 2 else volume
+    truths = None if truth is None else truth.reshape(slices.shape)
     entries, ious, shown = [], [], None
     for z, entry, box, truth_box in rows:
         entries.append({"slice": z, **entry})
         if truth_box is not None:
             ious.append(entry.get("iou", 0.0))
-        area = 0 if truth is None else int((truth[None] if truth.ndim == 2 else truth)[z].sum())
+        area = 0 if truths is None else int(truths[z].sum())
         # the slice shown: most tumor, else the closest box (the map's: the largest)
         closeness = (-entry["distance"] if entry["distance"] is not None
                      else entry["score"] or 0.0) if box is not None else -np.inf

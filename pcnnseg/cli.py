@@ -240,7 +240,6 @@ def _segment(args):
     from pcnnseg.io import check_mask_format, check_same_grid, write_label_map, write_mask
     from pcnnseg.metrics import brats_regions, dice
     from pcnnseg.overlay import overlay_slices
-    from pcnnseg.segmenter import Segmenter
     from pcnnseg.tumor import segment_tumor
 
     many = datasets.is_dataset(args.input)
@@ -254,17 +253,13 @@ def _segment(args):
     images, geometry, truth, has_regions, source = _read_input(args)
     # before the work, and naming -o rather than the temporary file
     check_mask_format(output, geometry.array.shape, "-o")
-    segmenter = None
-    if args.segmenter:
-        segmenter = ("default" if args.segmenter == "default"
-                     else Segmenter.load(args.segmenter))
+    segmenter = batch.load_segmenter(args.segmenter)
     brain = None
     if args.brain_mask:
         mask = read_image(args.brain_mask)
         check_same_grid(geometry, mask, "INPUT", "--brain-mask")
         brain = mask.array != 0
-    spacing = (tuple(reversed(geometry.spacing)) if len(geometry.spacing) == 3
-               else (1.0, 1.0, 1.0))
+    spacing = batch.spacing_of(geometry) if len(geometry.spacing) == 3 else (1.0, 1.0, 1.0)
     outputs._test_pause("work")
     if args.method == "unet":
         result = batch.unet_segment(images, regions=args.regions,
@@ -322,7 +317,6 @@ def _detect(args):
     from pcnnseg.batch import detect_boxes
     from pcnnseg.io import write_bytes_atomic
     from pcnnseg.overlay import box_picture
-    from pcnnseg.segmenter import Segmenter
 
     many = datasets.is_dataset(args.input)
     _check_mode_options(args, many)
@@ -335,12 +329,10 @@ def _detect(args):
     truth = None if labels is None else labels > 0
     if volume.ndim not in (2, 3):
         raise ValueError(f"INPUT: expected a 2-D slice or a 3-D volume, got shape {volume.shape}")
-    method = args.method = _detect_method(args, volume.ndim) or (
-        "map" if volume.ndim == 3 else "reference")
-    segmenter = None
-    if args.segmenter:
-        segmenter = "default" if args.segmenter == "default" else Segmenter.load(args.segmenter)
-    spacing = tuple(reversed(geometry.spacing)) if volume.ndim == 3 else None
+    method = args.method = (_detect_method(args, volume.ndim)
+                            or batch.default_detect_method(volume.ndim))
+    segmenter = batch.load_segmenter(args.segmenter)
+    spacing = batch.spacing_of(geometry) if volume.ndim == 3 else None
     slices = volume[None] if volume.ndim == 2 else volume
     outputs._test_pause("work")
     _announce_compilation(args)
@@ -383,7 +375,7 @@ def _detect_method(args, ndim):
     if method == "map" and ndim != 3:
         raise ValueError("--method map reads boxes off a 3-D tumor map: INPUT is a 2-D "
                          "slice; use --method reference or published")
-    if args.segmenter and (method or ("map" if ndim == 3 else "reference")) != "map":
+    if args.segmenter and (method or batch.default_detect_method(ndim)) != "map":
         raise ValueError("--segmenter: only the map method segments (give a volume, "
                          "--method map)")
     return method
@@ -438,9 +430,7 @@ def _run_batch(args):
     cases = datasets.find_cases(args.input, exclude=outdir)
     options = {"workers": args.workers, "scheduler": args.scheduler,
                "overwrite": args.overwrite}
-    if args.segmenter and args.segmenter != "default":
-        from pcnnseg.segmenter import Segmenter
-        Segmenter.load(args.segmenter)   # a bad file: one error now, not one per case
+    batch.load_segmenter(args.segmenter)   # a bad file: one error now, not one per case
     if args.command == "segment":
         run = batch.segment_many
         options.update(method=args.method, regions=args.regions,
