@@ -34,7 +34,13 @@ Where the cases run:
 
 Each case runs on one thread (``numba.set_num_threads(1)``, and one PyTorch
 thread for the U-Net): the batch scales by running cases side by side, and a
-worker never competes with its neighbours for cores.
+worker never competes with its neighbours for cores. The worker processes of
+the local pool and of a ``local:N`` cluster also start with
+``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to 1,
+so that the BLAS and OpenMP thread pools of NumPy, SciPy and scikit-learn
+(OpenBLAS, MKL, OpenMP) have one thread each there; those of the calling
+process (which runs the cases itself for ``workers=1`` or a single case) are
+left as they are.
 """
 import collections
 import contextlib
@@ -73,6 +79,12 @@ _REGIONS = ("whole_tumor", "tumor_core", "enhancing")
 
 #: Seconds stopped worker processes get to clean up before they are killed.
 STOP_GRACE_S = 10.0
+
+# The environment that gives a process's BLAS and OpenMP pools one thread: each
+# library reads it when it loads, so it is set before a worker process starts
+# (the values dask.distributed's nannies give their workers by default).
+_ONE_THREAD_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                           "MKL_NUM_THREADS": "1"}
 
 # True in a worker process of this module's local pool (set by its initializer).
 _in_pool_worker = False
@@ -528,7 +540,9 @@ def _pool_pass(queue, n_workers, emit, run_case):
         while (queue or running) and not lost:
             while queue and len(running) <= n_workers:  # one queued behind the busy ones
                 item = queue.popleft()
-                running[pool.submit(run_case, item[1])] = item
+                with _one_thread_environment():   # submit starts a worker when none is idle
+                    future = pool.submit(run_case, item[1])
+                running[future] = item
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 index, task = running.pop(future)
@@ -613,20 +627,35 @@ def _environment_kept():
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def _one_thread_environment():
+    """:data:`_ONE_THREAD_ENVIRONMENT` meanwhile, for the processes started
+    meanwhile; this process's environment is put back on leaving (and its
+    libraries, loaded already, never read it again)."""
+    with _environment_kept():
+        os.environ.update(_ONE_THREAD_ENVIRONMENT)
+        yield
+
+
 def local_cluster(n_workers):
     """A dask.distributed LocalCluster of ``n_workers`` single-threaded processes.
 
     Its workers do not get Dask's default ``MALLOC_TRIM_THRESHOLD_=65536``: with it
     glibc returns freed memory eagerly and maps every large array afresh, which
     made a segmentation 20-25 % slower here (0.99 s against 0.79 s for one BraTS
-    case with regions). The workers ignore Ctrl-C, which is the client's to handle.
+    case with regions). They start with one thread in their BLAS and OpenMP pools,
+    as the local pool's workers do, whatever the Dask configuration says. The
+    workers ignore Ctrl-C, which is the client's to handle.
     """
     import logging
 
     import dask
 
     _, LocalCluster, _ = _dask()
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    environ = "distributed.nanny.pre-spawn-environ."
+    with dask.config.set({environ + "MALLOC_TRIM_THRESHOLD_": None,
+                          **{environ + name: value
+                             for name, value in _ONE_THREAD_ENVIRONMENT.items()}}):
         with _sigint_ignored():   # inherited
             return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                 dashboard_address=None, silence_logs=logging.ERROR)

@@ -149,19 +149,53 @@ def test_dask_local_cluster_matches_the_serial_run(serial, dataset, tmp_path):
     _same_outputs(out, tmp_path / "out")
 
 
-def test_local_cluster_workers_do_not_trim_memory_eagerly():
+def _thread_pools(task=None):
+    """A worker's function for the tests below: its thread variables and the
+    ``(library, threads)`` of every BLAS and OpenMP pool it has loaded."""
+    import sklearn  # noqa: F401  loads an OpenMP runtime beside NumPy's and SciPy's BLAS
+    import threadpoolctl
+
+    return ({name: os.environ.get(name) for name in batch._ONE_THREAD_ENVIRONMENT},
+            sorted((p["internal_api"], p["num_threads"])
+                   for p in threadpoolctl.threadpool_info()))
+
+
+def _one_thread_each(pools):
+    """Whether ``_thread_pools`` saw BLAS and OpenMP pools, all of one thread."""
+    variables, libraries = pools
+    return (set(variables.values()) == {"1"} and {"openmp"} < {api for api, _ in libraries}
+            and {threads for _, threads in libraries} == {1})
+
+
+def test_pool_workers_run_blas_and_openmp_on_one_thread(tmp_path):
+    pytest.importorskip("sklearn")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    environment, pools = dict(os.environ), threadpoolctl.threadpool_info()
+    tasks = [batch._Task("segment", datasets.CaseSource(name, str(tmp_path), "image"),
+                         str(tmp_path), False, {}) for name in ("a", "b")]
+    seen = [None] * len(tasks)
+    batch._run_local(tasks, 2, seen.__setitem__, run_case=_thread_pools)
+    assert all(_one_thread_each(pools) for pools in seen), seen
+    # this process's environment and pools are left as they were
+    assert dict(os.environ) == environment and threadpoolctl.threadpool_info() == pools
+
+
+def test_local_cluster_workers_run_one_thread_and_do_not_trim_memory_eagerly():
     distributed = pytest.importorskip("distributed")
+    pytest.importorskip("sklearn")
+    pytest.importorskip("threadpoolctl")
     environment = dict(os.environ)
     cluster = batch.local_cluster(1)
     try:
         with distributed.Client(cluster) as client:
-            seen = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-                                       os.environ.get("OMP_NUM_THREADS")))
+            trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+            pools = client.run(_thread_pools)
     finally:
         cluster.close()
         os.environ.clear()
         os.environ.update(environment)
-    assert list(seen.values()) == [(None, "1")]   # Dask's other settings kept
+    assert list(trim.values()) == [None]
+    assert all(_one_thread_each(p) for p in pools.values()), pools
 
 
 def test_resume_skips_finished_cases_and_overwrite_redoes_them(serial, tmp_path):
