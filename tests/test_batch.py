@@ -3,10 +3,11 @@ command's folder-in, folder-out mode.
 
 The dataset: three small phantom cases as BraTS case folders (two in the 2018
 names, one in the 2023 names; 2 mm slices, an origin off zero) and one case
-whose FLAIR file is corrupt. The reference run is serial (``workers=1``); a real
-dask.distributed LocalCluster of 2 worker processes and the command's local
-process pool must give the same records, outputs and CSV files.
+whose FLAIR file is corrupt. The reference run is serial (``workers=1``); the
+local process pool of 2 workers and a real dask.distributed LocalCluster of 2
+worker processes must give the same records, outputs and CSV files.
 """
+import csv
 import json
 import os
 import shutil
@@ -79,15 +80,36 @@ def _comparable(records):
             for r in records]
 
 
-def _same_outputs(a, b):
-    """Two output folders hold the same files, the same voxels and the same tables."""
+# Columns of cases.csv that differ between runs of the same cases: the wall time,
+# the process that ran the case (host:pid) and that process's peak memory so far.
+_RUN_COLUMNS = ("seconds", "worker", "peak_memory_mib")
+
+
+def _case_rows(folder, resumed):
+    """The rows of ``folder``'s cases.csv less ``_RUN_COLUMNS`` (and the status
+    when ``resumed``), each output relative to ``folder`` (the runs compared read
+    the same dataset, so their sources are the same paths)."""
+    with open(folder / "cases.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for column in _RUN_COLUMNS + (("status",) if resumed else ()):
+            del row[column]
+        row["output"] = row["output"] and os.path.relpath(row["output"], folder)
+    return rows
+
+
+def _same_outputs(a, b, *, resumed=False):
+    """Two output folders hold the same files, the same voxels and the same tables;
+    ``resumed``: ``b``'s run skipped the cases an earlier run had finished."""
     assert _files(a) == _files(b)
     for name in _files(a):
         if name.endswith(".nii.gz"):
             x, y = read_image(a / name), read_image(b / name)
             assert np.array_equal(x.array, y.array), name
             assert (x.spacing, x.origin, x.direction) == (y.spacing, y.origin, y.direction)
-        elif name.endswith((".csv", ".png")) and name != "cases.csv":  # cases.csv has times
+        elif name == "cases.csv":
+            assert _case_rows(a, resumed) == _case_rows(b, resumed)
+        elif name.endswith((".csv", ".png")):
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
@@ -134,18 +156,22 @@ def test_reports_hold_every_case_region_and_the_failure(serial):
     assert f"{BAD},failed" in (out / "cases.csv").read_text()
 
 
-def test_dask_local_cluster_matches_the_serial_run(serial, dataset, tmp_path):
-    pytest.importorskip("distributed")
+@pytest.mark.parametrize("where", [{"workers": 2}, {"scheduler": "local:2"}],
+                         ids=["pool", "dask"])
+def test_parallel_runs_match_the_serial_run(serial, dataset, tmp_path, where):
+    if "scheduler" in where:
+        pytest.importorskip("distributed")
     records, out = serial
     seen, environment = [], dict(os.environ)
-    on_cluster = batch.segment_many(dataset, tmp_path / "out", scheduler="local:2",
-                                    regions=True, progress=lambda r, d, n: seen.append((d, n)))
-    # the cluster's nannies set their workers' variables here; they are put back
+    parallel = batch.segment_many(dataset, tmp_path / "out", regions=True,
+                                  progress=lambda r, d, n: seen.append((d, n)), **where)
+    # the pool and the cluster's nannies set their workers' variables here while
+    # starting them; they are put back
     assert dict(os.environ) == environment
-    assert _comparable(on_cluster) == _comparable(records)
+    assert _comparable(parallel) == _comparable(records)
     assert seen == [(i, len(records)) for i in range(1, len(records) + 1)]
     # the workers ran the cases, in processes of their own
-    assert all(int(r.worker.split(":")[1]) != os.getpid() for r in on_cluster)
+    assert all(int(r.worker.split(":")[1]) != os.getpid() for r in parallel)
     _same_outputs(out, tmp_path / "out")
 
 
@@ -211,7 +237,7 @@ def test_resume_skips_finished_cases_and_overwrite_redoes_them(serial, tmp_path)
                       "BraTS-SSA-00003-000": "skipped", BAD: "failed"}
     assert [r.metrics for r in again] == [r.metrics for r in records]
     assert (copy / "Brats18_A_1.nii.gz").stat().st_mtime_ns == before["Brats18_A_1"]
-    _same_outputs(out, copy)
+    _same_outputs(out, copy, resumed=True)
     redone = batch.segment_many(dataset, copy, workers=1, regions=True, overwrite=True)
     assert [r.status for r in redone] == [r.status if r.status == "failed" else "done"
                                           for r in records]
@@ -364,7 +390,7 @@ def test_interrupted_batch_leaves_no_partial_output_and_resumes(serial, dataset,
                           + [f"records/{n}.json" for n in finished])
     assert subprocess.run([sys.executable, "-m", "pcnnseg", *argv], capture_output=True,
                           timeout=_TIMEOUT).returncode == EXIT_CASES_FAILED
-    _same_outputs(reference, out)
+    _same_outputs(reference, out, resumed=True)
 
 
 def test_detect_many_writes_boxes_per_case(dataset, tmp_path):
