@@ -331,16 +331,24 @@ def detect_boxes(images, volume, truth=None, *, spacing=None, method=None, segme
     return method, rows
 
 
-def detections_report(source, shape, method, entries):
-    """The detections file's content: source, shape, method, tumor slices, per-slice entries."""
+def detections_report(source, shape, method, rows):
+    """The detections file's content: source, shape, method, tumor slices, and per
+    slice its index and entry (``rows`` of :func:`detect_boxes`)."""
     from pcnnseg.volume_detection import MIN_TUMOR_AREA
 
+    entries = [{"slice": z, **entry} for z, entry, _, _ in rows]
     report = {"source": source, "shape": list(shape), "method": method}
     if method == "map":
         report["min_tumor_area_mm2"] = MIN_TUMOR_AREA
     report["tumor_slices"] = [e["slice"] for e in entries if e["tumor"]]
     report["slices"] = entries
     return report
+
+
+def reference_ious(rows):
+    """The IoU of each slice with a reference box (``rows`` of :func:`detect_boxes`
+    with ``truth``), 0.0 where no box was found."""
+    return [entry.get("iou", 0.0) for _, entry, _, truth_box in rows if truth_box is not None]
 
 
 def _detect(task, case):
@@ -355,11 +363,8 @@ def _detect(task, case):
                                 segmenter=load_segmenter(s["segmenter"]))
     slices = volume[None] if volume.ndim == 2 else volume
     truths = None if truth is None else truth.reshape(slices.shape)
-    entries, ious, shown = [], [], None
+    shown = None
     for z, entry, box, truth_box in rows:
-        entries.append({"slice": z, **entry})
-        if truth_box is not None:
-            ious.append(entry.get("iou", 0.0))
         area = 0 if truths is None else int(truths[z].sum())
         # the slice shown: most tumor, else the closest box (the map's: the largest)
         closeness = (-entry["distance"] if entry["distance"] is not None
@@ -368,13 +373,13 @@ def _detect(task, case):
         if box is not None or truth_box is not None:
             if shown is None or rank > shown[0]:
                 shown = (rank, z, box, truth_box)
-    metrics = None
+    ious, metrics = reference_ious(rows), None
     if ious:
         metrics = {"boxes": {"hit_rate": float(np.mean(np.asarray(ious) >= 0.5)),
                              "mean_iou": float(np.mean(ious)), "tumor_slices": len(ious)}}
     z = slices.shape[0] // 2 if shown is None else shown[1]
     picture = box_picture(slices[z], *(shown[2:] if shown else (None, None)))
-    text = (json.dumps(detections_report(task.case.path, volume.shape, method, entries),
+    text = (json.dumps(detections_report(task.case.path, volume.shape, method, rows),
                        indent=1) + "\n").encode()
     paths = _paths(task)
     stagers = [(paths["output"], lambda p: write_bytes_atomic(p, text)),

@@ -23,14 +23,20 @@ import os
 import numpy as np
 
 from pcnnseg import outputs
+from pcnnseg.batch import STATUSES
 from pcnnseg.io import write_bytes_atomic
 
-__all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_rows", "summary_rows",
-           "write_reports"]
+__all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_rows", "status_counts",
+           "summary_rows", "write_reports"]
 
 #: Metrics summarised, by direction (others, such as ``tumor_slices``, are counts).
 HIGHER_IS_BETTER = ("dice", "sensitivity", "specificity", "hit_rate", "mean_iou")
 LOWER_IS_BETTER = ("hausdorff95",)
+
+
+def status_counts(records):
+    """``{status: cases}`` for each of :data:`pcnnseg.batch.STATUSES`, in that order."""
+    return {status: sum(r.status == status for r in records) for status in STATUSES}
 
 
 def metric_rows(records):
@@ -86,7 +92,7 @@ def _number(value):
 
 
 def _markdown(records, job, settings, summary):
-    counts = {s: sum(r.status == s for r in records) for s in ("done", "skipped", "failed")}
+    counts = status_counts(records)
     shown = ", ".join(f"{k} {v}" for k, v in settings.items() if k != "job")
     lines = [f"# pcnnseg {job}: {len(records)} case{'' if len(records) == 1 else 's'}", "",
              f"{counts['done']} done, {counts['skipped']} skipped (finished by an earlier "

@@ -340,17 +340,14 @@ def _detect(args):
         files.make_folder(outdir)
         _, rows = detect_boxes(images, volume, truth, spacing=spacing, method=method,
                                segmenter=segmenter)
-        records, hits, pictures = [], [], []
-        for z, entry, box, truth_box in rows:
-            if truth_box is not None:
-                hits.append(entry.get("iou", 0.0) >= 0.5)
-            records.append({"slice": z, **entry})
+        pictures = []
+        for z, _, box, truth_box in rows:
             if box is not None or truth_box is not None or args.all_slices:
                 picture = box_picture(slices[z], box, truth_box)
                 pictures.append(f"slice_{z:03d}.png")
                 files.stage(os.path.join(outdir, pictures[-1]),
                             lambda path, picture=picture: write_png(path, picture))
-        summary = batch.detections_report(source, volume.shape, method, records)
+        summary = batch.detections_report(source, volume.shape, method, rows)
         report = os.path.join(outdir, "detections.json")
         text = (json.dumps(summary, indent=1) + "\n").encode()
         files.stage(report, lambda path: write_bytes_atomic(path, text))
@@ -360,9 +357,10 @@ def _detect(args):
     print(f"{source}: a tumor box on {len(tumor)} of {len(rows)} slices with brain"
           + (f" ({_ranges(tumor)})" if tumor else "") + f", method {method}")
     print(f"boxes written to {report}, pictures to {outdir}/slice_*.png")
-    if hits:
-        print(f"IoU >= 0.5 with the reference box on {sum(hits)} of {len(hits)} slices "
-              f"with a tumor")
+    ious = batch.reference_ious(rows)
+    if ious:
+        print(f"IoU >= 0.5 with the reference box on {sum(iou >= 0.5 for iou in ious)} of "
+              f"{len(ious)} slices with a tumor")
     return 0
 
 
@@ -410,9 +408,9 @@ def _batch_progress(bar):
 
 
 def _print_batch_summary(records, outdir):
-    from pcnnseg.batch_report import summary_rows
+    from pcnnseg.batch_report import status_counts, summary_rows
 
-    counts = {s: sum(r.status == s for r in records) for s in batch.STATUSES}
+    counts = status_counts(records)
     print(f"{len(records)} case{'' if len(records) == 1 else 's'}: {counts['done']} done, {counts['skipped']} skipped "
           f"(finished earlier), {counts['failed']} failed; outputs in {outdir}, report "
           f"{os.path.join(outdir, 'report.md')}")
