@@ -287,7 +287,7 @@ def extract_slices(case, *, regions=("whole_tumor",), min_brain_pixels=100):
                       index=keep, box=box)
 
 
-def split_cases(names, *, val_fraction=0.2, seed=0):
+def split_cases(names, *, val_fraction=0.2, seed=0, groups=None):
     """Split case names into training and validation, by patient.
 
     Parameters
@@ -299,6 +299,11 @@ def split_cases(names, *, val_fraction=0.2, seed=0):
         and at least 1. Default 0.2 (the 80/20 split).
     seed : int, optional
         Seed of the shuffle. Default 0.
+    groups : dict of str to str, optional
+        Group of each case (e.g. its collection). The split is then made within
+        each group, ``val_fraction`` of each (at least one case of every group
+        with two or more), so that validation holds cases of every group.
+        Default: one group.
 
     Returns
     -------
@@ -312,11 +317,22 @@ def split_cases(names, *, val_fraction=0.2, seed=0):
         raise ValueError("names: expected distinct case names")
     if not isinstance(val_fraction, numbers.Real) or not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction: expected a number in (0, 1), got {val_fraction!r}")
-    n_val = min(len(names) - 1, max(1, int(round(len(names) * val_fraction))))
-    order = np.random.default_rng(seed).permutation(sorted(names))
-    val = sorted(str(n) for n in order[:n_val])
-    train = sorted(str(n) for n in order[n_val:])
-    return train, val
+    if groups is None:
+        groups = dict.fromkeys(names, "")
+    missing = [n for n in names if n not in groups]
+    if missing:
+        raise ValueError(f"groups: no group for the case(s) {missing}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for group in sorted({str(groups[n]) for n in names}):
+        members = sorted(n for n in names if str(groups[n]) == group)
+        n_val = min(len(members) - 1, max(1, int(round(len(members) * val_fraction))))
+        order = [str(n) for n in rng.permutation(members)]
+        val += order[:n_val]
+        train += order[n_val:]
+    if not val:
+        raise ValueError("groups: every group holds a single case; nothing left to validate on")
+    return sorted(train), sorted(val)
 
 
 def _elastic(shape, rng, alpha, sigma):

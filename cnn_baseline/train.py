@@ -1,25 +1,46 @@
-"""Train the compressed U-Net on BraTS-style case folders.
+"""Train the compressed U-Net on BraTS-style case folders, resumably.
 
 ::
 
-    python -m cnn_baseline.train DATA_DIR [--out DIR] [--epochs N] [--patience P]
-        [--batch-size 2] [--lr 1e-4] [--seed 0] [--val-fraction 0.2] [--cases N]
-        [--regions whole_tumor [tumor_core enhancing]] [--augment 0.4]
+    python -m cnn_baseline.train DATA_DIR [DATA_DIR ...] [--out DIR] [--epochs N]
+        [--patience P] [--batch-size 2] [--lr 1e-4] [--seed 0] [--val-fraction 0.2]
+        [--cases N] [--regions whole_tumor [tumor_core enhancing]] [--augment 0.4]
+        [--tumor-share P] [--monitor loss|dice] [--schedule constant|plateau]
         [--device auto|cpu|cuda] [--threads T] [--max-minutes M] [--export FILE]
-        [--init WEIGHTS]
+        [--init WEIGHTS] [--resume]
 
-Cases are split 80/20 by patient (:func:`cnn_baseline.data.split_cases`), slices
-extracted with :func:`cnn_baseline.data.extract_slices`; Adam (lr 1e-4) minimises
-binary cross-entropy + Dice on mini-batches of 2, 40% of the training slices
-augmented. After each epoch the validation loss (same loss, same batch size) is
-computed; training stops when it has not improved for ``--patience`` epochs, after
-``--epochs`` epochs, or when another epoch would pass ``--max-minutes``. ``DIR``
-receives ``last.pt`` (model, optimizer, epoch), ``best.pt`` (the weights of the best
-validation loss), ``log.csv`` (losses per epoch) and ``split.json``; ``--export``
-writes the best weights with their configuration and split, the form that
-:func:`cnn_baseline.load_pretrained` reads. ``--init`` starts from the weights of
-an exported file instead of random ones (see :func:`warm_start`), for instance the
-three-region network from the whole-tumor one.
+Several ``DATA_DIR`` (collections, e.g. ``brats2018`` and ``brats2023_ssa``) can be
+given; cases are split 80/20 by patient within each collection
+(:func:`cnn_baseline.data.split_cases` with ``groups``), so validation holds cases
+of every collection. Slices are extracted with
+:func:`cnn_baseline.data.extract_slices`. Adam (lr 1e-4) minimises binary
+cross-entropy + Dice (:func:`cnn_baseline.losses.bce_dice_loss`: both terms per
+region, averaged over the regions) on mini-batches of 2, 40% of the training
+slices augmented: the recipe of Niepceron et al. (2020). Two departures are
+options, off by default: ``--tumor-share P`` draws slices with tumor (any target
+region) with probability ``P`` per draw (with replacement, an epoch as many draws
+as slices), so that the tumor-core and enhancing outputs see enough examples;
+``--schedule plateau`` halves the learning rate when the monitored score has not
+improved for 2 epochs.
+
+After each epoch the validation loss (same loss, same batch size) and Dice per
+region are computed. ``--monitor`` chooses the score that picks the best epoch
+and stops early: the validation loss (default, the paper's) or the mean
+validation Dice over the regions. Training stops when it has not improved for
+``--patience`` epochs, after ``--epochs`` epochs, or when another epoch would
+pass ``--max-minutes``.
+
+``DIR`` receives, after every epoch and atomically, ``last.pt`` (a checkpoint:
+model, optimiser, scheduler, every random generator's state, epoch, best score,
+history and settings), ``best.pt`` (the weights of the best epoch), ``log.csv``
+(losses and Dice per epoch) and ``split.json``. ``--resume`` continues from
+``last.pt`` with the same settings (``--epochs``, ``--patience`` and
+``--max-minutes`` may change): an interrupted run loses at most the epoch in
+progress, and a resumed run ends with the same weights as an uninterrupted one
+on the CPU. ``--export`` writes the best weights with their configuration and
+split, the form that :func:`cnn_baseline.load_pretrained` reads. ``--init``
+starts from the weights of an exported file instead of random ones (see
+:func:`warm_start`).
 
 On a CPU shared with other busy processes, ``--threads 1`` is much faster than
 two threads: with 2 threads on 2 cores next to another process, steps went from
@@ -143,21 +164,32 @@ def _parser():
     p = argparse.ArgumentParser(prog="python -m cnn_baseline.train",
                                 description="Train the compressed U-Net baseline on BraTS "
                                             "case folders.")
-    p.add_argument("data_dir", help="folder of BraTS case folders (../shared/data/brats2018)")
+    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
+                   help="folders of BraTS case folders (e.g. ../shared/data/brats2018 "
+                        "../shared/data/brats2023_ssa); the split is made within each")
     p.add_argument("--out", default="runs/cnn_baseline",
                    help="folder for checkpoints, log and split (default %(default)s)")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (default 30)")
     p.add_argument("--patience", type=int, default=4,
-                   help="epochs without a better validation loss before stopping (default 4)")
+                   help="epochs without a better validation score before stopping (default 4)")
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--cases", type=int, default=None,
-                   help="use only the first N cases (sorted by name)")
+                   help="use only the first N cases of each folder (sorted by name)")
     p.add_argument("--regions", nargs="+", default=["whole_tumor"], choices=REGIONS)
     p.add_argument("--augment", type=float, default=0.4,
                    help="share of training slices augmented (default 0.4)")
+    p.add_argument("--tumor-share", type=float, default=None,
+                   help="draw slices with tumor with this probability (default: plain "
+                        "shuffle)")
+    p.add_argument("--monitor", default="loss", choices=("loss", "dice"),
+                   help="validation score of the best epoch and early stopping: loss "
+                        "(default) or mean Dice over the regions")
+    p.add_argument("--schedule", default="constant", choices=("constant", "plateau"),
+                   help="learning rate: constant (default) or halved after 2 epochs "
+                        "without a better validation score")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--max-minutes", type=float, default=None,
@@ -167,8 +199,15 @@ def _parser():
     p.add_argument("--init", default=None,
                    help="start from the weights of this exported .pt file (matching layers; "
                         "the output rows of shared regions)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose checkpoint is OUT/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+#: Settings a resumed run must share with the checkpoint it continues.
+_RESUME_SETTINGS = ("batch_size", "lr", "seed", "val_fraction", "cases", "regions", "augment",
+                    "tumor_share", "monitor", "schedule")
 
 
 def main(argv=None):
@@ -183,20 +222,103 @@ def main(argv=None):
         torch.set_flush_denormal(False)
 
 
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _save_atomic(obj, path):
+    """``torch.save`` to ``path`` through a temporary file: never a partial checkpoint."""
+    tmp = f"{path}.tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _find_cases(data_dirs, limit):
+    """``{name: case folder}`` and ``{name: collection}`` over several folders."""
+    dirs, groups = {}, {}
+    for root in data_dirs:
+        found = find_brats_cases(root)
+        if limit is not None:
+            found = found[:limit]
+        for d in found:
+            if d.name in dirs:
+                raise ValueError(f"case {d.name!r} is in both {str(dirs[d.name].parent)!r} "
+                                 f"and {root!r}")
+            dirs[d.name] = d
+            groups[d.name] = os.path.basename(os.path.normpath(root))
+    return dirs, groups
+
+
+def _sampler(targets, share, generator):
+    """Draws with replacement, slices with any target pixel at probability ``share``."""
+    tumor = targets.reshape(len(targets), -1).any(axis=1)
+    if share is None or tumor.all() or not tumor.any():
+        return torch.utils.data.RandomSampler(range(len(targets)), generator=generator)
+    weights = np.where(tumor, share / tumor.sum(), (1.0 - share) / (~tumor).sum())
+    return torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights), len(targets),
+                                                  replacement=True, generator=generator)
+
+
+def _rng_state(dataset, generator):
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "dataset": dataset.rng.bit_generator.state, "loader": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state, dataset, generator):
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    dataset.rng.bit_generator.state = state["dataset"]
+    generator.set_state(state["loader"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _check_args(args):
+    for name in ("epochs", "patience", "batch_size"):
+        if getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} must be at least 1"
+    if args.tumor_share is not None and not 0.0 < args.tumor_share < 1.0:
+        return f"--tumor-share must be in (0, 1), got {args.tumor_share}"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        return "--device cuda but CUDA is not available"
+    if args.resume and args.init:
+        return "--resume continues a run; --init starts one: give one of them"
+    return None
+
+
 def _train(args):
     from tqdm import tqdm
 
-    for name in ("epochs", "patience", "batch_size"):
-        if getattr(args, name) < 1:
-            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but CUDA is not available", file=sys.stderr)
-        return 2
+    problem = _check_args(args)
+    if problem:
+        return _fail(problem)
     device = "cuda" if args.device == "cuda" or (args.device == "auto"
                                                  and torch.cuda.is_available()) else "cpu"
     if args.threads:
         torch.set_num_threads(args.threads)
+    settings = {k: getattr(args, k) for k in _RESUME_SETTINGS}
+    settings["regions"] = list(args.regions)
+    settings["data_dirs"] = [os.path.abspath(d) for d in args.data_dirs]
+    init_name = os.path.basename(args.init) if args.init else None
+    checkpoint = None
+    if args.resume:
+        path = os.path.join(args.out, "last.pt")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            saved = checkpoint["settings"]
+        except (OSError, RuntimeError, EOFError, KeyError, TypeError,
+                pickle.UnpicklingError) as err:
+            return _fail(f"--resume: no readable checkpoint {path!r} ({err})")
+        changed = sorted(k for k in settings if saved.get(k) != settings[k])
+        init_name = checkpoint.get("init")
+        if changed:
+            return _fail("--resume: settings differ from the checkpoint's: "
+                         + ", ".join(f"{k} {saved.get(k)!r} -> {settings[k]!r}"
+                                     for k in changed))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     init = None
@@ -204,32 +326,28 @@ def _train(args):
         try:
             init = torch.load(args.init, map_location="cpu", weights_only=False)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            print(f"error: --init {args.init!r}: {err}", file=sys.stderr)
-            return 2
+            return _fail(f"--init {args.init!r}: {err}")
     try:
-        dirs = find_brats_cases(args.data_dir)
+        dirs, groups = _find_cases(args.data_dirs, args.cases)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.cases is not None:
-        dirs = dirs[:args.cases]
+        return _fail(err)
     if len(dirs) < 2:
-        print(f"error: need at least 2 cases in {args.data_dir!r}, found {len(dirs)}",
-              file=sys.stderr)
-        return 2
-    train_names, val_names = split_cases([d.name for d in dirs],
-                                         val_fraction=args.val_fraction, seed=args.seed)
-    by_name = {d.name: d for d in dirs}
+        return _fail(f"need at least 2 cases in {args.data_dirs}, found {len(dirs)}")
+    try:
+        train_names, val_names = split_cases(sorted(dirs), val_fraction=args.val_fraction,
+                                             seed=args.seed, groups=groups)
+    except ValueError as err:
+        return _fail(err)
     os.makedirs(args.out, exist_ok=True)
     progress = not args.no_progress
     regions = tuple(args.regions)
 
-    x_train, y_train, train_cases = load_slices([by_name[n] for n in train_names], regions,
-                                                progress=progress)
-    x_val, y_val, val_cases = load_slices([by_name[n] for n in val_names], regions,
-                                          progress=progress)
-    split = {"data_dir": os.path.abspath(args.data_dir), "seed": args.seed,
+    x_train, y_train, _ = load_slices([dirs[n] for n in train_names], regions,
+                                      progress=progress)
+    x_val, y_val, _ = load_slices([dirs[n] for n in val_names], regions, progress=progress)
+    split = {"data_dirs": settings["data_dirs"], "seed": args.seed,
              "train_cases": train_names, "val_cases": val_names,
+             "collections": {n: groups[n] for n in sorted(dirs)},
              "train_slices": int(len(x_train)), "val_slices": int(len(x_val)),
              "regions": list(regions)}
     with open(os.path.join(args.out, "split.json"), "w") as fh:
@@ -243,28 +361,46 @@ def _train(args):
         try:
             copied = warm_start(model, init, regions)
         except (KeyError, ValueError, RuntimeError) as err:
-            print(f"error: --init {args.init!r}: {err}", file=sys.stderr)
-            return 2
+            return _fail(f"--init {args.init!r}: {err}")
         print(f"initialised {len(copied)} tensors from {args.init}", file=sys.stderr)
     model = model.to(device)
     print(f"CompressedUNet: {count_parameters(model):,} parameters", file=sys.stderr)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    higher_is_better = args.monitor == "dice"
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if higher_is_better else "min", factor=0.5, patience=2)
+        if args.schedule == "plateau" else None)
     dataset = SliceDataset(x_train, y_train, augment_prob=args.augment, seed=args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True,
-                                         generator=generator, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size, num_workers=0,
+        sampler=_sampler(y_train, args.tumor_share, generator))
 
-    log_path = os.path.join(args.out, "log.csv")
     fields = ["epoch", "train_loss", "val_loss"] + [f"val_dice_{r}" for r in regions] + [
-        "seconds"]
-    with open(log_path, "w", newline="") as fh:
-        csv.writer(fh).writerow(fields)
+        "lr", "seconds"]
+    best, best_epoch, history, first_epoch = None, 0, [], 1
+    if checkpoint is not None:
+        if checkpoint["split"]["train_cases"] != train_names or \
+                checkpoint["split"]["val_cases"] != val_names:
+            return _fail("--resume: the cases found differ from the checkpoint's split")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        _set_rng_state(checkpoint["rng"], dataset, generator)
+        best, best_epoch = checkpoint["best"], checkpoint["best_epoch"]
+        history, first_epoch = checkpoint["history"], checkpoint["epoch"] + 1
+        print(f"resuming after epoch {checkpoint['epoch']} (best epoch {best_epoch})",
+              file=sys.stderr)
+    _write_log(os.path.join(args.out, "log.csv"), fields, history)
 
-    best, best_epoch, history = float("inf"), 0, []
     start, epoch_time = time.perf_counter(), 0.0
-    for epoch in range(1, args.epochs + 1):
+    stopped_early = bool(history) and first_epoch - 1 - best_epoch >= args.patience
+    for epoch in range(first_epoch, args.epochs + 1):
+        if stopped_early:
+            break
         elapsed = time.perf_counter() - start
-        if (args.max_minutes is not None and epoch > 1
+        if (args.max_minutes is not None and epoch > first_epoch
                 and elapsed + epoch_time > 60.0 * args.max_minutes):
             print(f"stopping before epoch {epoch}: it would pass --max-minutes "
                   f"{args.max_minutes}", file=sys.stderr)
@@ -285,31 +421,39 @@ def _train(args):
         train_loss = float(np.mean(running))
         val_loss, val_dice = evaluate_loss(model, x_val, y_val, batch_size=args.batch_size,
                                            device=device)
+        score = float(np.mean(val_dice)) if higher_is_better else val_loss
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step(score)
         epoch_time = time.perf_counter() - t0
-        row = [epoch, round(train_loss, 5), round(val_loss, 5)] + [round(d, 4) for d in
-                                                                   val_dice] + [
-                  round(epoch_time, 1)]
+        row = [epoch, round(train_loss, 5), round(val_loss, 5)] + [
+            round(d, 4) for d in val_dice] + [lr, round(epoch_time, 1)]
         history.append(dict(zip(fields, row)))
-        with open(log_path, "a", newline="") as fh:
-            csv.writer(fh).writerow(row)
         print(f"epoch {epoch}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, "
               f"val Dice {', '.join(f'{d:.3f}' for d in val_dice)} ({epoch_time:.0f} s)",
               file=sys.stderr)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "epoch": epoch, "config": model.config},
-                   os.path.join(args.out, "last.pt"))
-        if val_loss < best:
-            best, best_epoch = val_loss, epoch
-            torch.save({"model": model.state_dict(), "epoch": epoch, "config": model.config},
-                       os.path.join(args.out, "best.pt"))
-        elif epoch - best_epoch >= args.patience:
-            print(f"early stopping: no better validation loss for {args.patience} epochs",
-                  file=sys.stderr)
+        improved = best is None or (score > best if higher_is_better else score < best)
+        if improved:
+            best, best_epoch = score, epoch
+            _save_atomic({"model": model.state_dict(), "epoch": epoch, "config": model.config},
+                         os.path.join(args.out, "best.pt"))
+        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                      "rng": _rng_state(dataset, generator), "epoch": epoch, "best": best,
+                      "best_epoch": best_epoch, "history": history, "config": model.config,
+                      "settings": settings, "split": split, "init": init_name},
+                     os.path.join(args.out, "last.pt"))
+        _write_log(os.path.join(args.out, "log.csv"), fields, history)
+        if epoch - best_epoch >= args.patience:
+            print(f"early stopping: no better validation {args.monitor} for "
+                  f"{args.patience} epochs", file=sys.stderr)
             break
 
     total = time.perf_counter() - start
-    print(f"best epoch {best_epoch}, validation loss {best:.4f}; {total / 60:.1f} min",
-          file=sys.stderr)
+    if not best_epoch:
+        return _fail("no epoch was trained")
+    print(f"best epoch {best_epoch}, validation {args.monitor} {best:.4f}; "
+          f"{total / 60:.1f} min in this run", file=sys.stderr)
     if args.export:
         state = torch.load(os.path.join(args.out, "best.pt"), map_location="cpu")
         bundle = {"state_dict": {k: v.cpu() for k, v in state["model"].items()},
@@ -317,12 +461,24 @@ def _train(args):
                   "split": split, "best_epoch": best_epoch, "epochs_run": len(history),
                   "history": history, "seed": args.seed, "lr": args.lr,
                   "batch_size": args.batch_size, "augment": args.augment,
-                  "train_minutes": round(total / 60, 1), "torch": torch.__version__,
-                  "init": os.path.basename(args.init) if args.init else None}
+                  "tumor_share": args.tumor_share, "monitor": args.monitor,
+                  "schedule": args.schedule,
+                  "train_minutes": round(sum(h["seconds"] for h in history) / 60, 1),
+                  "torch": torch.__version__,
+                  "init": init_name}
         os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
-        torch.save(bundle, args.export)
+        _save_atomic(bundle, args.export)
         print(f"wrote {args.export}", file=sys.stderr)
     return 0
+
+
+def _write_log(path, fields, history):
+    """The log of every epoch so far, rewritten whole (a resumed run's log is complete)."""
+    rows = [fields] + [[h[f] for f in fields] for h in history]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -191,6 +191,25 @@ def test_split_is_by_patient_and_reproducible():
         data.split_cases(names, val_fraction=1.5)
 
 
+def test_split_by_group_validates_on_every_group():
+    names = [f"a{k}" for k in range(10)] + [f"b{k}" for k in range(5)]
+    groups = {n: n[0] for n in names}
+    tr, va = data.split_cases(names, seed=0, groups=groups)
+    assert sorted(tr + va) == sorted(names) and not set(tr) & set(va)
+    assert sum(n[0] == "a" for n in va) == 2 and sum(n[0] == "b" for n in va) == 1
+    # one group is the ungrouped split
+    assert data.split_cases(names, seed=0, groups=dict.fromkeys(names, "x")) == \
+        data.split_cases(names, seed=0)
+    # a group of one case stays in training
+    lone = {**groups, "c0": "c"}
+    tr, va = data.split_cases(names + ["c0"], seed=0, groups=lone)
+    assert "c0" in tr
+    with pytest.raises(ValueError, match=r"groups: no group for the case\(s\) \['c0'\]"):
+        data.split_cases(names + ["c0"], groups=groups)
+    with pytest.raises(ValueError, match="every group holds a single case"):
+        data.split_cases(["x", "y"], groups={"x": 1, "y": 2})
+
+
 def test_augment_keeps_shapes_and_binary_targets():
     rng = np.random.default_rng(0)
     img = rng.random((4, 32, 40)).astype(np.float32)
@@ -412,6 +431,71 @@ def test_train_cli_end_to_end(tmp_path):
     tiny = np.array([2.0 ** -1070])
     assert (tiny * 2.0)[0] == 2.0 ** -1069
     assert train.main([str(tmp_path / "nowhere"), "--no-progress"]) == 2
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_train_cli_resumes_where_it_stopped(tmp_path, monkeypatch):
+    _fake_brats(tmp_path, ["A", "B", "C"])
+    # every source of randomness in play: augmentation, tumor-weighted draws,
+    # dropout, and a scheduler with state
+    common = [str(tmp_path), "--no-progress", "--augment", "0.5", "--tumor-share", "0.6",
+              "--schedule", "plateau", "--monitor", "dice", "--epochs", "2",
+              "--patience", "5"]
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    assert train.main(common + ["--out", str(straight)]) == 0
+
+    calls = {"n": 0}
+    real_loss = train.bce_dice_loss
+
+    def interrupted(*a):
+        calls["n"] += 1
+        if calls["n"] == 8:  # in epoch 2 (an epoch: 4 steps and 2 validation batches)
+            raise KeyboardInterrupt
+        return real_loss(*a)
+
+    monkeypatch.setattr(train, "bce_dice_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(common + ["--out", str(broken)])
+    monkeypatch.setattr(train, "bce_dice_loss", real_loss)
+    first = _weights(broken / "last.pt")
+    assert _weights(broken / "last.pt") and torch.load(
+        broken / "last.pt", weights_only=False)["epoch"] == 1
+    assert not list(broken.glob("*.tmp"))                      # nothing half-written
+    assert len((broken / "log.csv").read_text().splitlines()) == 2
+    assert train.main(common + ["--out", str(broken), "--resume"]) == 0
+
+    resumed, expected = _weights(broken / "last.pt"), _weights(straight / "last.pt")
+    assert any(not torch.equal(first[k], resumed[k]) for k in first)   # it did train on
+    assert all(torch.equal(resumed[k], expected[k]) for k in expected)
+    log = lambda p: [r.split(",")[:-1] for r in (p / "log.csv").read_text().splitlines()]  # noqa: E731
+    assert log(broken) == log(straight) and len(log(broken)) == 3      # seconds column aside
+
+    # a finished run resumes to nothing new; other settings or no checkpoint: refused
+    assert train.main(common + ["--out", str(broken), "--resume"]) == 0
+    assert all(torch.equal(_weights(broken / "last.pt")[k], expected[k]) for k in expected)
+    assert train.main(common + ["--out", str(broken), "--resume", "--lr", "1e-3"]) == 2
+    assert train.main(common + ["--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert train.main(common + ["--out", str(broken), "--resume", "--init",
+                                str(broken / "best.pt")]) == 2
+    assert train.main(common + ["--out", str(broken), "--tumor-share", "1.5"]) == 2
+
+
+def test_train_cli_splits_within_each_collection(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    _fake_brats(one, ["A1", "A2", "A3"])
+    _fake_brats(two, ["B1", "B2"])
+    out = tmp_path / "run"
+    assert train.main([str(one), str(two), "--out", str(out), "--epochs", "1",
+                       "--no-progress", "--augment", "0"]) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert [n[0] for n in split["val_cases"]] == ["A", "B"]
+    assert split["collections"]["B1"] == "two" and len(split["train_cases"]) == 3
+    _fake_brats(two, ["A1"])  # the same case name in two collections
+    assert train.main([str(one), str(two), "--out", str(out), "--no-progress"]) == 2
 
 
 def test_warm_start_copies_layers_and_shared_region_rows():
