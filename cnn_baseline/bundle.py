@@ -2,22 +2,28 @@
 
 A *bundle* is the dictionary that ``torch.save`` wrote: ``state_dict``, ``config``
 (the keyword arguments of :class:`~cnn_baseline.networks.CompressedUNet`), and
-metadata (regions, split, epochs, for int8 the calibration and backend).
+metadata (regions, split, epochs, for int8 the calibration and ``backend``, for a
+pruned network its pruning). A file whose name ends in ``.xz`` holds the same
+bytes compressed with LZMA: the zeros of a pruned network then take almost no
+room on disk.
 
 This module sits below both users of the files: :mod:`cnn_baseline.inference`
 loads them for prediction, :mod:`cnn_baseline.quantize` writes the int8 file from
 the fp32 one. Neither of those imports the other at module level, and
 ``quantize`` never imports ``inference``.
 """
+import io
+import lzma
 import pathlib
 import warnings
 
 import torch
 
 from cnn_baseline.networks import CompressedUNet
+from pcnnseg.io import write_bytes_atomic
 
-__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "read_bundle", "bundle_info",
-           "fp32_model"]
+__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "PRUNED_INT8_WEIGHTS", "VARIANTS",
+           "read_bundle", "write_bundle", "bundle_info", "fp32_model"]
 
 #: Folder of the bundled weights.
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
@@ -26,6 +32,11 @@ WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet.pt"
 #: int8 weights, written by ``python -m cnn_baseline.quantize``.
 INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_int8.pt"
+#: int8 weights of the network pruned by global magnitude, LZMA-compressed,
+#: written by ``python -m cnn_baseline.prune``.
+PRUNED_INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_pruned_int8.pt.xz"
+#: The bundled variants and their files.
+VARIANTS = {"fp32": FP32_WEIGHTS, "int8": INT8_WEIGHTS, "pruned_int8": PRUNED_INT8_WEIGHTS}
 
 
 def read_bundle(path):
@@ -48,9 +59,38 @@ def read_bundle(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no weights file {str(path)!r}")
+    source = path
+    if path.suffix == ".xz":
+        try:
+            source = io.BytesIO(lzma.decompress(path.read_bytes()))
+        except lzma.LZMAError as err:
+            raise ValueError(f"path: {str(path)!r} is not an LZMA-compressed weights file "
+                             f"({err})") from None
     with warnings.catch_warnings():  # deprecation notices of quantized tensor storage
         warnings.simplefilter("ignore")
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(source, map_location="cpu", weights_only=False)
+
+
+def write_bundle(bundle, path):
+    """Write a bundle atomically, LZMA-compressed when ``path`` ends in ``.xz``.
+
+    Parameters
+    ----------
+    bundle : dict
+    path : str or os.PathLike
+
+    Returns
+    -------
+    int
+        Bytes written.
+    """
+    buffer = io.BytesIO()
+    torch.save(bundle, buffer)
+    data = buffer.getvalue()
+    if pathlib.Path(path).suffix == ".xz":
+        data = lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)
+    write_bytes_atomic(path, data)
+    return len(data)
 
 
 def bundle_info(bundle):

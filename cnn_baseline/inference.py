@@ -16,43 +16,51 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_baseline.bundle import (FP32_WEIGHTS, INT8_WEIGHTS, WEIGHTS_DIR, bundle_info,
-                                 fp32_model, read_bundle)
+from cnn_baseline.bundle import (FP32_WEIGHTS, INT8_WEIGHTS, PRUNED_INT8_WEIGHTS, VARIANTS,
+                                 WEIGHTS_DIR, bundle_info, fp32_model, read_bundle)
 from cnn_baseline.data import (REGIONS, SIZE, brain_box, crop_resize, normalize_case,
                                paste_back)
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.preprocess import nonempty_slices
 from pcnnseg.validation import check_bool, check_int, check_number, explain_memory_error
 
-__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "load_pretrained", "predict",
-           "model_regions"]
-# WEIGHTS_DIR, FP32_WEIGHTS and INT8_WEIGHTS live in cnn_baseline.bundle, which
-# cnn_baseline.quantize shares without importing this module; re-exported here.
+__all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "PRUNED_INT8_WEIGHTS", "VARIANTS",
+           "load_pretrained", "predict", "model_regions"]
+# The weights' paths live in cnn_baseline.bundle, which cnn_baseline.quantize
+# shares without importing this module; re-exported here.
 
 
-def load_pretrained(quantized=False, *, path=None):
-    """The bundled compressed U-Net, trained on BraTS 2018 for the three tumor regions.
+def load_pretrained(quantized=False, *, variant=None, path=None):
+    """A bundled compressed U-Net for the three tumor regions.
 
     Parameters
     ----------
     quantized : bool, optional
-        False (default) for the fp32 network, True for the int8 one (CPU only;
-        sets ``torch.backends.quantized.engine`` to the engine it was calibrated
-        for).
+        Shorthand: True is ``variant="int8"``. Default False.
+    variant : {"fp32", "int8", "pruned_int8"}, optional
+        Which of the bundled networks (:data:`cnn_baseline.bundle.VARIANTS`):
+        the fp32 one (default), its int8 quantization, or the network pruned by
+        global magnitude and quantized (:mod:`cnn_baseline.prune`). The int8
+        variants run on the CPU only and set ``torch.backends.quantized.engine``
+        to the engine they were calibrated for.
     path : str or os.PathLike, optional
-        Another weights file of the same form (``train --export`` for fp32,
-        ``cnn_baseline.quantize`` for int8). Default: the bundled file.
+        Another weights file of the variant's form (``train --export`` for fp32,
+        ``cnn_baseline.quantize`` or ``cnn_baseline.prune`` for int8). Default:
+        the bundled file.
 
     Returns
     -------
     CompressedUNet
         In eval mode on the CPU. ``model.info`` holds the training metadata
-        (cases of the split, epochs, seed, losses).
+        (cases of the split, epochs, seed, losses; the pruning for a pruned
+        network) and ``"variant"``.
 
     Raises
     ------
     TypeError
         If ``quantized`` is not a bool.
+    ValueError
+        For an unknown variant, or ``quantized=True`` with ``variant="fp32"``.
     FileNotFoundError
         If the weights file is missing.
 
@@ -63,11 +71,18 @@ def load_pretrained(quantized=False, *, path=None):
     (3, ['whole_tumor', 'tumor_core', 'enhancing'])
     """
     quantized = check_bool(quantized, "quantized")
-    if path is None:
-        path = INT8_WEIGHTS if quantized else FP32_WEIGHTS
-    bundle = read_bundle(path)
-    if not quantized:
-        return fp32_model(bundle)
+    if variant is None:
+        variant = "int8" if quantized else "fp32"
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {variant!r}")
+    if quantized and variant == "fp32":
+        raise ValueError("quantized: True asks for an int8 network, variant 'fp32' for the "
+                         "float one")
+    bundle = read_bundle(VARIANTS[variant] if path is None else path)
+    if variant == "fp32":
+        model = fp32_model(bundle)
+        model.info["variant"] = variant
+        return model
     # Imported here, not at the top: the package imports this module, and
     # ``python -m cnn_baseline.quantize`` must not find quantize already imported.
     from cnn_baseline.quantize import quantized_skeleton
@@ -77,7 +92,7 @@ def load_pretrained(quantized=False, *, path=None):
         model = quantized_skeleton(bundle["config"], backend=bundle.get("backend", "x86"))
         model.load_state_dict(bundle["state_dict"])
     model.eval()
-    model.info = bundle_info(bundle)
+    model.info = {**bundle_info(bundle), "variant": variant}
     return model
 
 

@@ -63,7 +63,7 @@ from cnn_baseline.losses import bce_dice_loss
 from cnn_baseline.networks import CompressedUNet, count_parameters
 from pcnnseg.io import find_brats_cases, load_brats_case
 
-__all__ = ["main", "load_slices", "evaluate_loss", "warm_start"]
+__all__ = ["main", "load_slices", "train_epoch", "evaluate_loss", "warm_start"]
 
 
 def load_slices(case_dirs, regions, *, progress=True):
@@ -130,6 +130,41 @@ def warm_start(model, bundle, regions):
                     target[row].copy_(source[source_rows[region]])
             copied.append(name)
     return copied
+
+
+def train_epoch(model, loader, optimizer, *, device="cpu", desc="epoch", progress=False):
+    """One pass over ``loader``: Adam steps on :func:`bce_dice_loss`; the mean loss.
+
+    Parameters
+    ----------
+    model : CompressedUNet
+    loader : iterable of (images, targets) tensor pairs
+        ``(N, 4, H, W)`` and ``(N, C, H, W)``.
+    optimizer : torch.optim.Optimizer
+    device : str, optional
+    desc : str, optional
+        Label of the progress bar.
+    progress : bool, optional
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    float
+    """
+    from tqdm import tqdm
+
+    model.train()
+    running = []
+    bar = tqdm(loader, desc=desc, disable=not progress, file=sys.stderr, mininterval=5.0)
+    for x, y in bar:
+        x, y = x.to(device), y.to(device)
+        loss = bce_dice_loss(model.logits(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        running.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}", refresh=False)
+    return float(np.mean(running))
 
 
 @torch.no_grad()
@@ -291,8 +326,6 @@ def _check_args(args):
 
 
 def _train(args):
-    from tqdm import tqdm
-
     problem = _check_args(args)
     if problem:
         return _fail(problem)
@@ -406,19 +439,8 @@ def _train(args):
                   f"{args.max_minutes}", file=sys.stderr)
             break
         t0 = time.perf_counter()
-        model.train()
-        running = []
-        bar = tqdm(loader, desc=f"epoch {epoch}", disable=not progress, file=sys.stderr,
-                   mininterval=5.0)
-        for x, y in bar:
-            x, y = x.to(device), y.to(device)
-            loss = bce_dice_loss(model.logits(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            running.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(running[-50:]):.4f}", refresh=False)
-        train_loss = float(np.mean(running))
+        train_loss = train_epoch(model, loader, optimizer, device=device,
+                                 desc=f"epoch {epoch}", progress=progress)
         val_loss, val_dice = evaluate_loss(model, x_val, y_val, batch_size=args.batch_size,
                                            device=device)
         score = float(np.mean(val_dice)) if higher_is_better else val_loss
