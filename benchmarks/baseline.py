@@ -1,6 +1,7 @@
 """The compressed U-Net baseline on its validation cases: accuracy, latency, size.
 
-For the bundled weights (``cnn_baseline/weights``), fp32 and int8, on the
+For the bundled weights (``cnn_baseline/weights``): fp32, int8 and, when it
+is bundled, the pruned int8 network (:mod:`cnn_baseline.prune`), on the
 validation cases of their split (read from the weights; never trained on, but
 they chose the epoch by early stopping and the int8 network's float first
 level, as the report says):
@@ -10,14 +11,16 @@ level, as the report says):
 * latency per slice: one forward pass on a ``(1, 4, 128, 128)`` slice, median of
   ``--slice-repeats`` runs; per volume: ``predict`` on the first validation case
   (normalisation, cropping, every slice with brain, pasting back), median of
-  ``--volume-repeats`` runs. fp32 (default memory format), fp32 channels_last and
-  int8 are timed side by side, round-robin, in this one run;
-* parameters, multiply-accumulates per slice and size of the weights on disk; the
-  classic U-Net's parameter count for comparison.
+  ``--volume-repeats`` runs. fp32 (default memory format), fp32 channels_last,
+  int8 and pruned int8 are timed side by side, round-robin, in this one run;
+* parameters (non-zero convolution weights left after pruning), multiply-
+  accumulates per slice, and the size of each weights file on disk, as bundled
+  and LZMA-compressed (``xz -9e``: what the zeros of pruning save); the classic
+  U-Net's parameter count for comparison.
 
 Usage::
 
-    python benchmarks/baseline.py [--data ../shared/data/brats2018] [--threads 2]
+    python benchmarks/baseline.py [--data DIR [DIR ...]] [--threads 2]
         [--slice-repeats 30] [--volume-repeats 3]
 
 Writes ``benchmarks/results/baseline.json`` and ``baseline.md``. Exits 0 with a
@@ -43,12 +46,17 @@ import cnn_baseline  # noqa: E402
 from cnn_baseline import inference  # noqa: E402
 from cnn_baseline.data import extract_slices  # noqa: E402
 from cnn_baseline.networks import UNet, count_macs, count_parameters  # noqa: E402
+from cnn_baseline.bundle import compressed_size  # noqa: E402
+from cnn_baseline.prune import sparsity  # noqa: E402
 from pcnnseg import metrics  # noqa: E402
-from pcnnseg.io import BRATS_SEQUENCES, load_brats_case  # noqa: E402
+from pcnnseg.io import BRATS_SEQUENCES, find_brats_cases, load_brats_case  # noqa: E402
 
-DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DEFAULT_DATA = [os.path.join(SHARED, "brats2018"), os.path.join(SHARED, "brats2023_ssa")]
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-VARIANTS = ("fp32", "fp32_channels_last", "int8")
+#: Timed variants; the weights variant each runs (channels_last: fp32 weights).
+TIMED = {"fp32": "fp32", "fp32_channels_last": "fp32", "int8": "int8",
+         "pruned_int8": "pruned_int8"}
 
 
 def _median_ms(values):
@@ -57,12 +65,16 @@ def _median_ms(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--data", nargs="+", default=DEFAULT_DATA)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--slice-repeats", type=int, default=30)
     parser.add_argument("--volume-repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.data):
+    folders = {}
+    for root in args.data:
+        if os.path.isdir(root):
+            folders.update({d.name: d for d in find_brats_cases(root)})
+    if not folders:
         print(f"no data at {args.data}: nothing to evaluate")
         return 0
     if not (inference.FP32_WEIGHTS.is_file() and inference.INT8_WEIGHTS.is_file()):
@@ -73,12 +85,19 @@ def main(argv=None):
     torch.set_flush_denormal(True)
 
     fp32 = cnn_baseline.load_pretrained()
-    int8 = cnn_baseline.load_pretrained(quantized=True)
     fp32_cl = copy.deepcopy(fp32).to(memory_format=torch.channels_last)
     models = {"fp32": (fp32, False), "fp32_channels_last": (fp32_cl, True),
-              "int8": (int8, False)}
+              "int8": (cnn_baseline.load_pretrained(variant="int8"), False)}
+    weights = [v for v in inference.VARIANTS if inference.VARIANTS[v].is_file()]
+    if "pruned_int8" in weights:
+        models["pruned_int8"] = (cnn_baseline.load_pretrained(variant="pruned_int8"), False)
+    timed = [v for v in TIMED if v in models]
     info = fp32.info
     split = info["split"]
+    missing = [n for n in split["val_cases"] if n not in folders]
+    if missing:
+        print(f"validation cases {missing} not found in {args.data}: nothing to evaluate")
+        return 0
     regions = info["regions"]
     load = os.getloadavg()
 
@@ -86,12 +105,12 @@ def main(argv=None):
     rows = []
     first = None  # the case timed below; the others need not stay in memory
     for name in split["val_cases"]:
-        case = load_brats_case(os.path.join(args.data, name))
+        case = load_brats_case(folders[name])
         if first is None:
             first = case
         truth = metrics.brats_regions(case.labels)
         spacing = tuple(case.geometry.spacing[::-1])
-        for variant in ("fp32", "int8"):
+        for variant in weights:
             model, cl = models[variant]
             pred = cnn_baseline.predict(case, model=model, regions=regions, channels_last=cl)
             row = {"case": name, "variant": variant}
@@ -109,22 +128,22 @@ def main(argv=None):
     slices = extract_slices(first, regions=tuple(regions))
     mid = slices.images[len(slices.images) // 2][None]
     x = torch.from_numpy(np.ascontiguousarray(mid))
-    inputs = {"fp32": x, "fp32_channels_last": x.contiguous(memory_format=torch.channels_last),
-              "int8": x}
-    slice_times = {v: [] for v in VARIANTS}
+    inputs = {v: x.contiguous(memory_format=torch.channels_last) if models[v][1] else x
+              for v in timed}
+    slice_times = {v: [] for v in timed}
     with torch.no_grad():
-        for v in VARIANTS:  # warm-up
+        for v in timed:  # warm-up
             for _ in range(3):
                 models[v][0](inputs[v])
         for _ in range(args.slice_repeats):
-            for v in VARIANTS:
+            for v in timed:
                 t0 = time.perf_counter()
                 models[v][0](inputs[v])
                 slice_times[v].append(time.perf_counter() - t0)
     volume = np.stack([first.images[s] for s in BRATS_SEQUENCES])
-    volume_times = {v: [] for v in VARIANTS}
+    volume_times = {v: [] for v in timed}
     for _ in range(args.volume_repeats):
-        for v in VARIANTS:
+        for v in timed:
             model, cl = models[v]
             t0 = time.perf_counter()
             cnn_baseline.predict(volume, model=model, channels_last=cl)
@@ -146,20 +165,29 @@ def main(argv=None):
         "parameters": n_params, "classic_unet_parameters": count_parameters(UNet()),
         "macs_per_slice": count_macs(fp32),
         "int8_float_macs_per_slice": count_macs(fp32.inc),
-        "size_on_disk_bytes": {"fp32": inference.FP32_WEIGHTS.stat().st_size,
-                               "int8": inference.INT8_WEIGHTS.stat().st_size},
-        "latency_slice_ms": {v: _median_ms(slice_times[v]) for v in VARIANTS},
-        "latency_volume_s": {v: float(np.median(volume_times[v])) for v in VARIANTS},
+        "variants": weights, "timed": timed,
+        "files": {v: inference.VARIANTS[v].name for v in weights},
+        "collections": split.get("collections", {}),
+        "size_on_disk_bytes": {v: inference.VARIANTS[v].stat().st_size for v in weights},
+        "size_standalone_xz_bytes": {v: compressed_size(models[v][0]) for v in weights},
+        "nonzero_conv_weights": {"fp32": sparsity(fp32)[1]},
+        "latency_slice_ms": {v: _median_ms(slice_times[v]) for v in timed},
+        "latency_volume_s": {v: float(np.median(volume_times[v])) for v in timed},
         "volume_timed": split["val_cases"][0], "volume_slices_segmented": len(slices.index),
         "slice_repeats": args.slice_repeats, "volume_repeats": args.volume_repeats,
     }
-    for variant in ("fp32", "int8"):
+    if "pruned_int8" in models:
+        pruned = models["pruned_int8"][0].info["pruning"]
+        summary["pruning"] = pruned
+        summary["nonzero_conv_weights"]["pruned_int8"] = pruned["remaining_weights"]
+    for variant in weights:
         sel = [r for r in rows if r["variant"] == variant]
         summary[f"mean_{variant}"] = {k: float(np.mean([r[k] for r in sel]))
                                       for k in sel[0] if k not in ("case", "variant")}
-    summary["dice_change_int8_minus_fp32"] = {
-        region: summary["mean_int8"][f"dice_{region}"] - summary["mean_fp32"][f"dice_{region}"]
-        for region in regions}
+    summary["dice_change_vs_fp32"] = {
+        v: {region: summary[f"mean_{v}"][f"dice_{region}"]
+            - summary["mean_fp32"][f"dice_{region}"] for region in regions}
+        for v in weights if v != "fp32"}
     pcnn = os.path.join(RESULTS, "segmentation.json")
     try:   # the held-out figures of benchmarks/segmentation.py's cross-validation
         with open(pcnn) as fh:
@@ -185,22 +213,24 @@ def _markdown(s, rows):
     regions = s["regions"]
     short = {"whole_tumor": "WT", "tumor_core": "TC", "enhancing": "ET"}
     lat_s, lat_v = s["latency_slice_ms"], s["latency_volume_s"]
+    collections = sorted({c for c in s.get("collections", {}).values()})
     lines = [
-        "# Compressed U-Net baseline on BraTS 2018 validation cases",
+        "# Compressed U-Net baseline on its validation cases",
         "",
         f"{s['date']}; {s['machine']}, torch {s['torch']}, {s['threads']} threads, "
         f"quantized engine {s['quantized_engine']}. `python benchmarks/baseline.py`.",
         f"Bundled weights: trained on {len(s['train_cases'])} cases ({s['train_slices']} "
-        f"slices), best of {s['epochs_run']} epochs = epoch {s['best_epoch']} "
+        f"slices{', collections ' + ', '.join(collections) if collections else ''}), "
+        f"best of {s['epochs_run']} epochs = epoch {s['best_epoch']} "
         f"({s['train_minutes']} min on the CPU); evaluated on the {len(s['val_cases'])} "
         f"validation cases {', '.join(s['val_cases'])}.",
         f"How the figures were obtained: the {len(s['val_cases'])} validation cases were "
-        "never trained on, but they chose the epoch (the lowest loss on them, early "
+        "never trained on, but they chose the epoch (the best score on them, early "
         "stopping) and, for int8, that the first level stays in float (a diagnosis on "
-        "their slices, `cnn_baseline/quantize.py`): the figures below are not fully "
-        "independent of them.",
-        "Dice and HD95 (95th percentile of surface distances, mm) on whole volumes "
-        "(240 x 240 x 155), predicted slice by slice.",
+        "earlier validation slices, `cnn_baseline/quantize.py`): the figures below are not "
+        "fully independent of them.",
+        "Dice and HD95 (95th percentile of surface distances, mm) on whole volumes, "
+        "predicted slice by slice.",
         "",
         "Sensitivity and predicted / true volume show over- or under-segmentation.",
         "",
@@ -211,52 +241,53 @@ def _markdown(s, rows):
     ]
 
     def cells(r):
-        return " | ".join(f"{r[f'dice_{g}']:.3f} | {r[f'hd95_mm_{g}']:.1f} | "
+        return " | ".join(f"{r[f'dice_{g}']:.3f} | {_mm(r[f'hd95_mm_{g}'])} | "
                           f"{r[f'sensitivity_{g}']:.3f} | {r[f'volume_ratio_{g}']:.2f}"
                           for g in regions)
 
     for r in rows:
         lines.append(f"| {r['case']} | {r['variant']} | {cells(r)} |")
-    for v in ("fp32", "int8"):
+    for v in s["variants"]:
         lines.append(f"| **mean** | {v} | {cells(s[f'mean_{v}'])} |")
     missing = [short[g] for g in ("whole_tumor", "tumor_core", "enhancing") if g not in regions]
     if missing:
         lines += ["", f"{', '.join(missing)}: not measured, the bundled network predicts "
                       f"{', '.join(short[g] for g in regions)} only."]
-    wt = s["mean_fp32"].get("dice_whole_tumor")
-    if wt is not None:
-        verdict = "reached" if wt >= 0.81 else "not reached"
-        lines += ["", f"Goal: the published whole-tumor Dice 0.81 (Niepceron et al. 2020, "
-                      f"BraTS 2015; core 0.77, enhancing 0.53). Here, fp32: {wt:.3f} on "
-                      f"the {len(s['val_cases'])} validation cases, {verdict}, with "
-                      f"{len(s['train_cases'])} training cases and {s['epochs_run']} "
-                      "epochs."]
-    change = ", ".join(f"{short[g]} {d:+.4f}" for g, d in s["dice_change_int8_minus_fp32"].items())
-    lines += ["", f"Dice change int8 - fp32 (mean over cases): {change}."]
+    if len(regions) == 3:
+        got = [s["mean_fp32"][f"dice_{g}"] for g in regions]
+        verdict = ("reached" if all(d >= goal for d, goal in zip(got, (0.81, 0.77, 0.53)))
+                   else "not reached")
+        lines += ["", "Goal: at least the published Dice (Niepceron et al. 2020, BraTS 2015) "
+                      "of 0.81 whole tumor, 0.77 core, 0.53 enhancing. Here, fp32: "
+                  + ", ".join(f"{short[g]} {d:.3f}" for g, d in zip(regions, got))
+                  + f" on the {len(s['val_cases'])} validation cases, {verdict}."]
+    for v, change in s["dice_change_vs_fp32"].items():
+        lines.append(f"Dice change {v} - fp32 (mean over cases): " + ", ".join(
+            f"{short[g]} {d:+.4f}" for g, d in change.items()) + ".")
     if "pcnn_dice_same_cases" in s:
         lines += ["PCNN (`segment_tumor`, no training, held-out figures of the "
                   "cross-validation in benchmarks/results/segmentation.md) "
                   "whole-tumor Dice on the same cases: " + ", ".join(
                       f"{k} {v:.3f}" for k, v in s["pcnn_dice_same_cases"].items()) + "."]
+    timed = s["timed"]
     lines += [
         "",
         f"Latency, medians, measured side by side round-robin in one run "
         f"({s['threads']} threads; load average {s['loadavg_at_start'][0]} at start, "
         f"{s['loadavg_at_end'][0]} at end: the 2 cores are shared):",
         "",
-        "| | fp32 | fp32 channels_last | int8 |",
-        "|---|---:|---:|---:|",
+        "| | " + " | ".join(v.replace("_", " ") for v in timed) + " |",
+        "|---|" + "---:|" * len(timed),
         f"| ms per slice (1 x 4 x 128 x 128, {s['slice_repeats']} runs) | "
-        f"{lat_s['fp32']:.1f} | {lat_s['fp32_channels_last']:.1f} | {lat_s['int8']:.1f} |",
+        + " | ".join(f"{lat_s[v]:.1f}" for v in timed) + " |",
         f"| s per volume ({s['volume_timed']}, {s['volume_slices_segmented']} slices, "
-        f"preprocessing included, {s['volume_repeats']} runs) | {lat_v['fp32']:.2f} | "
-        f"{lat_v['fp32_channels_last']:.2f} | {lat_v['int8']:.2f} |",
-        f"| speed-up over fp32, per slice | 1.00 | "
-        f"{lat_s['fp32'] / lat_s['fp32_channels_last']:.2f} | "
-        f"{lat_s['fp32'] / lat_s['int8']:.2f} |",
+        f"preprocessing included, {s['volume_repeats']} runs) | "
+        + " | ".join(f"{lat_v[v]:.2f}" for v in timed) + " |",
+        "| speed-up over fp32, per slice | "
+        + " | ".join(f"{lat_s['fp32'] / lat_s[v]:.2f}" for v in timed) + " |",
         "",
         "Per slice here is the network's forward pass alone on a prepared tensor, the "
-        "three variants in this one process. The head to head "
+        "variants in this one process. The head to head "
         "(benchmarks/results/compare.md) times the whole `cnn_baseline.predict` on a "
         "240 x 240 slice of four sequences (normalisation, cropping and resampling to "
         "128 x 128, pasting back), each method in its own process, in another run: "
@@ -265,11 +296,38 @@ def _markdown(s, rows):
         f"Size: {s['parameters']:,} parameters (classic U-Net: "
         f"{s['classic_unet_parameters']:,}), {s['macs_per_slice'] / 1e6:.0f} million "
         f"multiply-accumulates per 128 x 128 slice (int8: the first level, "
-        f"{s['int8_float_macs_per_slice'] / 1e6:.0f} million, stays in float); weights on disk "
-        f"{s['size_on_disk_bytes']['fp32'] / 2 ** 20:.2f} MiB fp32, "
-        f"{s['size_on_disk_bytes']['int8'] / 2 ** 20:.2f} MiB int8.",
+        f"{s['int8_float_macs_per_slice'] / 1e6:.0f} million, stays in float).",
+        "",
+        "Size of each network as a file of its own (its state dict, `torch.save`, "
+        "LZMA-compressed: `cnn_baseline.bundle.compressed_size`), the figure to compare; "
+        "and the bundled file (the int8 one holds only the calibration of the fp32 "
+        "weights, from which `load_pretrained` rebuilds the same int8 network):",
+        "",
+        "| weights | non-zero convolution weights | MiB on its own | smaller than fp32 | "
+        "bundled file | MiB bundled |",
+        "|---|---:|---:|---:|---|---:|",
     ]
+    alone = s["size_standalone_xz_bytes"]
+    for v in s["variants"]:
+        nonzero = s["nonzero_conv_weights"].get(v, s["nonzero_conv_weights"]["fp32"])
+        lines.append(f"| {v} | {nonzero:,} | {alone[v] / 2 ** 20:.2f} | "
+                     f"{100 * (1 - alone[v] / alone['fp32']):.0f} % | `{s['files'][v]}` | "
+                     f"{s['size_on_disk_bytes'][v] / 2 ** 20:.2f} |")
+    total = sum(s["size_on_disk_bytes"].values())
+    lines += ["", f"Bundled together: {total / 2 ** 20:.2f} MiB ({total / 1e6:.2f} MB)."]
+    if "pruning" in s:
+        p = s["pruning"]
+        lines += ["", f"Pruned int8: {p['method']}, {100 * p['amount']:.0f} % of the "
+                      f"convolution weights removed, then {p['fine_tune_epochs']} epoch(s) of "
+                      f"fine-tuning on the training cases with them held at zero, then int8 "
+                      f"as the dense network (`python -m cnn_baseline.prune`). The zeros are "
+                      f"stored: the dense int8 kernels do the same work, so any latency "
+                      f"difference above is noise, not sparsity."]
     return "\n".join(lines) + "\n"
+
+
+def _mm(value):
+    return "—" if value is None or not np.isfinite(value) else f"{value:.1f}"
 
 
 if __name__ == "__main__":

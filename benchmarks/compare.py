@@ -155,22 +155,17 @@ class _CNN:
 
     def describe(self):
         """Size and MACs; called after the peak memory was read (int8 counts on fp32)."""
-        weights = self.cb.inference
-        if self.method == "unet_fp32":
-            fp32, path = self.model, None
-        elif self.method == "cnn_int8":
-            fp32, path = self.cb.load_pretrained(), weights.INT8_WEIGHTS
-        else:
-            fp32, path = self.model, weights.FP32_WEIGHTS
+        fp32 = self.cb.load_pretrained() if self.method == "cnn_int8" else self.model
         n = self.cb.count_parameters(fp32)
         out = {"parameters": n, "macs_per_slice": self.cb.count_macs(fp32),
                "precision": "int8" if self.method == "cnn_int8" else "fp32"}
         if self.method == "cnn_int8":  # its first level runs in float (quantize.py)
             out["float_macs_per_slice"] = self.cb.count_macs(fp32.inc)
-        if path is None:
+        if self.method == "unet_fp32":
             return {**out, "size_on_disk_bytes": 4 * n,
                     "size_note": "fp32 parameters (not saved: untrained)"}
-        return {**out, "size_on_disk_bytes": path.stat().st_size, "size_note": path.name}
+        return {**out, "size_on_disk_bytes": self.cb.bundle.compressed_size(self.model),
+                "size_note": "state dict, LZMA-compressed"}
 
 
 def _load(data, name):

@@ -23,15 +23,16 @@ from cnn_baseline.networks import CompressedUNet
 from pcnnseg.io import write_bytes_atomic
 
 __all__ = ["WEIGHTS_DIR", "FP32_WEIGHTS", "INT8_WEIGHTS", "PRUNED_INT8_WEIGHTS", "VARIANTS",
-           "read_bundle", "write_bundle", "bundle_info", "fp32_model"]
+           "read_bundle", "write_bundle", "compressed_size", "bundle_info", "fp32_model"]
 
 #: Folder of the bundled weights.
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
 #: fp32 weights (outputs: whole tumor, tumor core, enhancing tumor), written by
-#: ``python -m cnn_baseline.train --export``.
-FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet.pt"
-#: int8 weights, written by ``python -m cnn_baseline.quantize``.
-INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_int8.pt"
+#: ``python -m cnn_baseline.train --export``, LZMA-compressed.
+FP32_WEIGHTS = WEIGHTS_DIR / "compressed_unet.pt.xz"
+#: int8 network: the calibration of the fp32 weights (no weights of its own),
+#: written by ``python -m cnn_baseline.quantize``.
+INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_int8.pt.xz"
 #: int8 weights of the network pruned by global magnitude, LZMA-compressed,
 #: written by ``python -m cnn_baseline.prune``.
 PRUNED_INT8_WEIGHTS = WEIGHTS_DIR / "compressed_unet_pruned_int8.pt.xz"
@@ -91,6 +92,20 @@ def write_bundle(bundle, path):
         data = lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)
     write_bytes_atomic(path, data)
     return len(data)
+
+
+def compressed_size(model):
+    """Bytes of ``model``'s state dict saved by ``torch.save`` and LZMA-compressed.
+
+    The size of a network as a file of its own, whatever form it is bundled in
+    (the bundled int8 file holds a calibration and needs the fp32 file): the
+    figure to compare between variants.
+    """
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(model.state_dict(), buffer)
+    return len(lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
 
 
 def bundle_info(bundle):

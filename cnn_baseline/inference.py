@@ -10,6 +10,7 @@ them into an array of the input's shape. Slices are taken along axis 0 of a
 """
 import functools
 import numbers
+import pathlib
 import warnings
 
 import numpy as np
@@ -46,7 +47,9 @@ def load_pretrained(quantized=False, *, variant=None, path=None):
     path : str or os.PathLike, optional
         Another weights file of the variant's form (``train --export`` for fp32,
         ``cnn_baseline.quantize`` or ``cnn_baseline.prune`` for int8). Default:
-        the bundled file.
+        the bundled file. An int8 file written by ``cnn_baseline.quantize`` holds
+        a calibration, not weights: the fp32 file it names must lie beside it,
+        and turning the calibration into scales takes about 3 s on loading.
 
     Returns
     -------
@@ -60,7 +63,8 @@ def load_pretrained(quantized=False, *, variant=None, path=None):
     TypeError
         If ``quantized`` is not a bool.
     ValueError
-        For an unknown variant, or ``quantized=True`` with ``variant="fp32"``.
+        For an unknown variant, ``quantized=True`` with ``variant="fp32"``, or an
+        int8 calibration recorded on other fp32 weights than those beside it.
     FileNotFoundError
         If the weights file is missing.
 
@@ -78,21 +82,32 @@ def load_pretrained(quantized=False, *, variant=None, path=None):
     if quantized and variant == "fp32":
         raise ValueError("quantized: True asks for an int8 network, variant 'fp32' for the "
                          "float one")
-    bundle = read_bundle(VARIANTS[variant] if path is None else path)
+    path = pathlib.Path(VARIANTS[variant] if path is None else path)
+    bundle = read_bundle(path)
     if variant == "fp32":
         model = fp32_model(bundle)
         model.info["variant"] = variant
         return model
     # Imported here, not at the top: the package imports this module, and
     # ``python -m cnn_baseline.quantize`` must not find quantize already imported.
-    from cnn_baseline.quantize import quantized_skeleton
+    from cnn_baseline.quantize import quantize_with_state, quantized_skeleton, weights_digest
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = quantized_skeleton(bundle["config"], backend=bundle.get("backend", "x86"))
-        model.load_state_dict(bundle["state_dict"])
+    backend = bundle.get("backend", "x86")
+    if "calibration_state" in bundle:   # the fp32 weights beside it, quantized on loading
+        fp32 = fp32_model(read_bundle(path.parent / bundle["fp32_weights"]))
+        if weights_digest(fp32) != bundle["fp32_sha256"]:
+            raise ValueError(f"path: {str(path)!r} was calibrated on other fp32 weights than "
+                             f"{bundle['fp32_weights']!r} beside it; rerun "
+                             f"python -m cnn_baseline.quantize")
+        model = quantize_with_state(fp32, bundle["calibration_state"], backend=backend)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = quantized_skeleton(bundle["config"], backend=backend)
+            model.load_state_dict(bundle["state_dict"])
     model.eval()
     model.info = {**bundle_info(bundle), "variant": variant}
+    model.info.pop("calibration_state", None)
     return model
 
 

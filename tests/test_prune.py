@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 
 from cnn_baseline import bundle, inference, prune, train  # noqa: E402
 from cnn_baseline.networks import CompressedUNet  # noqa: E402
+from cnn_baseline import quantize  # noqa: E402
 from cnn_baseline.quantize import quantize_model  # noqa: E402
 from test_baseline import _fake_brats  # noqa: E402
 
@@ -96,6 +97,23 @@ def test_compressed_bundle_round_trips_and_is_smaller_when_pruned(tmp_path):
     assert lzma.decompress(packed.read_bytes()) == plain.read_bytes()
 
 
+def test_quantize_with_state_is_quantize_model():
+    model = _tiny(1)
+    batches = [torch.rand(2, 4, 32, 32), torch.rand(2, 4, 32, 32)]
+    state = quantize.calibrate(model, batches)
+    assert state and all("activation_post_process" in k for k in state)
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(quantize.quantize_with_state(model, state)(x),
+                           quantize_model(model, batches)(x))
+    with pytest.raises(ValueError, match="observer entries of this network"):
+        quantize.quantize_with_state(model, {k: v for k, v in list(state.items())[1:]})
+    with pytest.raises(ValueError, match="calibration: expected at least one batch"):
+        quantize.calibrate(model, [])
+    assert quantize.weights_digest(model) == quantize.weights_digest(_tiny(1))
+    assert quantize.weights_digest(model) != quantize.weights_digest(_tiny(2))
+
+
 def test_load_pretrained_variant_errors():
     with pytest.raises(ValueError, match="variant: expected one of"):
         inference.load_pretrained(variant="int4")
@@ -126,6 +144,23 @@ def test_prune_cli_writes_pruned_fp32_and_int8_that_load_and_predict(tmp_path):
     with torch.no_grad():
         assert int8(x).shape == fp32(x).shape == (1, 3, 128, 128)
     assert (out / "pruned_60_int8.pt.xz").stat().st_size < 0.6 * (out / "pruned_60_fp32.pt").stat().st_size
+    # the int8 calibration file: no weights, the fp32 file beside it, the same network
+    calib = tmp_path / "w_int8.pt.xz"
+    assert quantize.main([str(data_dir), "--weights", str(weights), "--out", str(calib),
+                          "--slices", "4"]) == 0
+    assert calib.stat().st_size < 0.2 * weights.stat().st_size
+    rebuilt = inference.load_pretrained(variant="int8", path=calib)
+    dense = inference.load_pretrained(path=weights)
+    images, _, _ = train.load_slices([data_dir / n for n in dense.info["split"]["train_cases"]],
+                                     tuple(dense.info["regions"]), progress=False)
+    direct = quantize_model(dense, quantize.calibration_batches(images, n_slices=4))
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), direct(x))
+    # calibrated on other weights than those now beside it: refused
+    bundle.write_bundle({**bundle.read_bundle(weights), "state_dict": fp32.state_dict()},
+                        weights)
+    with pytest.raises(ValueError, match="was calibrated on other fp32 weights"):
+        inference.load_pretrained(variant="int8", path=calib)
     # bad options and missing cases: exit 2
     assert prune.main([str(data_dir), "--weights", str(weights), "--amounts", "1.2"]) == 2
     assert prune.main([str(data_dir), "--weights", str(weights), "--bundle", "0.3"]) == 2

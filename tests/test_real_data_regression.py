@@ -60,21 +60,24 @@ def test_default_segmentation_and_regions_match_the_committed_figures(committed,
 UNET_TOLERANCE = 0.005
 
 
-@pytest.mark.parametrize("variant", ["fp32", "int8"])
+@pytest.mark.parametrize("variant", ["fp32", "int8", "pruned_int8"])
 def test_bundled_unet_matches_the_committed_figures(variant):
     pytest.importorskip("torch")
     import cnn_baseline
 
     committed = json.loads(BASELINE_RESULTS.read_text(encoding="utf-8"))
+    if variant not in committed["summary"].get("variants", ["fp32", "int8"]):
+        pytest.skip(f"no committed figures of the {variant} weights")
     name = committed["summary"]["val_cases"][0]
-    case_dir = DATA / "brats2018" / name
-    if not case_dir.is_dir():
-        pytest.skip(f"{case_dir} is absent")
+    found_dirs = [DATA / c / name for c in ("brats2018", "brats2023_ssa")
+                  if (DATA / c / name).is_dir()]
+    if not found_dirs:
+        pytest.skip(f"case {name} is absent from {DATA}")
     expected = next(c for c in committed["cases"]
                     if c["case"] == name and c["variant"] == variant)
     regions = ("whole_tumor", "tumor_core", "enhancing")
-    case = load_brats_case(case_dir)
-    model = cnn_baseline.load_pretrained(quantized=variant == "int8")
+    case = load_brats_case(found_dirs[0])
+    model = cnn_baseline.load_pretrained(variant=variant)
     found = cnn_baseline.predict(case, model=model, regions=regions)
     truth = brats_regions(case.labels)
     for k, region in enumerate(regions):
