@@ -1,7 +1,8 @@
 """The compressed U-Net baseline on its validation cases: accuracy, latency, size.
 
 For the bundled weights (``cnn_baseline/weights``): fp32, int8 and, when it
-is bundled, the pruned int8 network (:mod:`cnn_baseline.prune`), on the
+is bundled, the pruned int8 network (:mod:`cnn_baseline.prune`; with
+``--pruned DIR`` also every pruned network of that folder), on the
 validation cases of their split (read from the weights; never trained on, but
 they chose the epoch by early stopping and the int8 network's float first
 level, as the report says):
@@ -20,7 +21,7 @@ level, as the report says):
 
 Usage::
 
-    python benchmarks/baseline.py [--data DIR [DIR ...]] [--threads 2]
+    python benchmarks/baseline.py [--data DIR [DIR ...]] [--threads 2] [--pruned DIR]
         [--slice-repeats 30] [--volume-repeats 3]
 
 Writes ``benchmarks/results/baseline.json`` and ``baseline.md``. Exits 0 with a
@@ -31,6 +32,7 @@ import copy
 import datetime
 import json
 import os
+import pathlib
 import platform
 import sys
 import time
@@ -69,6 +71,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--slice-repeats", type=int, default=30)
     parser.add_argument("--volume-repeats", type=int, default=3)
+    parser.add_argument("--pruned", default=None,
+                        help="folder of python -m cnn_baseline.prune: also measure its "
+                             "pruned_*_int8.pt.xz networks")
     args = parser.parse_args(argv)
     folders = {}
     for root in args.data:
@@ -88,10 +93,18 @@ def main(argv=None):
     fp32_cl = copy.deepcopy(fp32).to(memory_format=torch.channels_last)
     models = {"fp32": (fp32, False), "fp32_channels_last": (fp32_cl, True),
               "int8": (cnn_baseline.load_pretrained(variant="int8"), False)}
-    weights = [v for v in inference.VARIANTS if inference.VARIANTS[v].is_file()]
-    if "pruned_int8" in weights:
+    paths = {v: inference.VARIANTS[v] for v in inference.VARIANTS
+             if inference.VARIANTS[v].is_file()}
+    if "pruned_int8" in paths:
         models["pruned_int8"] = (cnn_baseline.load_pretrained(variant="pruned_int8"), False)
-    timed = [v for v in TIMED if v in models]
+    bundled = list(paths)
+    if args.pruned:   # the sweep of python -m cnn_baseline.prune, beside the bundled ones
+        for f in sorted(pathlib.Path(args.pruned).glob("pruned_*_int8.pt.xz")):
+            name = f.name[:-len(".pt.xz")]
+            models[name] = (cnn_baseline.load_pretrained(variant="pruned_int8", path=f), False)
+            paths[name] = f
+    weights = list(paths)
+    timed = [v for v in TIMED if v in models] + [v for v in weights if v not in TIMED]
     info = fp32.info
     split = info["split"]
     missing = [n for n in split["val_cases"] if n not in folders]
@@ -165,10 +178,10 @@ def main(argv=None):
         "parameters": n_params, "classic_unet_parameters": count_parameters(UNet()),
         "macs_per_slice": count_macs(fp32),
         "int8_float_macs_per_slice": count_macs(fp32.inc),
-        "variants": weights, "timed": timed,
-        "files": {v: inference.VARIANTS[v].name for v in weights},
+        "variants": weights, "bundled": bundled, "timed": timed,
+        "files": {v: paths[v].name for v in weights},
         "collections": split.get("collections", {}),
-        "size_on_disk_bytes": {v: inference.VARIANTS[v].stat().st_size for v in weights},
+        "size_on_disk_bytes": {v: paths[v].stat().st_size for v in weights},
         "size_standalone_xz_bytes": {v: compressed_size(models[v][0]) for v in weights},
         "nonzero_conv_weights": {"fp32": sparsity(fp32)[1]},
         "latency_slice_ms": {v: _median_ms(slice_times[v]) for v in timed},
@@ -176,10 +189,10 @@ def main(argv=None):
         "volume_timed": split["val_cases"][0], "volume_slices_segmented": len(slices.index),
         "slice_repeats": args.slice_repeats, "volume_repeats": args.volume_repeats,
     }
-    if "pruned_int8" in models:
-        pruned = models["pruned_int8"][0].info["pruning"]
-        summary["pruning"] = pruned
-        summary["nonzero_conv_weights"]["pruned_int8"] = pruned["remaining_weights"]
+    summary["pruning"] = {v: models[v][0].info["pruning"] for v in weights
+                          if "pruning" in models[v][0].info}
+    for v, pruning in summary["pruning"].items():
+        summary["nonzero_conv_weights"][v] = pruning["remaining_weights"]
     for variant in weights:
         sel = [r for r in rows if r["variant"] == variant]
         summary[f"mean_{variant}"] = {k: float(np.mean([r[k] for r in sel]))
@@ -313,16 +326,26 @@ def _markdown(s, rows):
         lines.append(f"| {v} | {nonzero:,} | {alone[v] / 2 ** 20:.2f} | "
                      f"{100 * (1 - alone[v] / alone['fp32']):.0f} % | `{s['files'][v]}` | "
                      f"{s['size_on_disk_bytes'][v] / 2 ** 20:.2f} |")
-    total = sum(s["size_on_disk_bytes"].values())
+    total = sum(s["size_on_disk_bytes"][v] for v in s["bundled"])
     lines += ["", f"Bundled together: {total / 2 ** 20:.2f} MiB ({total / 1e6:.2f} MB)."]
-    if "pruning" in s:
-        p = s["pruning"]
-        lines += ["", f"Pruned int8: {p['method']}, {100 * p['amount']:.0f} % of the "
-                      f"convolution weights removed, then {p['fine_tune_epochs']} epoch(s) of "
-                      f"fine-tuning on the training cases with them held at zero, then int8 "
-                      f"as the dense network (`python -m cnn_baseline.prune`). The zeros are "
-                      f"stored: the dense int8 kernels do the same work, so any latency "
-                      f"difference above is noise, not sparsity."]
+    for v, p in s["pruning"].items():
+        lines += ["", f"{v}: {p['method']}, {100 * p['amount']:.0f} % of the convolution "
+                      f"weights removed, then {p['fine_tune_epochs']} epoch(s) of fine-tuning "
+                      f"on the training cases with them held at zero (training loss "
+                      f"{', '.join(f'{x:.4f}' for x in p['fine_tune_losses'])}), then int8 "
+                      f"as the dense network (`python -m cnn_baseline.prune`)."]
+    for v in s["pruning"]:
+        smaller = 1 - alone[v] / alone["fp32"]
+        drop = s["dice_change_vs_fp32"][v].get("whole_tumor")
+        if drop is not None:
+            met = "met" if smaller >= 0.70 and drop >= -0.01 else "not met"
+            lines.append(f"\nGoal for {v} (at least 70 % smaller than fp32, whole-tumor Dice "
+                         f"drop at most 0.01): {100 * smaller:.0f} % smaller, WT Dice "
+                         f"{drop:+.4f}; {met}.")
+    if s["pruning"]:
+        lines += ["", "The zeros are stored: the dense int8 kernels do the same work on "
+                      "them, so pruning makes the file smaller, not the network faster; any "
+                      "latency difference between int8 and pruned int8 above is noise."]
     return "\n".join(lines) + "\n"
 
 

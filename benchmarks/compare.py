@@ -45,7 +45,7 @@ are not PCNN operations and are not in that count, but are in the CPU time).
 
 Usage::
 
-    python benchmarks/compare.py [--data ../shared/data/brats2018] [--threads 1 2]
+    python benchmarks/compare.py [--data DIR [DIR ...]] [--threads 1 2]
         [--rounds 2] [--slice-repeats 10] [--watts-per-core 10]
     python benchmarks/compare.py --report-only   # remake the report from compare.json
 
@@ -73,7 +73,8 @@ sys.path.insert(0, ROOT)
 from pcnnseg import energy, metrics  # noqa: E402
 from pcnnseg.io import BRATS_SEQUENCES, load_brats_case  # noqa: E402
 
-DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "brats2018")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DEFAULT_DATA = [os.path.join(SHARED, "brats2018"), os.path.join(SHARED, "brats2023_ssa")]
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 METHODS = ("pcnn", "pcnn_segment", "cnn_fp32", "cnn_int8", "unet_fp32")
 LABELS = {"pcnn": "PCNN (segment + boxes)", "pcnn_segment": "PCNN (segment only)",
@@ -174,7 +175,10 @@ def _load(data, name):
     from cnn_baseline.data import normalize_case
     from pcnnseg.preprocess import nonempty_slices
 
-    case = load_brats_case(os.path.join(data, name))
+    folders = [os.path.join(d, name) for d in data if os.path.isdir(os.path.join(d, name))]
+    if not folders:
+        raise FileNotFoundError(f"case {name!r} is in none of {data}")
+    case = load_brats_case(folders[0])
     stack = np.stack([case.images[s] for s in BRATS_SEQUENCES])
     brain = normalize_case(stack)[1]
     slices = nonempty_slices(brain, min_pixels=MIN_BRAIN_PIXELS)
@@ -270,7 +274,7 @@ def _run_worker(method, threads, args, out, accuracy):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(max(args.threads)),
                OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", method,
-           "--data", args.data, "--out", out,
+           "--data", *args.data, "--out", out,
            "--slice-repeats", str(args.slice_repeats), "--worker-threads", str(threads),
            "--threads", *map(str, args.threads), "--cases", *args.cases]
     cmd += ["--accuracy"] if accuracy else []
@@ -593,7 +597,8 @@ def plots(rows, folder):
 
 def _parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--data", nargs="+", default=DEFAULT_DATA,
+                   help="folders of BraTS case folders (default: both collections)")
     p.add_argument("--threads", type=int, nargs="+", default=None,
                    help="thread counts to run (default 1 to all cores)")
     p.add_argument("--rounds", type=int, default=2)
@@ -628,7 +633,7 @@ def main(argv=None):
             saved = json.load(fh)
         rows = summarise(saved["raw"], watts_per_core=saved["summary"]["watts_per_core"])
         return write_report(args.results, saved["summary"], rows, saved["raw"])
-    if not os.path.isdir(args.data):
+    if not any(os.path.isdir(d) for d in args.data):
         print(f"no data at {args.data}: nothing to compare")
         return 0
     try:
