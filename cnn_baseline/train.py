@@ -371,6 +371,9 @@ def _train(args):
                                              seed=args.seed, groups=groups)
     except ValueError as err:
         return _fail(err)
+    if checkpoint is not None and (checkpoint["split"]["train_cases"] != train_names
+                                   or checkpoint["split"]["val_cases"] != val_names):
+        return _fail("--resume: the cases found differ from the checkpoint's split")
     os.makedirs(args.out, exist_ok=True)
     progress = not args.no_progress
     regions = tuple(args.regions)
@@ -413,9 +416,6 @@ def _train(args):
         "lr", "seconds"]
     best, best_epoch, history, first_epoch = None, 0, [], 1
     if checkpoint is not None:
-        if checkpoint["split"]["train_cases"] != train_names or \
-                checkpoint["split"]["val_cases"] != val_names:
-            return _fail("--resume: the cases found differ from the checkpoint's split")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if scheduler is not None:
@@ -428,10 +428,9 @@ def _train(args):
     _write_log(os.path.join(args.out, "log.csv"), fields, history)
 
     start, epoch_time = time.perf_counter(), 0.0
-    stopped_early = bool(history) and first_epoch - 1 - best_epoch >= args.patience
+    if history and first_epoch - 1 - best_epoch >= args.patience:
+        first_epoch = args.epochs + 1   # the run had stopped early: nothing left to train
     for epoch in range(first_epoch, args.epochs + 1):
-        if stopped_early:
-            break
         elapsed = time.perf_counter() - start
         if (args.max_minutes is not None and epoch > first_epoch
                 and elapsed + epoch_time > 60.0 * args.max_minutes):

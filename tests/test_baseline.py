@@ -482,6 +482,11 @@ def test_train_cli_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert train.main(common + ["--out", str(broken), "--resume", "--init",
                                 str(broken / "best.pt")]) == 2
     assert train.main(common + ["--out", str(broken), "--tumor-share", "1.5"]) == 2
+    # another case in the folder changes the split: refused, the run's files untouched
+    split_before = (broken / "split.json").read_text()
+    _fake_brats(tmp_path, ["D"])
+    assert train.main(common + ["--out", str(broken), "--resume"]) == 2
+    assert (broken / "split.json").read_text() == split_before
 
 
 def test_train_cli_splits_within_each_collection(tmp_path):
