@@ -23,7 +23,7 @@ from pcnnseg import phantom  # noqa: E402
 from pcnnseg.metrics import dice  # noqa: E402
 
 BRATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2018"
-HAVE_WEIGHTS = inference.FP32_WEIGHTS.is_file() and inference.INT8_WEIGHTS.is_file()
+HAVE_WEIGHTS = all(p.is_file() for p in inference.VARIANTS.values())
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="bundled weights not built")
 
 
@@ -307,6 +307,11 @@ def test_quantized_model_stays_close_to_fp32():
 def test_bundled_weights_load_and_predict():
     fp32 = cnn_baseline.load_pretrained()
     int8 = cnn_baseline.load_pretrained(quantized=True)
+    pruned = cnn_baseline.load_pretrained(variant="pruned_int8")
+    assert (fp32.info["variant"], int8.info["variant"], pruned.info["variant"]) == (
+        "fp32", "int8", "pruned_int8")
+    assert pruned.info["pruning"]["zeros"] >= 0.5
+    assert pruned.info["split"] == int8.info["split"] == fp32.info["split"]
     info = fp32.info
     assert count_parameters(fp32) == count_parameters(
         CompressedUNet(out_channels=len(info["regions"])))
@@ -314,7 +319,7 @@ def test_bundled_weights_load_and_predict():
     assert sum(p.stat().st_size for p in bundled) < 10 ** 7     # under 10 MB together
     assert not set(info["split"]["train_cases"]) & set(info["split"]["val_cases"])
     stack, _ = _four(seed=5, shape=(131, 97))
-    for model in (fp32, int8):
+    for model in (fp32, int8, pruned):
         mask = cnn_baseline.predict(stack, model=model)
         assert mask.shape == (131, 97) and mask.dtype == bool
     vol = np.stack([stack, stack, np.zeros_like(stack)], axis=1)  # (4, 3, 131, 97)

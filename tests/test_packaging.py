@@ -215,7 +215,8 @@ def wheel_paths(tmp_path_factory):
 def test_wheel_installs_the_packages_and_their_data(wheel_paths):
     names = top_level_names(wheel_paths)
     assert names == {"pcnnseg", "pcnnseg_kernels", "cnn_baseline"}
-    for name in ("compressed_unet.pt.xz", "compressed_unet_int8.pt.xz"):
+    for name in ("compressed_unet.pt.xz", "compressed_unet_int8.pt.xz",
+                 "compressed_unet_pruned_int8.pt.xz"):
         assert f"cnn_baseline/weights/{name}" in wheel_paths
     assert any(p.startswith("pcnnseg/data/") for p in wheel_paths)
     assert "cnn_baseline/bundle.py" in wheel_paths
