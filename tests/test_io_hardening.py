@@ -676,3 +676,515 @@ def test_non_finite_geometry_is_refused(tmp_path, what, values, message, writer)
                                          f"sequence of {message}"):
         writer(tmp_path / "m.nii.gz", _mask().astype(np.uint8), like)
     assert _listing(tmp_path) == []
+
+
+# ------------------------------------------------- what mutation testing found (issue 17)
+# Each test below pins a behaviour that a mutant of pcnnseg/io.py changed without any
+# test failing (tests/MUTATION.md): mostly the messages and error numbers users see.
+
+
+def _quoted(path):
+    """``path`` as the messages quote it, escaped for a regular expression."""
+    return re.escape(repr(os.fspath(path)))
+
+
+def test_the_last_line_of_an_error_is_its_reason():
+    assert io._last_line(RuntimeError("")) == ""
+    assert io._last_line(RuntimeError("ITK ERROR:\n  where\nthe reason\n")) == "the reason"
+
+
+def test_colour_pictures_become_grey_by_averaging_rgb_alpha_ignored(tmp_path):
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[...] = (30, 60, 120, 255)
+    rgba[0, 0] = (0, 3, 9, 0)
+    for name, array in (("rgb.png", rgba[..., :3]), ("rgba.png", rgba)):
+        img = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=True)
+        sitk.WriteImage(img, str(tmp_path / name))
+        got = read_image(tmp_path / name).array
+        assert got.shape == (3, 4)
+        np.testing.assert_allclose(got, array[..., :3].mean(axis=-1))
+
+
+def test_a_wrong_path_says_what_is_wrong_with_it():
+    with pytest.raises(TypeError, match=r"^path: expected a path \(str, bytes or "
+                                        r"os\.PathLike\), got int$"):
+        read_image(3)
+    with pytest.raises(ValueError, match=r"^path: expected a path, got one holding a NUL "
+                                         rf"character: {_quoted('a' + chr(0) + 'b.nii')}$"):
+        read_image("a\0b.nii")
+    with pytest.raises(ValueError, match=r"^path: expected a path that is valid UTF-8, got "
+                                         rf"{_quoted(os.fsdecode(b'x-' + bytes([255])))}$"):
+        read_image(b"x-\xff")
+
+
+@pytest.mark.parametrize("kind, name", [
+    (stat.S_IFDIR, "a directory"), (stat.S_IFIFO, "a named pipe (FIFO)"),
+    (stat.S_IFSOCK, "a socket"), (stat.S_IFCHR, "a character device"),
+    (stat.S_IFBLK, "a block device"), (stat.S_IFLNK, "not a regular file")])
+def test_kinds_of_files_are_named(kind, name):
+    assert io._file_kind(kind | 0o644) == name
+
+
+def _fail_for(monkeypatch, call, match, exc):
+    """Make ``os.<call>`` raise ``exc`` for paths containing ``match``."""
+    real = getattr(os, call)
+
+    def failing(path, *args, **kwargs):
+        if match in os.fsdecode(path):
+            raise exc
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(io.os, call, failing)
+
+
+def test_a_missing_or_unreachable_input_says_so(tmp_path, monkeypatch):
+    missing = tmp_path / "none.nii.gz"
+    with pytest.raises(FileNotFoundError, match=rf"^path: no such file or directory: "
+                                                rf"{_quoted(missing)}$"):
+        read_image(missing)
+    os.symlink("loop", tmp_path / "loop")
+    with pytest.raises(OSError, match=rf"^\[Errno 40\] path: cannot access {_quoted(tmp_path / 'loop')} "
+                                      r"\(Too many levels of symbolic links\)$") as info:
+        read_image(tmp_path / "loop")
+    assert info.value.errno == errno.ELOOP
+    _fail_for(monkeypatch, "stat", "closed", PermissionError(errno.EACCES, "Permission denied"))
+    with pytest.raises(PermissionError, match=rf"^\[Errno 13\] path: cannot read "
+                                              rf"{_quoted(tmp_path / 'closed' / 'a.nii')}: "
+                                              r"permission denied on a folder above it$") as info:
+        read_image(tmp_path / "closed" / "a.nii")
+    assert info.value.errno == errno.EACCES
+
+
+def test_inputs_are_opened_read_only_without_blocking_or_leaking(tmp_path, monkeypatch):
+    _volume_file(tmp_path / "a.nii.gz", shape=(2, 3, 4))
+    flags, real = [], os.open
+
+    def spy(path, flag, *args, **kwargs):
+        if os.fsdecode(path).endswith("a.nii.gz"):
+            flags.append(flag)
+        return real(path, flag, *args, **kwargs)
+
+    monkeypatch.setattr(io.os, "open", spy)
+    read_image(tmp_path / "a.nii.gz")
+    assert flags and all(f & os.O_ACCMODE == os.O_RDONLY and f & os.O_NONBLOCK
+                         and f & os.O_CLOEXEC for f in flags)
+
+
+@pytest.mark.parametrize("exc, kind, message", [
+    (PermissionError(errno.EACCES, "Permission denied"), PermissionError,
+     r": permission denied$"),
+    (OSError(errno.EIO, "Input/output error"), OSError, r" \(Input/output error\)$"),
+])
+def test_an_input_that_cannot_be_opened_keeps_its_errno(tmp_path, monkeypatch, exc, kind,
+                                                         message):
+    _volume_file(tmp_path / "a.nii.gz", shape=(2, 3, 4))
+    _fail_for(monkeypatch, "open", "a.nii.gz", exc)
+    verb = "read" if kind is PermissionError else "open"
+    with pytest.raises(kind, match=rf"^\[Errno {exc.errno}\] path: cannot {verb} {_quoted(tmp_path / 'a.nii.gz')}"
+                                   + message) as info:
+        read_image(tmp_path / "a.nii.gz")
+    assert info.value.errno == exc.errno
+
+
+def test_a_file_swapped_for_a_device_after_the_check_is_refused(tmp_path, monkeypatch):
+    _volume_file(tmp_path / "a.nii.gz", shape=(2, 3, 4))
+    regular = os.stat(tmp_path / "a.nii.gz")
+    monkeypatch.setattr(io, "_stat_input", lambda path, name: regular)
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    with pytest.raises(ValueError, match=r"^path: expected an image file or a DICOM folder, "
+                                         r"got a character device: '/dev/null'$"):
+        read_image("/dev/null")
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) == before     # the descriptor was closed
+
+
+def test_an_unknown_format_says_what_simpleitk_said(tmp_path):
+    (tmp_path / "junk.xyz").write_bytes(b"not an image at all")
+    with pytest.raises(ValueError, match=rf"^path: cannot read {_quoted(tmp_path / 'junk.xyz')} "
+                                         r"as an image \([^\n]*ImageIO[^\n]*\)$"):
+        read_image(tmp_path / "junk.xyz")
+
+
+def test_an_unreadable_file_in_a_dicom_folder_says_permission(tmp_path, monkeypatch):
+    _series(tmp_path / "s")
+    (tmp_path / "s" / "notes").write_bytes(b"not listed by GDCM: its magic is read")
+
+    def denied(file, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(io, "open", denied, raising=False)
+    with pytest.raises(PermissionError, match=rf"^\[Errno 13\] path: cannot read "
+                                              rf"{_quoted(tmp_path / 's' / 'notes')} in the "
+                                              r"DICOM folder: permission denied$") as info:
+        read_image(tmp_path / "s")
+    assert info.value.errno == errno.EACCES
+
+
+@pytest.mark.parametrize("name", ["cut.dicom", "CUT.IMA", "cut.ima", "cut.dcm"])
+def test_a_short_file_with_a_dicom_name_is_a_truncated_slice(tmp_path, name):
+    _series(tmp_path / "s")
+    (tmp_path / "s" / name).write_bytes(b"\0" * 60)       # too short for the DICM magic
+    with pytest.raises(ValueError, match=rf"^path: cannot read DICOM file {_quoted(name)} in "
+                                         rf"{_quoted(tmp_path / 's')}: it is truncated or "
+                                         r"corrupt"):
+        read_image(tmp_path / "s")
+
+
+def test_series_uid_of_damaged_lengths_and_bytes():
+    tag = b"\x20\x00\x0e\x00"
+    # an explicit length past 32767 and an implicit one near 2**32: past the end
+    assert io._series_uid(tag + b"UI" + struct.pack("<H", 40000) + b"1.2.3" + b"\0" * 30000) \
+        is None
+    assert io._series_uid(tag + struct.pack("<I", 0xFFFFFFF0) + b"1.2.3" + b"\0" * 30) is None
+    # a byte that is not ASCII is replaced, not an error
+    assert io._series_uid(tag + b"UI\x06\x001.2.\xff\x00") == "1.2.\ufffd"
+
+
+def test_subfolders_and_dangling_links_do_not_end_the_folder_scan(tmp_path, monkeypatch):
+    _series(tmp_path / "s")
+    (tmp_path / "s" / "0sub").mkdir()
+    os.symlink(tmp_path / "gone", tmp_path / "s" / "0link")
+    (tmp_path / "s" / "zz.dcm").write_bytes(b"\0" * 60)   # truncated, scanned after them
+    real = os.scandir
+
+    @contextlib.contextmanager
+    def by_name(path):
+        with real(path) as entries:
+            yield iter(sorted(entries, key=lambda e: e.name))
+
+    monkeypatch.setattr(io.os, "scandir", by_name)
+    with pytest.raises(ValueError, match=r"'zz\.dcm'.*truncated or corrupt"):
+        read_image(tmp_path / "s")
+
+
+class _Tags:
+    """The two position tags of a series, as ``ImageSeriesReader.GetMetaData`` gives them."""
+
+    def __init__(self, z, cosines="1\\0\\0\\0\\1\\0", xy="0\\0\\"):
+        self.z, self.cosines, self.xy = z, cosines, xy
+
+    def GetMetaData(self, i, key):
+        return self.cosines if key == "0020|0037" else f"{self.xy}{self.z[i]}"
+
+
+@pytest.mark.parametrize("z, uneven", [
+    ((0, 1, 2, 3, 4), False),          # 1 mm apart
+    ((0, 2, 4, 7), False),             # one gap 1.5 times the others: accepted
+    ((0, 2, 4, 6.5), False),
+    ((0, 2, 4, 7.2), True),
+    ((0, 0.2, 2), True),               # three slices are enough to tell
+    ((0, 0, 0), True),                 # all at one position
+    ((0, 0), False),                   # two: nothing to compare
+])
+def test_slice_spacing_threshold(z, uneven):
+    check = lambda: io._check_slice_spacing(_Tags(z), len(z), "/d", "1.2")   # noqa: E731
+    if uneven:
+        with pytest.raises(ValueError, match=r"^path: the slices of DICOM series '1\.2' in "
+                                             r"'/d' are unevenly spaced"):
+            check()
+    else:
+        check()
+
+
+def test_slice_spacing_is_not_checked_without_usable_tags():
+    z = (0, 0.2, 2)
+    io._check_slice_spacing(_Tags(z, cosines="1\\0\\0\\0\\1"), 3, "/d", "1.2")
+    io._check_slice_spacing(_Tags(z, xy="0\\"), 3, "/d", "1.2")
+
+
+def test_a_missing_slice_names_the_series_and_the_folder(tmp_path):
+    slices = _series(tmp_path / "s")
+    slices[2].unlink()
+    with pytest.raises(ValueError, match=r"series '1\.2\.826\.0\.1\.3680043\.2\.1125\.9' in "
+                                         rf"{_quoted(tmp_path / 's')} are unevenly spaced"):
+        read_image(tmp_path / "s")
+
+
+def test_dicom_reader_failures_pass_on_gdcm_s_reason(tmp_path, monkeypatch):
+    _series(tmp_path / "s")
+    folder = _quoted(tmp_path / "s")
+
+    def fail(*args):
+        raise RuntimeError("ITK ERROR:\nthe reason")
+
+    monkeypatch.setattr(io.sitk.ImageSeriesReader, "Execute", fail)
+    with pytest.raises(ValueError, match=r"^path: cannot read DICOM series "
+                                         rf"'1\.2\.826\.0\.1\.3680043\.2\.1125\.9' in {folder} "
+                                         r"\(the reason\)$"):
+        read_image(tmp_path / "s")
+    monkeypatch.setattr(io.sitk.ImageSeriesReader, "GetGDCMSeriesIDs", staticmethod(fail))
+    with pytest.raises(ValueError, match=rf"^path: cannot scan directory {folder} for DICOM "
+                                         r"series \(the reason\)$"):
+        read_image(tmp_path / "s")
+
+
+@pytest.mark.parametrize("call", ["open", "replace"])
+@pytest.mark.parametrize("writer", ["bytes", "mask"])
+def test_failing_create_or_rename_names_the_target_and_keeps_errno(tmp_path, monkeypatch,
+                                                                   call, writer):
+    _fail_for(monkeypatch, call, ".pcnnseg-", OSError(errno.EROFS, "Read-only file system"))
+    target = tmp_path / "out.nii.gz"
+    with pytest.raises(OSError, match=rf"^\[Errno 30\] path: cannot write {_quoted(target)} "
+                                      r"\(Read-only file system\)$") as info:
+        if writer == "bytes":
+            write_bytes_atomic(target, b"x")
+        else:
+            write_mask(target, _mask(), _like())
+    assert info.value.errno == errno.EROFS and _listing(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_failing_fsync_of_an_image_names_the_target(tmp_path, monkeypatch):
+    _fail_on_temp_files(monkeypatch, "fsync", OSError(errno.EIO, "Input/output error"))
+    with pytest.raises(OSError, match=rf"^\[Errno 5\] path: cannot write {_quoted(tmp_path / 'm.mha')} "
+                                      r"\(Input/output error\)$") as info:
+        write_mask(tmp_path / "m.mha", _mask(), _like())
+    assert info.value.errno == errno.EIO and _listing(tmp_path) == []
+
+
+def test_an_unexplained_writer_failure_is_an_io_error(tmp_path, monkeypatch):
+    def odd(img, path, *args):
+        raise RuntimeError("ITK ERROR: something unexpected")
+
+    monkeypatch.setattr(io.sitk, "WriteImage", odd)
+    with pytest.raises(OSError, match=r"\(ITK ERROR: something unexpected\)$") as info:
+        write_mask(tmp_path / "m.mha", _mask(), _like())
+    assert info.value.errno == errno.EIO
+
+
+def test_temporary_files_are_ours_alone_and_finals_follow_the_umask(tmp_path, monkeypatch):
+    created, names, real_open, real_replace = [], [], os.open, os.replace
+
+    def spy_open(path, flag, *args, **kwargs):
+        if flag & os.O_CREAT:
+            created.append(flag)
+        return real_open(path, flag, *args, **kwargs)
+
+    def spy_replace(src, dst):
+        names.append(os.path.basename(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "open", spy_open)
+    monkeypatch.setattr(io.os, "replace", spy_replace)
+    old = os.umask(0)
+    try:
+        write_bytes_atomic(tmp_path / "a.json", b"{}")
+        write_mask(tmp_path / "m.nii.gz", _mask(), _like())
+    finally:
+        os.umask(old)
+    assert len(created) == 2 and all(f & os.O_EXCL and f & os.O_CLOEXEC
+                                     and f & os.O_ACCMODE == os.O_RDWR for f in created)
+    assert re.fullmatch(r"\.pcnnseg-[0-9a-f]{8}\.tmp", names[0])
+    assert re.fullmatch(r"\.pcnnseg-[0-9a-f]{8}\.nii\.gz", names[1])
+    for name in ("a.json", "m.nii.gz"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666
+
+
+def test_a_taken_temporary_name_is_skipped(tmp_path, monkeypatch):
+    tokens = iter(["00000000", "00000000", "11111111"])
+    monkeypatch.setattr(io.secrets, "token_hex", lambda n: next(tokens))
+    write_bytes_atomic(tmp_path / "a.bin", b"first")     # takes .pcnnseg-00000000.tmp
+    (tmp_path / ".pcnnseg-00000000.tmp").write_bytes(b"someone else's")
+    write_bytes_atomic(tmp_path / "b.bin", b"second")
+    assert (tmp_path / "b.bin").read_bytes() == b"second"
+    assert (tmp_path / ".pcnnseg-00000000.tmp").read_bytes() == b"someone else's"
+
+
+@pytest.mark.parametrize("name", ["m.mha", "m.nrrd"])
+def test_masks_are_written_compressed(tmp_path, name):
+    like = Image(np.zeros((40, 48, 48), np.int16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                 tuple(np.eye(3).ravel()))
+    write_mask(tmp_path / name, np.zeros((40, 48, 48), bool), like)
+    assert (tmp_path / name).stat().st_size < 40 * 48 * 48 // 10
+
+
+def _on_temp_fd(fd):
+    return ".pcnnseg-" in os.readlink(f"/proc/self/fd/{fd}")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_short_writes_and_reads_are_completed(tmp_path, monkeypatch):
+    calls, real_write, real_pread = [], os.write, os.pread
+
+    def count():
+        calls.append(1)
+        if len(calls) > 200:
+            raise OSError(errno.EIO, "looping")
+
+    def trickle_write(fd, data):
+        if not _on_temp_fd(fd):
+            return real_write(fd, data)
+        count()
+        return real_write(fd, bytes(data[:1]))
+
+    def trickle_pread(fd, n, at):
+        if _on_temp_fd(fd):
+            count()
+            n = min(n, 1)
+        return real_pread(fd, n, at)
+
+    monkeypatch.setattr(io.os, "write", trickle_write)
+    monkeypatch.setattr(io.os, "pread", trickle_pread)
+    write_bytes_atomic(tmp_path / "a.bin", b"abcdef")
+    assert (tmp_path / "a.bin").read_bytes() == b"abcdef"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_file_longer_than_written_is_refused_even_read_byte_by_byte(tmp_path, monkeypatch):
+    real_write, real_pread = os.write, os.pread
+
+    def write_one_more(fd, data):      # a file system that appends a stray byte
+        real_write(fd, bytes(data) + b"!")
+        return len(data)
+
+    monkeypatch.setattr(io.os, "write", write_one_more)
+    monkeypatch.setattr(io.os, "pread", lambda fd, n, at: real_pread(fd, min(n, 1), at))
+    with pytest.raises(OSError, match=r"^\[Errno 5\] path: cannot write .*a\.bin': 7 bytes read back "
+                                      r"differ from the 6 written$") as info:
+        write_bytes_atomic(tmp_path / "a.bin", b"abcdef")
+    assert info.value.errno == errno.EIO and _listing(tmp_path) == []
+
+
+def test_a_write_of_zero_bytes_says_the_disk_is_full(tmp_path, monkeypatch):
+    monkeypatch.setattr(io.os, "write", lambda fd, data: 0)
+    with pytest.raises(OSError, match=r"out\.bin' \(No space left on device\)$"):
+        write_bytes_atomic(tmp_path / "out.bin", b"abc")
+
+
+def test_wrong_data_and_pictures_are_named(tmp_path, monkeypatch):
+    with pytest.raises(TypeError, match=r"^data: expected bytes, got str$"):
+        write_bytes_atomic(tmp_path / "a.bin", "text")
+    with pytest.raises(ValueError, match=r"^array: expected a \(H, W\) or \(H, W, 3\) uint8 "
+                                         r"array, got float64 with shape \(4, 5\)$"):
+        write_png(tmp_path / "a.png", np.zeros((4, 5)))
+    with pytest.raises(ValueError, match=r"^array: expected a \(H, W\) or \(H, W, 3\) uint8 "
+                                         r"array \(a PNG holds one 2-D picture, not a volume\), "
+                                         r"got uint8 with shape \(4, 5, 6\)$"):
+        write_png(tmp_path / "a.png", np.zeros((4, 5, 6), np.uint8))
+    import cv2
+    monkeypatch.setattr(cv2, "imdecode", lambda buf, flags: np.zeros((1, 1), np.uint8))
+    with pytest.raises(ValueError, match=r"^array: PNG encoding failed for shape \(8, 9\)$"):
+        write_png(tmp_path / "a.png", np.full((8, 9), 7, np.uint8))
+    assert _listing(tmp_path) == []
+
+
+def test_check_mask_format_names_path_by_default():
+    with pytest.raises(ValueError, match=r"^path: \.jpg compresses with losses"):
+        io.check_mask_format("a.jpg", (4, 5))
+
+
+@pytest.mark.parametrize("name", ["m.nii", "m.nii.gz"])
+def test_nifti_refuses_a_direction_that_is_not_a_rotation(tmp_path, name):
+    scaled = Image(np.zeros((6, 16, 20)), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                   (1.2, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r"^path: NIfTI stores only orthonormal directions"):
+        write_mask(tmp_path / name, _mask(), scaled)
+    assert _listing(tmp_path) == []
+
+
+def test_nifti_takes_a_rotation_rounded_to_six_digits(tmp_path):
+    c, s = round(np.cos(np.pi / 6), 6), round(np.sin(np.pi / 6), 6)   # 7e-7 off orthonormal
+    rotated = Image(np.zeros((6, 16, 20)), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0),
+                    (c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0))
+    write_mask(tmp_path / "m.nii.gz", _mask(), rotated)
+    np.testing.assert_allclose(read_image(tmp_path / "m.nii.gz").direction, rotated.direction,
+                               atol=1e-5)
+
+
+def test_a_file_that_does_not_read_back_says_why(tmp_path, monkeypatch):
+    def garbage(img, path, *args):
+        with open(path, "wb") as fh:
+            fh.write(b"not an image")
+
+    monkeypatch.setattr(io.sitk, "WriteImage", garbage)
+    with pytest.raises(OSError, match=rf"^\[Errno 5\] path: cannot write {_quoted(tmp_path / 'm.mha')}: the "
+                                      r"file written does not read back \(cannot read it as an "
+                                      r"image \([^\n]+\)\); is the disk full\?$") as info:
+        write_mask(tmp_path / "m.mha", _mask(), _like())
+    assert info.value.errno == errno.EIO
+
+
+def test_a_file_that_reads_back_other_voxels_is_an_io_error(tmp_path, monkeypatch):
+    real = io._read_file
+
+    def flipped(path):
+        image = real(path)
+        image.array[0, 0, 0] ^= 1
+        return image
+
+    monkeypatch.setattr(io, "_read_file", flipped)
+    with pytest.raises(OSError, match="reads back with other voxels") as info:
+        write_mask(tmp_path / "m.mha", _mask(), _like())
+    assert info.value.errno == errno.EIO
+
+
+def test_invalid_geometry_and_like_are_explained(tmp_path):
+    bad = Image(np.zeros((6, 16, 20)), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r"^like: invalid geometry for a 3-D image \((?!None\))"
+                                         r"[^\n]+\)$"):
+        write_mask(tmp_path / "m.mha", _mask(), bad)
+    with pytest.raises(TypeError, match=r"^like: expected a pcnnseg\.io\.Image, got int$"):
+        write_mask(tmp_path / "m.mha", _mask(), 3)
+    flat = Image(np.zeros((6, 16, 20)), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match=r"^mask: expected a 2-D or 3-D array matching like's "
+                                         r"2-D geometry, got shape \(6, 16, 20\)$"):
+        write_mask(tmp_path / "m.mha", _mask(), flat)
+    assert _listing(tmp_path) == []
+
+
+def test_same_grid_rounds_both_sides_alike():
+    from pcnnseg.io import check_same_grid
+    a = Image(np.zeros((2, 3, 4)), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
+    b = Image(a.array, a.spacing, (0.0, 0.0, 0.123456), a.direction)
+    with pytest.raises(ValueError, match=r"got \(0\.0, 0\.0, 0\.1235\);"):
+        check_same_grid(a, b, "a", "b")
+
+
+def test_case_convention_of_either_collection_or_none(tmp_path):
+    from tests.test_io import _fake_case_2023
+    assert case_convention(_fake_case(tmp_path, "A_1")) == "2018"
+    assert case_convention(_fake_case_2023(tmp_path, "BraTS-X-1")[0]) == "2023"
+    (tmp_path / "empty").mkdir()
+    assert case_convention(tmp_path / "empty") is None
+
+
+def test_brats_folder_messages_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"^root: no such directory: "
+                                                rf"{_quoted(tmp_path / 'no')}$"):
+        find_brats_cases(tmp_path / "no")
+    (tmp_path / "f").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"^root: expected a directory of BraTS case folders, "
+                                         rf"got a file: {_quoted(tmp_path / 'f')}$"):
+        find_brats_cases(tmp_path / "f")
+    (tmp_path / "empty").mkdir()    # no files at all: named as in the 2018 convention
+    with pytest.raises(FileNotFoundError, match=r"^case_dir: missing sequence 'flair' file "
+                                                r"'.*empty_flair\.nii\.gz'$"):
+        load_brats_case(tmp_path / "empty")
+
+
+def test_sequences_as_one_name_or_none(tmp_path):
+    case = _fake_case(tmp_path, "A_1")
+    assert list(load_brats_case(case, sequences="t2", labels=False).images) == ["t2"]
+    with pytest.raises(ValueError, match=r"^sequences: expected at least one sequence name, "
+                                         r"got none$"):
+        load_brats_case(case, sequences=())
+
+
+@pytest.mark.parametrize("seg, message", [
+    (np.array([0.0, 1.5]).reshape(1, 1, 2), "got non-integer values of dtype float64"),
+    (np.array([0.0, np.nan]).reshape(1, 1, 2), "got non-integer values of dtype float64"),
+    (np.array([0j, 1j]).reshape(1, 1, 2), "got dtype complex128"),
+])
+def test_labels_that_are_not_integers_are_named(seg, message):
+    with pytest.raises(ValueError, match=rf"^labels: expected integer labels in x_seg\.nii\.gz, "
+                                         rf"{message}$"):
+        io._labels_2018(seg, "2018", "x_seg.nii.gz")
+    assert np.array_equal(io._labels_2018(np.array([[[0.0, 4.0]]]), "2018", "x"), [[[0, 4]]])
+
+
+def test_a_directory_as_target_keeps_its_errno(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"^\[Errno 21\] path: expected a file name, "
+                                                rf"got a directory: {_quoted(tmp_path / 'd')}$") as info:
+        write_bytes_atomic(tmp_path / "d", b"x")
+    assert info.value.errno == errno.EISDIR
