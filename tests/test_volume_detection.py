@@ -117,3 +117,63 @@ def test_segmenter_with_a_slice_method_is_refused():
         detect_boxes({"flair": flair}, flair, method="reference", segmenter="default")
     with pytest.raises(ValueError, match="only the map method segments"):
         detect_many([], "unused", method="published", segmenter="default")
+
+
+# ------------------------------------------------- what mutation testing found (issue 17)
+
+
+def test_scores_are_areas_in_mm2_and_the_threshold_is_inclusive():
+    flair = np.ones((3, 20, 30), dtype=np.float32)
+    mask = np.zeros(flair.shape, dtype=bool)
+    mask[0, 2:6, 3:10] = True          # 28 px of 2 x 1.5 mm²: 84 mm²
+    mask[1, 5:7, 5:7] = True           # 4 px: 12 mm², exactly the threshold
+    mask[2, 5, 5] = True               # 3 mm²: under it
+    found = detect_volume(flair, whole_tumor=mask, spacing=(3.0, 2.0, 1.5), min_area=12.0)
+    assert [d.score for d in found.slices] == pytest.approx([84.0, 12.0, 3.0])
+    assert found.tumor_slices == [0, 1] and found.min_area == 12.0
+    for d in found.slices:             # no candidates were scored: empty, typed arrays
+        assert math.isnan(d.distance)
+        assert d.candidates.shape == (0, 4) and d.candidates.dtype == np.int64
+        assert d.distances.shape == (0,)
+
+
+def test_the_spacing_of_a_case_is_its_geometry():
+    from pcnnseg.io import BratsCase, Image
+    flair = np.ones((2, 8, 8), dtype=np.float32)
+    case = BratsCase("c", {"flair": flair}, None,
+                     Image(flair, (1.5, 2.0, 3.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel())))   # x, y, z
+    mask = np.zeros(flair.shape, dtype=bool)
+    mask[0, 1:3, 1:3] = True
+    assert detect_volume(case, whole_tumor=mask).slices[0].score == pytest.approx(4 * 3.0)
+    assert detect_volume(case, whole_tumor=mask, spacing=(1, 1, 1)).slices[0].score == 4.0
+
+
+def test_segmenting_options_reach_segment_tumor(monkeypatch):
+    import pcnnseg.tumor
+    seen = {}
+
+    def fake(images, **kwargs):
+        seen.update(kwargs)
+        return np.zeros((2, 8, 8), bool)
+
+    monkeypatch.setattr(pcnnseg.tumor, "segment_tumor", fake)
+    brain, segmenter = np.ones((2, 8, 8), bool), object()
+    detect_volume(np.ones((2, 8, 8), np.float32), brain_mask=brain, spacing=(3, 2, 1.5),
+                  segmenter=segmenter)
+    assert seen["brain_mask"] is brain and seen["segmenter"] is segmenter
+    assert tuple(seen["spacing"]) == (3.0, 2.0, 1.5)
+
+
+def test_messages_name_the_argument():
+    flair = np.ones((2, 8, 8), dtype=np.float32)
+    empty = np.zeros(flair.shape, bool)
+    with pytest.raises(TypeError, match=r"^min_area: "):
+        detect_volume(flair, whole_tumor=empty, min_area="large")
+    with pytest.raises(ValueError, match=r"^whole_tumor: the boxes are read off this mask, so "
+                                         r"brain_mask and segmenter, which segment, must not "
+                                         r"be given with it$"):
+        detect_volume(flair, whole_tumor=empty, segmenter="default")
+    half = np.zeros(flair.shape)
+    half[0, 0, 0] = 0.5
+    with pytest.raises(ValueError, match=r"^whole_tumor: "):
+        detect_volume(flair, whole_tumor=half)
