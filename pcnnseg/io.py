@@ -596,7 +596,8 @@ def _verify_written(tmp, path, suffix, img, array):
     try:
         back = _read_file(tmp)
     except (ValueError, OSError) as err:
-        reason = str(err).removeprefix("path: ").replace(repr(tmp), "it")
+        # the reader may quote the (already deleted) temporary name either way
+        reason = str(err).removeprefix("path: ").replace(repr(tmp), "it").replace(tmp, "it")
         raise OSError(errno.EIO, f"path: cannot write {path!r}: the file written does not "
                                  f"read back ({reason}); is the disk full?") from None
     if back.array.shape != array.shape or not np.array_equal(back.array, array):

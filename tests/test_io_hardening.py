@@ -1102,6 +1102,8 @@ def test_a_file_that_does_not_read_back_says_why(tmp_path, monkeypatch):
                                       r"image \([^\n]+\)\); is the disk full\?$") as info:
         write_mask(tmp_path / "m.mha", _mask(), _like())
     assert info.value.errno == errno.EIO
+    # the temporary file is gone: its name, however the reader quoted it, is not shown
+    assert ".pcnnseg-" not in str(info.value)
 
 
 def test_a_file_that_reads_back_other_voxels_is_an_io_error(tmp_path, monkeypatch):
