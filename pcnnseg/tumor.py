@@ -33,8 +33,13 @@ masks with no training:
    hyperintensities) lose to a one-sided lesion, at the price of tumors
    centred on the midline. Holes are filled slice by slice.
 5. **Regions** (``regions=True``, needs T1ce). Enhancement
-   ``C_t1ce - ENHANCEMENT_T1_WEIGHT C_t1`` inside the whole tumor runs through
-   the same PCNN to :data:`ENHANCING_THRESHOLD`: the enhancing tumor, opened.
+   ``C_t1ce - ENHANCEMENT_T1_WEIGHT C_t1`` inside the whole tumor (T1
+   hyperintensity, blood or fat, is bright in T1ce without enhancing) runs
+   through the same PCNN to :data:`ENHANCING_THRESHOLD`: the enhancing tumor,
+   opened. Subtracting only the positive part ``max(C_t1, 0)`` (``t1_part``), so
+   that T1-hypointense tissue does not pass for enhancement, was chosen by no
+   fold of the cross-validation: it gains 0.013 enhancing Dice and loses 0.053
+   core Dice.
    Tumor core: the enhancing tumor closed (2 voxels) and its holes filled
    slice by slice (the necrosis inside the enhancing rim), within the whole
    tumor. The label map is 1 (core without enhancement), 2 (edema), 4 (or 3
@@ -83,6 +88,7 @@ LINKING = 0.0                # beta of the PCNN: linking did not earn its place
 LINKING_DIMENSIONS = "3d"    # link across slices ("3d") or within each ("2d")
 ENHANCING_THRESHOLD = 0.15   # enhancement at which a voxel is enhancing tumor
 ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
+ENHANCEMENT_T1_PART = "signed"  # part of the T1 contrast subtracted: "signed" or "positive"
 CONTRAST_PERCENTILE = 99.0   # percentile of the brain at contrast 1
 SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmetry"
 
@@ -90,6 +96,7 @@ SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmet
 #: at iteration ``floor(ln(A_SCALE / a) / ALPHA_E) + 1``.
 A_SCALE = 2.0
 _ASYMMETRY_SIGMA = 2.0       # voxels
+T1_PARTS = ("positive", "signed")
 
 
 def as_sequences(images):
@@ -286,8 +293,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
                   t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
                   enhancing_threshold=ENHANCING_THRESHOLD, t1_weight=ENHANCEMENT_T1_WEIGHT,
-                  linking=LINKING_DIMENSIONS, selection=SELECTION, segmenter=None,
-                  progress=None):
+                  t1_part=ENHANCEMENT_T1_PART, linking=LINKING_DIMENSIONS, selection=SELECTION,
+                  segmenter=None, progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
 
     The method and its constants are in the module docstring of
@@ -326,7 +333,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     contrast_percentile : float
         Percentile of the brain that sets a contrast of 1
         (:func:`pcnnseg.preprocess.tissue_contrast`), in (50, 100].
-    enhancing_threshold, t1_weight
+    enhancing_threshold, t1_weight, t1_part
         See :func:`tumor_regions`.
     linking : {"3d", "2d"}
         Link voxels across slices (default) or run each slice on its own.
@@ -379,7 +386,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     _check_choice("selection", selection, ("thickest", "largest", "asymmetry"))
     percentile = _check_percentile(contrast_percentile)
     _check_regions_arguments(seqs if regions else None, label_convention,
-                             enhancing_threshold, t1_weight)
+                             enhancing_threshold, t1_weight, t1_part)
     segmenter = _check_segmenter(segmenter, seqs)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: expected a callable progress(done, total) or None, got "
@@ -417,20 +424,23 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         labels = tumor_regions(seqs, whole, brain_mask=full_brain, spacing=spacing,
                                label_convention=label_convention,
                                enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
-                               contrast_percentile=percentile, beta=beta, linking=linking)
+                               t1_part=t1_part, contrast_percentile=percentile, beta=beta,
+                               linking=linking)
     step()
     return labels
 
 
 def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
                   label_convention="2018", enhancing_threshold=ENHANCING_THRESHOLD,
-                  t1_weight=ENHANCEMENT_T1_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
-                  beta=LINKING, linking=LINKING_DIMENSIONS):
+                  t1_weight=ENHANCEMENT_T1_WEIGHT, t1_part=ENHANCEMENT_T1_PART,
+                  contrast_percentile=CONTRAST_PERCENTILE, beta=LINKING,
+                  linking=LINKING_DIMENSIONS):
     """BraTS label map from a whole-tumor mask: tumor core and enhancing tumor inside it.
 
     Step 5 of :mod:`pcnnseg.tumor`, usable on any whole-tumor mask (this
     package's, a fitted readout's, a network's): the enhancement
-    ``C_t1ce - t1_weight C_t1`` inside the whole tumor runs through the
+    ``C_t1ce - t1_weight T`` (``T`` the T1 contrast, or its positive part; see
+    ``t1_part``) inside the whole tumor runs through the
     intensity-order PCNN to ``enhancing_threshold`` and is opened: the
     enhancing tumor; the tumor core is the enhancing tumor closed (2 voxels) with
     its holes filled slice by slice (the necrosis inside the enhancing rim),
@@ -452,6 +462,10 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     t1_weight : float
         Share of the T1 contrast subtracted from the T1ce contrast, >= 0: T1
         hyperintensities (blood, fat) are bright in T1ce without enhancing.
+    t1_part : {"positive", "signed"}
+        Subtract only the positive part of the T1 contrast (its
+        hyperintensities), or the signed contrast, whose negative values (T1
+        hypointense tissue, most of a tumor) then add to the enhancement.
 
     Returns
     -------
@@ -465,7 +479,7 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     """
     seqs = as_sequences(images)
     spacing = _spacing_of(images, spacing)
-    _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight)
+    _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part)
     _check_weight("beta", beta)
     _check_choice("linking", linking, ("3d", "2d"))
     percentile = _check_percentile(contrast_percentile)
@@ -479,7 +493,7 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     with explain_memory_error(f"tumor_regions: images of shape {full_brain.shape}"):
         core, enhancing = _core_regions(crop, full_brain[box], whole[box] & full_brain[box],
                                         beta, spacing, linking, enhancing_threshold,
-                                        t1_weight, percentile)
+                                        t1_weight, t1_part, percentile)
     labels = np.zeros(full_brain.shape, dtype=np.uint8)
     values = BRATS_LABEL_CONVENTIONS[label_convention]
     part = labels[box]
@@ -525,11 +539,12 @@ def _check_percentile(value):
     return value
 
 
-def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight):
+def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part):
     """The constants of the regions, and T1ce among ``seqs`` (unless None)."""
     _check_choice("label_convention", label_convention, tuple(BRATS_LABEL_CONVENTIONS))
     _check_level("enhancing_threshold", enhancing_threshold)
     _check_weight("t1_weight", t1_weight)
+    _check_choice("t1_part", t1_part, T1_PARTS)
     if seqs is not None and "t1ce" not in seqs:
         raise ValueError(f"regions: the tumor regions need T1ce, got only {sorted(seqs)}")
 
@@ -556,7 +571,7 @@ def _check_segmenter(segmenter, seqs):
 
 
 def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshold, t1_weight,
-                  percentile):
+                  t1_part, percentile):
     """Tumor core and enhancing tumor inside the whole tumor (step 5), in the brain box."""
     core = np.zeros(whole.shape, dtype=bool)
     enhancing = np.zeros(whole.shape, dtype=bool)
@@ -570,7 +585,10 @@ def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshol
     enhancement = contrasts["t1ce"][box]
     if "t1" in contrasts:
         with np.errstate(over="ignore"):  # saturated contrasts: clipped below
-            enhancement = enhancement - np.float32(t1_weight) * contrasts["t1"][box]
+            t1 = contrasts["t1"][box]
+            if t1_part == "positive":
+                t1 = np.maximum(t1, np.float32(0.0))
+            enhancement = enhancement - np.float32(t1_weight) * t1
     inside = whole[box]
     S = np.clip(enhancement / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
     S[~inside] = 0.0

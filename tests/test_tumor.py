@@ -281,6 +281,25 @@ def test_tumor_regions_from_any_whole_tumor_mask(full_case):
         tumor_regions({"flair": images["flair"]}, labels > 0)
 
 
+def test_t1_hypointensity_does_not_pass_for_enhancement(full_case):
+    from pcnnseg.tumor import tumor_regions
+    images, labels = full_case
+    dark = dict(images, t1=np.where(labels == 2, 0.3 * images["t1"], images["t1"]))
+    whole = labels > 0
+    found = {part: brats_regions(tumor_regions(dark, whole, t1_weight=1.0, t1_part=part))
+             for part in ("positive", "signed")}
+    # subtracting the signed contrast adds the dark edema's |C_t1| to its enhancement
+    assert (found["signed"]["enhancing"] & (labels == 2)).sum() > 100
+    assert not (found["positive"]["enhancing"] & (labels == 2)).any()
+    assert dice(found["positive"]["enhancing"], labels == 4) > 0.75
+    assert dice(found["signed"]["enhancing"], labels == 4) < 0.6
+    # the default, chosen by the cross-validation, is the signed contrast
+    np.testing.assert_array_equal(tumor_regions(dark, whole, t1_weight=1.0),
+                                  tumor_regions(dark, whole, t1_weight=1.0, t1_part="signed"))
+    with pytest.raises(ValueError, match=r"t1_part: expected one of \('positive', 'signed'\)"):
+        segment_tumor(images, regions=True, t1_part="negative")
+
+
 def test_contrast_percentile_scales_the_threshold(case):
     images, labels = case
     strict = segment_tumor(images, contrast_percentile=99.9)
