@@ -58,6 +58,7 @@ import time
 import numpy as np
 import torch
 
+from cnn_baseline.bundle import write_bundle
 from cnn_baseline.data import REGIONS, SliceDataset, extract_slices, split_cases
 from cnn_baseline.losses import bce_dice_loss
 from cnn_baseline.networks import CompressedUNet, count_parameters
@@ -488,7 +489,7 @@ def _train(args):
                   "torch": torch.__version__,
                   "init": init_name}
         os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
-        _save_atomic(bundle, args.export)
+        write_bundle(bundle, args.export)   # LZMA-compressed when the name ends in .xz
         print(f"wrote {args.export}", file=sys.stderr)
     return 0
 

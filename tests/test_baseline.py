@@ -471,7 +471,9 @@ def test_train_cli_resumes_where_it_stopped(tmp_path, monkeypatch):
         broken / "last.pt", weights_only=False)["epoch"] == 1
     assert not list(broken.glob("*.tmp"))                      # nothing half-written
     assert len((broken / "log.csv").read_text().splitlines()) == 2
-    assert train.main(common + ["--out", str(broken), "--resume"]) == 0
+    export = tmp_path / "w.pt.xz"        # compressed, as the bundled files are
+    assert train.main(common + ["--out", str(broken), "--resume", "--export", str(export)]) == 0
+    assert cnn_baseline.load_pretrained(path=export).info["best_epoch"] in (1, 2)
 
     resumed, expected = _weights(broken / "last.pt"), _weights(straight / "last.pt")
     assert any(not torch.equal(first[k], resumed[k]) for k in first)   # it did train on
