@@ -319,3 +319,198 @@ def test_volumes_one_or_two_slices_thick(volume, n_slices):
     if n_slices == 1:
         np.testing.assert_array_equal(mask[0], segment_tumor(flair[z]))
     assert dice(mask, truth[z:z + n_slices]) > 0.9
+
+
+# ------------------------------------------------- what mutation testing found (issue 17)
+
+def test_tumor_stimulus_weighs_t2_against_flair_inside_the_brain():
+    from pcnnseg.tumor import tumor_stimulus
+    rng = np.random.default_rng(5)
+    f = rng.uniform(-1.0, 5.0, (4, 6)).astype(np.float32)   # negative and saturating
+    t = rng.uniform(-1.0, 5.0, (4, 6)).astype(np.float32)
+    brain = np.ones(f.shape, bool)
+    brain[0] = False
+
+    def expected(a):
+        return np.where(brain, np.clip(a / 2.0, 0.0, 1.0), 0.0)
+
+    both = tumor_stimulus({"flair": f, "t2": t}, brain, t2_weight=0.6)
+    assert both.dtype == np.float32
+    np.testing.assert_allclose(both, expected((f + 0.6 * t) / 1.6), rtol=1e-6)
+    np.testing.assert_allclose(tumor_stimulus({"flair": f, "t2": t}, brain, t2_weight=0.0),
+                               expected(f), rtol=1e-6)
+    np.testing.assert_allclose(tumor_stimulus({"flair": f}, brain), expected(f), rtol=1e-6)
+    np.testing.assert_allclose(tumor_stimulus({"t2": t}, brain), expected(t), rtol=1e-6)
+
+
+def test_saturated_contrasts_saturate_the_stimuli_without_a_warning(full_case):
+    import warnings
+
+    from pcnnseg.tumor import _FLOAT32_MAX, tumor_regions, tumor_stimulus
+    big = np.full((3, 3), np.finfo(np.float32).max, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        S = tumor_stimulus({"flair": big, "t2": big}, np.ones((3, 3), bool), t2_weight=1.0)
+        assert (S == 1).all()
+        images, labels = full_case
+        # a T1 contrast beyond 1 times the largest weight overflows float32
+        out = tumor_regions(images, labels > 0, t1_weight=_FLOAT32_MAX)
+    assert (out > 0).sum() == (labels > 0).sum()
+
+
+def test_mirror_reflects_about_the_brain_centre_and_stops_at_the_edges():
+    from pcnnseg.tumor import _mirror
+    a = np.arange(10.0)[None]
+    brain = np.zeros(a.shape, bool)
+    brain[0, :4] = True                 # centre 1.5: column x takes column 3 - x
+    np.testing.assert_array_equal(_mirror(a, brain)[0], [3, 2, 1, 0, 0, 0, 0, 0, 0, 0])
+    brain[:] = False
+    brain[0, 6:] = True                 # centre 7.5: column x takes column 15 - x
+    np.testing.assert_array_equal(_mirror(a, brain)[0], [9, 9, 9, 9, 9, 9, 9, 8, 7, 6])
+
+
+def test_tumor_regions_names_its_arguments(full_case):
+    from pcnnseg.tumor import tumor_regions
+    images, labels = full_case
+    whole = labels > 0
+    with pytest.raises(ValueError, match=r"^beta: expected a value >= 0"):
+        tumor_regions(images, whole, beta=-1.0)
+    with pytest.raises(ValueError, match=r"^linking: expected one of \('3d', '2d'\), got '4d'"):
+        tumor_regions(images, whole, linking="4d")
+    with pytest.raises(ValueError, match=r"^whole_tumor: expected a binary mask"):
+        tumor_regions(images, np.full(whole.shape, 0.5))
+
+
+def test_tumor_regions_passes_its_options_on(full_case, monkeypatch):
+    import pcnnseg.tumor as tumor
+    images, labels = full_case
+    whole = labels > 0
+    calls, percentiles = [], []
+    real_fired, real_contrast = tumor.fired, tumor.tissue_contrast
+
+    def fired(S, level, **kwargs):
+        calls.append((level, kwargs))
+        return real_fired(S, level, **kwargs)
+
+    def tissue_contrast(volume, mask, **kwargs):
+        percentiles.append(kwargs["upper_percentile"])
+        return real_contrast(volume, mask, **kwargs)
+
+    monkeypatch.setattr(tumor, "fired", fired)
+    monkeypatch.setattr(tumor, "tissue_contrast", tissue_contrast)
+    tumor.tumor_regions(images, whole, beta=0.2, spacing=(3.0, 1.0, 1.0), linking="2d",
+                        enhancing_threshold=0.3, contrast_percentile=90.0)
+    assert calls == [(0.15, {"beta": 0.2, "spacing": (3.0, 1.0, 1.0), "linking": "2d"})]
+    assert percentiles == [90.0, 90.0]          # T1ce and T1
+    calls.clear()
+    tumor.tumor_regions(_as_case(images, labels, spacing=(1.0, 1.0, 5.0)), whole)
+    assert calls[0][1]["spacing"] == (5.0, 1.0, 1.0)   # the case's geometry, (Z, Y, X)
+
+
+def test_tumor_regions_stay_inside_the_brain_mask(full_case):
+    from pcnnseg.tumor import tumor_regions
+    images, labels = full_case
+    half = images["flair"] != 0
+    cut = int(np.flatnonzero(labels.any(axis=(0, 1))).mean())   # through the tumor
+    half[:, :, cut:] = False
+    found = brats_regions(tumor_regions(images, labels > 0, brain_mask=half))
+    assert found["enhancing"].any() and not (found["enhancing"] & ~half).any()
+    assert not (found["tumor_core"] & ~half).any()
+
+
+def test_a_memory_error_in_tumor_regions_names_the_shape(full_case, monkeypatch):
+    import pcnnseg.tumor as tumor
+    images, labels = full_case
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 8.00 GiB for an array")
+
+    monkeypatch.setattr(tumor, "_core_regions", exhausted)
+    shape = r"\(" + ", ".join(map(str, labels.shape)) + r"\)"
+    with pytest.raises(MemoryError, match=r"^tumor_regions: images of shape " + shape
+                       + r" ran out of memory \(Unable to allocate"):
+        tumor.tumor_regions(images, labels > 0)
+
+
+def test_positive_t1_part_ignores_a_t1_hypointense_tumor(full_case):
+    from pcnnseg.preprocess import tissue_contrast
+    from pcnnseg.tumor import tumor_regions
+    images, labels = full_case
+    whole = labels > 0
+    dark = dict(images, t1=np.where(whole, 0.3 * images["t1"], images["t1"]))
+    assert (tissue_contrast(dark["t1"], dark["flair"] != 0)[whole] <= 0).all()
+    # max(C_t1, 0) is 0 throughout the whole tumor: as if there were no T1, whatever
+    # its weight
+    alone = tumor_regions({k: images[k] for k in ("flair", "t1ce")}, whole)
+    assert (alone == 4).any()
+    np.testing.assert_array_equal(
+        tumor_regions(dark, whole, t1_weight=5.0, t1_part="positive"), alone)
+
+
+def test_segmenter_errors_say_what_to_pass():
+    volume = np.ones((8, 8, 8))
+    with pytest.raises(TypeError, match=r"^segmenter: expected a pcnnseg.Segmenter or "
+                       r"'default', got 'seg.npz' \(load a saved one with "
+                       r"pcnnseg.Segmenter.load\)$"):
+        segment_tumor(volume, segmenter="seg.npz")
+    with pytest.raises(TypeError, match=r"^segmenter: expected a pcnnseg.Segmenter or "
+                       r"'default', got 3$"):
+        segment_tumor(volume, segmenter=3)
+    flat = {name: np.ones((8, 8)) for name in ("flair", "t1", "t1ce", "t2")}
+    with pytest.raises(ValueError, match=r"^images: a fitted segmenter works on volumes, "
+                       r"got a 2-D slice$"):
+        segment_tumor(flat, segmenter="default")
+
+
+def _enhancement_case(shape=(20, 40, 40)):
+    """A brain of T1ce 100 with a bright strip of 200 (its upper percentiles): a
+    T1ce value v has contrast about (v - 100) / 100."""
+    t1ce = np.zeros(shape)
+    t1ce[1:-1, 2:-2, 2:-2] = 100.0
+    t1ce[1:-1, 2:5, 2:-2] = 200.0
+    whole = np.zeros(shape, bool)
+    whole[3:17, 10:34, 10:34] = True
+    return t1ce, whole
+
+
+def _regions(t1ce, whole, **kwargs):
+    from pcnnseg.tumor import tumor_regions
+    return tumor_regions({"flair": t1ce, "t1ce": t1ce}, whole, **kwargs)
+
+
+def test_enhancing_threshold_on_the_t1ce_contrast():
+    t1ce, whole = _enhancement_case()
+    t1ce[5:10, 12:18, 12:18] = 110.0    # contrast 0.1, below the default 0.15
+    t1ce[5:10, 24:30, 24:30] = 125.0    # contrast 0.25
+    out = _regions(t1ce, whole)
+    assert not (out[5:10, 12:18, 12:18] == 4).any()
+    assert (out[6:9, 25:29, 25:29] == 4).all()   # the opening takes the block's edges
+    assert (out[whole] > 0).all() and not out[~whole].any()
+
+
+def test_a_sliver_of_enhancement_at_the_tumor_edge_is_opened_away():
+    t1ce, whole = _enhancement_case()
+    t1ce[3:17, 10:34, 10] = 200.0       # one voxel thick, on the whole tumor's face
+    out = _regions(t1ce, whole)
+    assert not (out == 4).any() and (out[whole] == 2).all()
+
+
+@pytest.mark.parametrize("gap, closed", [(3, True), (5, False)])
+def test_the_core_closes_gaps_of_up_to_four_voxels(gap, closed):
+    # two slabs of enhancement; closing by 2 voxels bridges gaps up to 4 wide
+    t1ce, whole = _enhancement_case()
+    t1ce[5:15, 14:30, 13:17] = 200.0
+    t1ce[5:15, 14:30, 17 + gap:21 + gap] = 200.0
+    out = _regions(t1ce, whole)
+    between = out[8:12, 18:26, 17:17 + gap]
+    assert (between == (1 if closed else 2)).all()
+    assert (out[6:14, 15:29, 13:17] == 4).all()
+
+
+def test_the_core_is_closed_in_plane_across_thick_slices():
+    t1ce, whole = _enhancement_case()
+    t1ce[4:7, 14:30, 14:30] = 200.0
+    t1ce[9:12, 14:30, 14:30] = 200.0    # 2 slices apart
+    gap = np.s_[7:9, 16:28, 16:28]
+    assert (_regions(t1ce, whole)[gap] == 1).all()
+    assert (_regions(t1ce, whole, spacing=(5.0, 1.0, 1.0))[gap] == 2).all()
