@@ -452,6 +452,7 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
         Sequences as :func:`segment_tumor` takes them; T1ce is needed, T1 used
         when given.
     whole_tumor : bool array of the images' shape
+        Its voxels outside the brain are left out (label 0).
     brain_mask, spacing, contrast_percentile, beta, linking
         As in :func:`segment_tumor`.
     label_convention : {"2018", "2023"}
@@ -497,7 +498,7 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     labels = np.zeros(full_brain.shape, dtype=np.uint8)
     values = BRATS_LABEL_CONVENTIONS[label_convention]
     part = labels[box]
-    part[whole[box]] = values[2]
+    part[whole[box] & full_brain[box]] = values[2]
     part[core] = values[1]
     part[enhancing] = values[3]
     return labels

@@ -300,6 +300,16 @@ def test_t1_hypointensity_does_not_pass_for_enhancement(full_case):
         segment_tumor(images, regions=True, t1_part="negative")
 
 
+def test_tumor_regions_leave_out_a_mask_spilling_off_the_brain(full_case):
+    from pcnnseg.tumor import tumor_regions
+    images, labels = full_case
+    brain = images["flair"] != 0
+    spilled = (labels > 0) | ~brain          # the tumor plus everything outside the brain
+    out = tumor_regions(images, spilled)
+    np.testing.assert_array_equal(out > 0, spilled & brain)
+    np.testing.assert_array_equal(out, tumor_regions(images, labels > 0))
+
+
 def test_contrast_percentile_scales_the_threshold(case):
     images, labels = case
     strict = segment_tumor(images, contrast_percentile=99.9)
