@@ -154,8 +154,8 @@ def _parser():
 def main(argv=None):
     """Command-line entry point; returns the exit status."""
     from cnn_baseline.quantize import calibration_batches, quantize_model
-    from cnn_baseline.train import load_slices
-    from pcnnseg.io import find_brats_cases, write_bytes_atomic
+    from cnn_baseline.train import training_slices
+    from pcnnseg.io import write_bytes_atomic
 
     args = _parser().parse_args(argv)
     if any(not 0.0 < a < 1.0 for a in args.amounts) or args.epochs < 0:
@@ -168,19 +168,14 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     try:
         dense = fp32_model(read_bundle(args.weights))
-        dirs = {d.name: d for root in args.data_dirs for d in find_brats_cases(root)}
+        images, targets = training_slices(dense.info, args.data_dirs,
+                                          progress=not args.no_progress)
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     info = dense.info
     train_cases = info["split"]["train_cases"]
-    missing = [n for n in train_cases if n not in dirs]
-    if missing:
-        print(f"error: training cases {missing} not found in {args.data_dirs}", file=sys.stderr)
-        return 2
     regions = tuple(info["regions"])
-    images, targets, _ = load_slices([dirs[n] for n in train_cases], regions,
-                                     progress=not args.no_progress)
     os.makedirs(args.out_dir, exist_ok=True)
     torch.set_flush_denormal(True)  # as in training (cnn_baseline.train.main)
     try:

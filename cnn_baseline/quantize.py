@@ -250,8 +250,7 @@ def quantized_skeleton(config, *, backend=DEFAULT_BACKEND):
 
 def main(argv=None):
     """Write the int8 weights: calibrate the fp32 bundle on its training cases."""
-    from cnn_baseline.train import load_slices
-    from pcnnseg.io import find_brats_cases
+    from cnn_baseline.train import training_slices
 
     p = argparse.ArgumentParser(prog="python -m cnn_baseline.quantize",
                                 description="Post-training static int8 quantization of "
@@ -266,19 +265,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     model = fp32_model(read_bundle(args.weights))
     info = model.info
-    train_cases = info["split"]["train_cases"]
-    dirs = {d.name: d for root in args.data_dirs for d in find_brats_cases(root)}
-    missing = [n for n in train_cases if n not in dirs]
-    if missing:
-        print(f"error: training cases {missing} not found in {args.data_dirs}",
-              file=sys.stderr)
+    try:
+        images, _ = training_slices(info, args.data_dirs)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    images, _, _ = load_slices([dirs[n] for n in train_cases], tuple(info["regions"]))
     batches = calibration_batches(images, n_slices=args.slices, seed=args.seed)
     state = calibrate(model, batches, backend=args.backend)
     bundle = {"calibration_state": state, "config": model.config, "backend": args.backend,
               "regions": info["regions"], "split": info["split"],
-              "calibration": {"cases": train_cases, "slices": sum(len(b) for b in batches),
+              "calibration": {"cases": info["split"]["train_cases"],
+                              "slices": sum(len(b) for b in batches),
                               "seed": args.seed},
               "fp32_weights": pathlib.Path(args.weights).name,
               "fp32_sha256": weights_digest(model), "torch": torch.__version__}

@@ -49,6 +49,7 @@ weights were trained with ``--threads 1`` (about 0.5 s per step).
 """
 import argparse
 import csv
+import io
 import json
 import os
 import pickle
@@ -62,9 +63,10 @@ from cnn_baseline.bundle import write_bundle
 from cnn_baseline.data import REGIONS, SliceDataset, extract_slices, split_cases
 from cnn_baseline.losses import bce_dice_loss
 from cnn_baseline.networks import CompressedUNet, count_parameters
-from pcnnseg.io import find_brats_cases, load_brats_case
+from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic
 
-__all__ = ["main", "load_slices", "train_epoch", "evaluate_loss", "warm_start"]
+__all__ = ["main", "load_slices", "training_slices", "train_epoch", "evaluate_loss",
+           "warm_start"]
 
 
 def load_slices(case_dirs, regions, *, progress=True):
@@ -77,6 +79,40 @@ def load_slices(case_dirs, regions, *, progress=True):
     images = np.concatenate([c.images for c in per_case])
     targets = np.concatenate([c.targets for c in per_case])
     return images, targets, per_case
+
+
+def training_slices(info, data_dirs, *, progress=True):
+    """The slices of the training cases of an exported network's split.
+
+    For what is derived from trained weights (int8 calibration, pruning's
+    fine-tuning), which must see the training cases only.
+
+    Parameters
+    ----------
+    info : dict
+        ``model.info`` of an exported network: ``split`` and ``regions``.
+    data_dirs : sequence of str
+        Folders of BraTS case folders holding those cases.
+    progress : bool, optional
+
+    Returns
+    -------
+    images, targets : ndarray
+        As :func:`load_slices`.
+
+    Raises
+    ------
+    ValueError
+        If a training case is in none of the folders.
+    """
+    train_cases = info["split"]["train_cases"]
+    dirs = {d.name: d for root in data_dirs for d in find_brats_cases(root)}
+    missing = [n for n in train_cases if n not in dirs]
+    if missing:
+        raise ValueError(f"training cases {missing} not found in {list(data_dirs)}")
+    images, targets, _ = load_slices([dirs[n] for n in train_cases], tuple(info["regions"]),
+                                     progress=progress)
+    return images, targets
 
 
 def _shared_config(config):
@@ -261,13 +297,6 @@ def main(argv=None):
 def _fail(message):
     print(f"error: {message}", file=sys.stderr)
     return 2
-
-
-def _save_atomic(obj, path):
-    """``torch.save`` to ``path`` through a temporary file: never a partial checkpoint."""
-    tmp = f"{path}.tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _find_cases(data_dirs, limit):
@@ -457,9 +486,9 @@ def _train(args):
         improved = best is None or (score > best if higher_is_better else score < best)
         if improved:
             best, best_epoch = score, epoch
-            _save_atomic({"model": model.state_dict(), "epoch": epoch, "config": model.config},
+            write_bundle({"model": model.state_dict(), "epoch": epoch, "config": model.config},
                          os.path.join(args.out, "best.pt"))
-        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        write_bundle({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "scheduler": scheduler.state_dict() if scheduler is not None else None,
                       "rng": _rng_state(dataset, generator), "epoch": epoch, "best": best,
                       "best_epoch": best_epoch, "history": history, "config": model.config,
@@ -496,11 +525,9 @@ def _train(args):
 
 def _write_log(path, fields, history):
     """The log of every epoch so far, rewritten whole (a resumed run's log is complete)."""
-    rows = [fields] + [[h[f] for f in fields] for h in history]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows([fields] + [[h[f] for f in fields] for h in history])
+    write_bytes_atomic(path, text.getvalue().encode())
 
 
 if __name__ == "__main__":
