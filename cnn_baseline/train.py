@@ -2,7 +2,7 @@
 
 ::
 
-    python -m cnn_baseline.train DATA_DIR [DATA_DIR ...] [--out DIR] [--epochs N]
+    python -m cnn_baseline.train (DATA_DIR [DATA_DIR ...] | --slices FILE) [--out DIR] [--epochs N]
         [--patience P] [--batch-size 2] [--lr 1e-4] [--seed 0] [--val-fraction 0.2]
         [--cases N] [--regions whole_tumor [tumor_core enhancing]] [--augment 0.4]
         [--tumor-share P] [--monitor loss|dice] [--schedule constant|plateau]
@@ -42,6 +42,11 @@ split, the form that :func:`cnn_baseline.load_pretrained` reads. ``--init``
 starts from the weights of an exported file instead of random ones (see
 :func:`warm_start`).
 
+``--slices FILE`` trains on the slices of a file written by
+:mod:`cnn_baseline.slice_file` instead of case folders: the same cases give the
+same split, and the images are the folders' quantised to steps of 1/255. This is
+how a machine without the data (a GPU machine, say) trains.
+
 On a CPU shared with other busy processes, ``--threads 1`` is much faster than
 two threads: with 2 threads on 2 cores next to another process, steps went from
 0.35 s to over 10 s (threads waiting on each other at every operator); the bundled
@@ -63,6 +68,7 @@ from cnn_baseline.bundle import write_bundle
 from cnn_baseline.data import REGIONS, SliceDataset, extract_slices, split_cases
 from cnn_baseline.losses import bce_dice_loss
 from cnn_baseline.networks import CompressedUNet, count_parameters
+from cnn_baseline.slice_file import read_slice_file
 from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic
 
 __all__ = ["main", "load_slices", "training_slices", "train_epoch", "evaluate_loss",
@@ -236,9 +242,12 @@ def _parser():
     p = argparse.ArgumentParser(prog="python -m cnn_baseline.train",
                                 description="Train the compressed U-Net baseline on BraTS "
                                             "case folders.")
-    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
+    p.add_argument("data_dirs", nargs="*", metavar="DATA_DIR",
                    help="folders of BraTS case folders (e.g. ../shared/data/brats2018 "
                         "../shared/data/brats2023_ssa); the split is made within each")
+    p.add_argument("--slices", default=None, metavar="FILE",
+                   help="train on a slice file (python -m cnn_baseline.slice_file) instead "
+                        "of DATA_DIRs")
     p.add_argument("--out", default="runs/cnn_baseline",
                    help="folder for checkpoints, log and split (default %(default)s)")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (default 30)")
@@ -279,7 +288,7 @@ def _parser():
 
 #: Settings a resumed run must share with the checkpoint it continues.
 _RESUME_SETTINGS = ("batch_size", "lr", "seed", "val_fraction", "cases", "regions", "augment",
-                    "tumor_share", "monitor", "schedule")
+                    "tumor_share", "monitor", "schedule", "slices")
 
 
 def main(argv=None):
@@ -313,6 +322,22 @@ def _find_cases(data_dirs, limit):
             dirs[d.name] = d
             groups[d.name] = os.path.basename(os.path.normpath(root))
     return dirs, groups
+
+
+def _slice_file_cases(path, limit, regions):
+    """``{name: (images, targets)}`` and ``{name: collection}`` of a slice file,
+    the first ``limit`` cases (by name) of each collection, targets in ``regions`` order."""
+    cases, groups, stored = read_slice_file(path)
+    missing = [r for r in regions if r not in stored]
+    if missing:
+        raise ValueError(f"--slices {path!r} holds the regions {list(stored)}, not {missing}")
+    rows = [stored.index(r) for r in regions]
+    keep = set()
+    for group in set(groups.values()):
+        members = sorted(n for n in cases if groups[n] == group)
+        keep.update(members[:limit] if limit is not None else members)
+    return ({n: (cases[n][0], cases[n][1][:, rows]) for n in cases if n in keep},
+            {n: groups[n] for n in keep})
 
 
 def _sampler(targets, share, generator):
@@ -350,6 +375,8 @@ def _check_args(args):
         return f"--tumor-share must be in (0, 1), got {args.tumor_share}"
     if args.device == "cuda" and not torch.cuda.is_available():
         return "--device cuda but CUDA is not available"
+    if bool(args.data_dirs) == bool(args.slices):
+        return "give either DATA_DIRs or --slices FILE"
     if args.resume and args.init:
         return "--resume continues a run; --init starts one: give one of them"
     return None
@@ -366,6 +393,7 @@ def _train(args):
     settings = {k: getattr(args, k) for k in _RESUME_SETTINGS}
     settings["regions"] = list(args.regions)
     settings["data_dirs"] = [os.path.abspath(d) for d in args.data_dirs]
+    settings["slices"] = os.path.abspath(args.slices) if args.slices else None
     init_name = os.path.basename(args.init) if args.init else None
     checkpoint = None
     if args.resume:
@@ -390,8 +418,12 @@ def _train(args):
             init = torch.load(args.init, map_location="cpu", weights_only=False)
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             return _fail(f"--init {args.init!r}: {err}")
+    regions = tuple(args.regions)
     try:
-        dirs, groups = _find_cases(args.data_dirs, args.cases)
+        if args.slices:
+            dirs, groups = _slice_file_cases(args.slices, args.cases, regions)
+        else:
+            dirs, groups = _find_cases(args.data_dirs, args.cases)
     except (FileNotFoundError, ValueError) as err:
         return _fail(err)
     if len(dirs) < 2:
@@ -406,12 +438,16 @@ def _train(args):
         return _fail("--resume: the cases found differ from the checkpoint's split")
     os.makedirs(args.out, exist_ok=True)
     progress = not args.no_progress
-    regions = tuple(args.regions)
-
-    x_train, y_train, _ = load_slices([dirs[n] for n in train_names], regions,
+    if args.slices:
+        x_train, y_train = (np.concatenate([dirs[n][i] for n in train_names]) for i in (0, 1))
+        x_val, y_val = (np.concatenate([dirs[n][i] for n in val_names]) for i in (0, 1))
+    else:
+        x_train, y_train, _ = load_slices([dirs[n] for n in train_names], regions,
+                                          progress=progress)
+        x_val, y_val, _ = load_slices([dirs[n] for n in val_names], regions,
                                       progress=progress)
-    x_val, y_val, _ = load_slices([dirs[n] for n in val_names], regions, progress=progress)
-    split = {"data_dirs": settings["data_dirs"], "seed": args.seed,
+    split = {"data_dirs": settings["data_dirs"], "slices": settings["slices"],
+             "seed": args.seed,
              "train_cases": train_names, "val_cases": val_names,
              "collections": {n: groups[n] for n in sorted(dirs)},
              "train_slices": int(len(x_train)), "val_slices": int(len(x_val)),
@@ -515,7 +551,7 @@ def _train(args):
                   "tumor_share": args.tumor_share, "monitor": args.monitor,
                   "schedule": args.schedule,
                   "train_minutes": round(sum(h["seconds"] for h in history) / 60, 1),
-                  "torch": torch.__version__,
+                  "torch": torch.__version__, "device": device,
                   "init": init_name}
         os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
         write_bundle(bundle, args.export)   # LZMA-compressed when the name ends in .xz
