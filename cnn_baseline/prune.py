@@ -102,7 +102,7 @@ def sparsity(model):
 
 
 def fine_tune(model, images, targets, *, epochs=1, lr=1e-4, batch_size=2, augment=0.4,
-              seed=0, progress=False):
+              tumor_share=None, seed=0, progress=False):
     """Train a pruned network further, its pruned weights held at zero; in place.
 
     Parameters
@@ -112,8 +112,8 @@ def fine_tune(model, images, targets, *, epochs=1, lr=1e-4, batch_size=2, augmen
     images : (S, 4, H, W) ndarray of float32
     targets : (S, C, H, W) ndarray of float32
         Training slices, never validation ones.
-    epochs, lr, batch_size, augment, seed
-        As in :mod:`cnn_baseline.train`.
+    epochs, lr, batch_size, augment, tumor_share, seed
+        As in :mod:`cnn_baseline.train` (``tumor_share`` None: plain shuffling).
     progress : bool
 
     Returns
@@ -122,12 +122,13 @@ def fine_tune(model, images, targets, *, epochs=1, lr=1e-4, batch_size=2, augmen
         Mean training loss per epoch.
     """
     from cnn_baseline.data import SliceDataset
-    from cnn_baseline.train import train_epoch
+    from cnn_baseline.train import sampler, train_epoch
 
     torch.manual_seed(seed)
     dataset = SliceDataset(images, targets, augment_prob=augment, seed=seed)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                         generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size,
+                                         sampler=sampler(targets, tumor_share, generator))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return [train_epoch(model, loader, optimizer, desc=f"fine-tune {e + 1}", progress=progress)
             for e in range(epochs)]
@@ -184,6 +185,8 @@ def main(argv=None):
             model = prune_global(dense, amount)
             losses = fine_tune(model, images, targets, epochs=args.epochs,
                                lr=info.get("lr", 1e-4), batch_size=info.get("batch_size", 2),
+                               augment=info.get("augment", 0.4),
+                               tumor_share=info.get("tumor_share"),
                                progress=not args.no_progress)
             make_permanent(model).eval()
             zeros, remaining = sparsity(model)

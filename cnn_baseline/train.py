@@ -72,7 +72,7 @@ from cnn_baseline.slice_file import read_slice_file
 from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic
 
 __all__ = ["main", "load_slices", "training_slices", "train_epoch", "evaluate_loss",
-           "warm_start"]
+           "warm_start", "sampler"]
 
 
 def load_slices(case_dirs, regions, *, progress=True):
@@ -340,8 +340,21 @@ def _slice_file_cases(path, limit, regions):
             {n: groups[n] for n in keep})
 
 
-def _sampler(targets, share, generator):
-    """Draws with replacement, slices with any target pixel at probability ``share``."""
+def sampler(targets, share, generator):
+    """The order of an epoch's slices: a shuffle, or draws that favour tumor.
+
+    Parameters
+    ----------
+    targets : (S, C, H, W) ndarray
+    share : float or None
+        Probability that a draw is a slice with any target pixel (draws with
+        replacement, ``S`` per epoch); None for a plain shuffle.
+    generator : torch.Generator
+
+    Returns
+    -------
+    torch.utils.data.Sampler
+    """
     tumor = targets.reshape(len(targets), -1).any(axis=1)
     if share is None or tumor.all() or not tumor.any():
         return torch.utils.data.RandomSampler(range(len(targets)), generator=generator)
@@ -476,7 +489,7 @@ def _train(args):
     generator = torch.Generator().manual_seed(args.seed)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch_size, num_workers=0,
-        sampler=_sampler(y_train, args.tumor_share, generator))
+        sampler=sampler(y_train, args.tumor_share, generator))
 
     fields = ["epoch", "train_loss", "val_loss"] + [f"val_dice_{r}" for r in regions] + [
         "lr", "seconds"]

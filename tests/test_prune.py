@@ -53,6 +53,29 @@ def test_prune_global_refuses_other_networks():
         prune.prune_global(torch.nn.Conv2d(1, 1, 3), 0.5)
 
 
+def test_sampler_draws_tumor_slices_at_the_share_asked():
+    targets = np.zeros((100, 1, 4, 4), dtype=np.float32)
+    targets[:10, 0, 1, 1] = 1                                        # 10 % tumor slices
+    drawn = list(train.sampler(targets, 0.7, torch.Generator().manual_seed(0)))
+    drawn += list(train.sampler(targets, 0.7, torch.Generator().manual_seed(1)))
+    assert len(drawn) == 200 and 0.55 < np.mean(np.array(drawn) < 10) < 0.85
+    plain = list(train.sampler(targets, None, torch.Generator().manual_seed(0)))
+    assert sorted(plain) == list(range(100))                         # a shuffle
+
+
+def test_fine_tuning_follows_the_networks_tumor_share(monkeypatch):
+    seen = []
+    real = train.sampler
+    monkeypatch.setattr(train, "sampler",
+                        lambda t, share, g: seen.append(share) or real(t, share, g))
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 4, 32, 32), dtype=np.float32)
+    targets = (rng.random((4, 3, 32, 32)) > 0.7).astype(np.float32)
+    prune.fine_tune(prune.prune_global(_tiny(), 0.5), images, targets, augment=0.0,
+                    tumor_share=0.7)
+    assert seen == [0.7]
+
+
 def test_fine_tuning_keeps_pruned_weights_at_zero_and_masks_fold_in():
     model = prune.prune_global(_tiny(), 0.5)
     zero = _conv_weights(model) == 0
