@@ -61,6 +61,14 @@ TIMED = {"fp32": "fp32", "fp32_channels_last": "fp32", "int8": "int8",
          "pruned_int8": "pruned_int8"}
 
 
+def _device_words(summary):
+    """Where the weights were trained, in words."""
+    device = summary.get("train_device", "cpu")
+    where = "the GPU" if device == "cuda" else "the CPU"
+    torch_version = summary.get("train_torch")
+    return f"{where}, torch {torch_version}" if torch_version else where
+
+
 def _median_ms(values):
     return float(np.median(values) * 1e3)
 
@@ -175,6 +183,8 @@ def main(argv=None):
         "val_cases": split["val_cases"], "train_slices": split["train_slices"],
         "best_epoch": info["best_epoch"], "epochs_run": info["epochs_run"],
         "train_minutes": info["train_minutes"],
+        "train_device": info.get("device", "cpu"), "train_torch": info.get("torch"),
+        "recipe": {k: info.get(k) for k in ("tumor_share", "schedule", "monitor")},
         "parameters": n_params, "classic_unet_parameters": count_parameters(UNet()),
         "macs_per_slice": count_macs(fp32),
         "int8_float_macs_per_slice": count_macs(fp32.inc),
@@ -235,13 +245,16 @@ def _markdown(s, rows):
         f"Bundled weights: trained on {len(s['train_cases'])} cases ({s['train_slices']} "
         f"slices{', collections ' + ', '.join(collections) if collections else ''}), "
         f"best of {s['epochs_run']} epochs = epoch {s['best_epoch']} "
-        f"({s['train_minutes']} min on the CPU); evaluated on the {len(s['val_cases'])} "
-        f"validation cases {', '.join(s['val_cases'])}.",
+        f"({s['train_minutes']} min on {_device_words(s)}); evaluated on the "
+        f"{len(s['val_cases'])} validation cases {', '.join(s['val_cases'])}.",
         f"How the figures were obtained: the {len(s['val_cases'])} validation cases were "
         "never trained on, but they chose the epoch (the best score on them, early "
-        "stopping) and, for int8, that the first level stays in float (a diagnosis on "
-        "earlier validation slices, `cnn_baseline/quantize.py`): the figures below are not "
-        "fully independent of them.",
+        "stopping), the training recipe's departures from the paper (tumor share "
+        f"{s.get('recipe', {}).get('tumor_share')}, "
+        f"schedule {s.get('recipe', {}).get('schedule')}, "
+        "`cnn_baseline/weights/README.md`) and, for int8, that the first level stays in "
+        "float (a diagnosis on earlier validation slices, `cnn_baseline/quantize.py`): the "
+        "figures below are not fully independent of them.",
         "Dice and HD95 (95th percentile of surface distances, mm) on whole volumes, "
         "predicted slice by slice.",
         "",
