@@ -1,7 +1,7 @@
 """Head to head on real MRI: the PCNN pipeline against the compressed U-Net and the U-Net.
 
 Methods, on the same validation cases (those of the bundled U-Net's split, never
-trained on, though their loss chose its epoch) and the same slices:
+trained on, though they chose its epoch and recipe) and the same slices:
 
 - ``pcnn``: :func:`pcnnseg.segment_tumor` on the case's four sequences, plus the
   tumor box of every brain slice read off that map (:func:`pcnnseg.detect_volume`
@@ -427,7 +427,8 @@ def markdown(summary, rows):
         f"{summary['numba']}. `python benchmarks/compare.py` ({summary['rounds']} rounds, "
         f"{summary['slice_repeats']} slice repeats).",
         f"Validation cases (never in the U-Net's training, but they chose its epoch by "
-        f"early stopping and its int8 network's float first level: baseline.md): "
+        f"early stopping, its training recipe's departures from the paper and its int8 "
+        f"network's float first level: baseline.md): "
         f"{', '.join(summary['cases'])}. The PCNN's boxes are read off its tumor map "
         f"(`pcnnseg.detect_volume`), so they add no PCNN work.",
         "Dice and HD95 of the whole tumor on the whole volumes; latencies are medians; "

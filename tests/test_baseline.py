@@ -347,13 +347,15 @@ def test_predict_loads_the_bundled_weights_once(monkeypatch):
 
 
 @needs_weights
-@pytest.mark.skipif(not BRATS.is_dir(), reason="BraTS 2018 data not available")
-def test_bundled_weights_segment_a_validation_case():
+@pytest.mark.skipif(not BRATS.is_dir(), reason="BraTS data not available")
+@pytest.mark.parametrize("collection", ["brats2018", "brats2023_ssa"])
+def test_bundled_weights_segment_a_validation_case(collection):
     from pcnnseg.io import load_brats_case
 
     fp32 = cnn_baseline.load_pretrained()
-    name = fp32.info["split"]["val_cases"][0]
-    case = load_brats_case(BRATS / name)
+    split = fp32.info["split"]
+    name = next(n for n in split["val_cases"] if split["collections"][n] == collection)
+    case = load_brats_case(BRATS.parent / collection / name)
     truth = case.labels > 0
     z = int(np.argmax(truth.sum(axis=(1, 2))))
     sub = np.stack([case.images[s][z - 6:z + 6] for s in ("flair", "t1", "t1ce", "t2")])
