@@ -23,11 +23,28 @@ import time
 
 from pcnnseg.io import sync_folder
 
-try:
-    from numba.core.serialize import _numba_unpickle
-    _NUMBA_CALLBACK = _numba_unpickle.__code__
-except (ImportError, AttributeError):   # another Numba: no known callback
-    _NUMBA_CALLBACK = None
+
+
+def _callback_codes():
+    """Code objects of the Python functions that compiled code calls back into:
+    Numba's unpickling of constants, and llvmlite's object cache (called while a
+    kernel compiles and is cached). Those of another Numba / llvmlite are unknown."""
+    codes = []
+    try:
+        from numba.core.serialize import _numba_unpickle
+        codes.append(_numba_unpickle.__code__)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from llvmlite.binding.executionengine import ExecutionEngine
+        codes += [ExecutionEngine._raw_object_cache_notify.__code__,
+                  ExecutionEngine._raw_object_cache_getbuffer.__code__]
+    except (ImportError, AttributeError):
+        pass
+    return frozenset(codes)
+
+
+_CALLBACK_CODES = _callback_codes()
 
 __all__ = ["Interrupted", "interrupts_raise", "held_signals", "check_output_file",
            "check_output_folder", "OutputSet"]
@@ -62,17 +79,19 @@ class Interrupted(BaseException):
 
 
 def _inside_compiled_code(frame, depth=8):
-    """Whether ``frame`` runs in a callback from Numba-compiled code.
+    """Whether ``frame`` runs in a callback from compiled code (:data:`_CALLBACK_CODES`).
 
     A kernel call reaches Python a few times (Numba unpickles constants through
-    ``numba.core.serialize._numba_unpickle``), and a signal handler may run
-    there. An exception raised at that point is lost, or comes out as a
-    ``SystemError``, or crashes the process inside a parallel kernel.
+    ``numba.core.serialize._numba_unpickle``), and so does compiling one
+    (llvmlite's object cache, a ctypes callback); a signal handler may run
+    there. An exception raised at that point is lost (printed as "Exception
+    ignored"), or comes out as a ``SystemError``, or crashes the process inside
+    a parallel kernel.
     """
     for _ in range(depth):
         if frame is None:
             return False
-        if frame.f_code is _NUMBA_CALLBACK:
+        if frame.f_code in _CALLBACK_CODES:
             return True
         frame = frame.f_back
     return False

@@ -163,15 +163,23 @@ def test_detect_replaces_stale_pictures_of_an_earlier_run(tmp_path, detect_sets)
     assert after.pop("notes.txt") == b"mine" and after == detect_sets[1]
 
 
-def test_signal_inside_compiled_code_is_delivered_after_it(monkeypatch):
-    """A handler that runs in a callback from compiled code must not raise there
-    (the exception would be lost, or crash a parallel kernel): the signal comes
-    back once the main thread runs ordinary code."""
-    if outputs._NUMBA_CALLBACK is None:
-        pytest.skip("this Numba has no known callback")
+@pytest.mark.parametrize("callback", ["numba.core.serialize._numba_unpickle",
+                                      "ExecutionEngine._raw_object_cache_notify"])
+def test_signal_inside_compiled_code_is_delivered_after_it(callback):
+    """A handler that runs in a callback from compiled code (a kernel unpickling
+    a constant, llvmlite caching a compiled kernel) must not raise there (the
+    exception would be lost, or crash a parallel kernel): the signal comes back
+    once the main thread runs ordinary code."""
+    from llvmlite.binding.executionengine import ExecutionEngine
+    from numba.core.serialize import _numba_unpickle
+
+    code = {"numba.core.serialize._numba_unpickle": _numba_unpickle.__code__,
+            "ExecutionEngine._raw_object_cache_notify":
+                ExecutionEngine._raw_object_cache_notify.__code__}[callback]
+    assert code in outputs._CALLBACK_CODES
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals go to the main thread")
-    frame = types.SimpleNamespace(f_code=outputs._NUMBA_CALLBACK, f_back=None)
+    frame = types.SimpleNamespace(f_code=code, f_back=None)
     returned = False
     with pytest.raises(outputs.Interrupted):
         with outputs.interrupts_raise():
