@@ -434,15 +434,18 @@ def _train(args):
     regions = tuple(args.regions)
     try:
         if args.slices:
-            dirs, groups = _slice_file_cases(args.slices, args.cases, regions)
+            # sources: each case's folder, or its (images, targets) from the file
+            sources, groups = _slice_file_cases(args.slices, args.cases, regions)
         else:
-            dirs, groups = _find_cases(args.data_dirs, args.cases)
+            sources, groups = _find_cases(args.data_dirs, args.cases)
     except (FileNotFoundError, ValueError) as err:
         return _fail(err)
-    if len(dirs) < 2:
-        return _fail(f"need at least 2 cases in {args.data_dirs}, found {len(dirs)}")
+    if len(sources) < 2:
+        return _fail(f"need at least 2 cases in {args.slices or args.data_dirs}, found "
+                     f"{len(sources)}")
     try:
-        train_names, val_names = split_cases(sorted(dirs), val_fraction=args.val_fraction,
+        train_names, val_names = split_cases(sorted(sources),
+                                             val_fraction=args.val_fraction,
                                              seed=args.seed, groups=groups)
     except ValueError as err:
         return _fail(err)
@@ -452,17 +455,18 @@ def _train(args):
     os.makedirs(args.out, exist_ok=True)
     progress = not args.no_progress
     if args.slices:
-        x_train, y_train = (np.concatenate([dirs[n][i] for n in train_names]) for i in (0, 1))
-        x_val, y_val = (np.concatenate([dirs[n][i] for n in val_names]) for i in (0, 1))
+        x_train, y_train = (np.concatenate([sources[n][i] for n in train_names])
+                            for i in (0, 1))
+        x_val, y_val = (np.concatenate([sources[n][i] for n in val_names]) for i in (0, 1))
     else:
-        x_train, y_train, _ = load_slices([dirs[n] for n in train_names], regions,
+        x_train, y_train, _ = load_slices([sources[n] for n in train_names], regions,
                                           progress=progress)
-        x_val, y_val, _ = load_slices([dirs[n] for n in val_names], regions,
+        x_val, y_val, _ = load_slices([sources[n] for n in val_names], regions,
                                       progress=progress)
     split = {"data_dirs": settings["data_dirs"], "slices": settings["slices"],
              "seed": args.seed,
              "train_cases": train_names, "val_cases": val_names,
-             "collections": {n: groups[n] for n in sorted(dirs)},
+             "collections": {n: groups[n] for n in sorted(sources)},
              "train_slices": int(len(x_train)), "val_slices": int(len(x_val)),
              "regions": list(regions)}
     with open(os.path.join(args.out, "split.json"), "w") as fh:
