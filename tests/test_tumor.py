@@ -1,12 +1,13 @@
 """segment_tumor: inputs, the untrained method's steps, regions, invariances, errors."""
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from pcnnseg import phantom
 from pcnnseg.io import BratsCase, Image
 from pcnnseg.metrics import brats_regions, dice
 from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration
-from pcnnseg.tumor import _select, as_sequences, fired, segment_tumor
+from pcnnseg.tumor import _select, as_sequences, fired, segment_tumor, tumor_regions
 
 
 @pytest.fixture(scope="module")
@@ -233,15 +234,16 @@ def test_as_sequences_keeps_the_canonical_order(case):
     (np.ones((8, 8)), {"brain_mask": np.ones((4, 4), bool)}, ValueError, "brain_mask"),
     (np.ones((8, 8)), {"brain_mask": np.full((8, 8), "x")}, TypeError, "brain_mask"),
     (np.ones((8, 8)), {"brain_mask": np.full((8, 8), 0.5)}, ValueError, "brain_mask"),
-    (np.ones((8, 8)), {"threshold": -1.0}, ValueError, "threshold"),
-    (np.ones((8, 8)), {"threshold": 2.0}, ValueError, "threshold"),
-    (np.ones((8, 8)), {"threshold": "0.4"}, TypeError, "threshold"),
-    (np.ones((8, 8)), {"enhancing_threshold": 0.0}, ValueError, "enhancing_threshold"),
-    (np.ones((8, 8)), {"beta": -0.1}, ValueError, "beta"),
-    (np.ones((8, 8)), {"t2_weight": np.inf}, ValueError, "t2_weight"),
-    (np.ones((8, 8)), {"linking": "4d"}, ValueError, "linking"),
-    (np.ones((8, 8)), {"selection": "brightest"}, ValueError, "selection"),
-    (np.ones((8, 8)), {"label_convention": "2021"}, ValueError, "label_convention"),
+    (np.ones((8, 8)), {"threshold": -1.0}, ValueError, "^threshold: expected"),
+    (np.ones((8, 8)), {"threshold": 2.0}, ValueError, "^threshold: expected"),
+    (np.ones((8, 8)), {"threshold": "0.4"}, TypeError, "^threshold: expected"),
+    (np.ones((8, 8)), {"enhancing_threshold": 0.0}, ValueError, "^enhancing_threshold: expected"),
+    (np.ones((8, 8)), {"beta": -0.1}, ValueError, "^beta: expected"),
+    (np.ones((8, 8)), {"t2_weight": np.inf}, ValueError, "^t2_weight: expected"),
+    (np.ones((8, 8)), {"linking": "4d"}, ValueError, "^linking: expected"),
+    (np.ones((8, 8)), {"selection": "brightest"}, ValueError, "^selection: expected"),
+    (np.ones((8, 8)), {"progress": "yes"}, TypeError, "^progress: .*got str"),
+    (np.ones((8, 8)), {"label_convention": "2021"}, ValueError, "^label_convention: expected"),
     (np.ones((8, 8)), {"regions": True}, ValueError, "regions: .*T1ce"),
     (np.ones((8, 8)), {"spacing": (1.0, 0.0, 1.0)}, ValueError, "spacing"),
     ({"flair": np.ones((8, 8)), "t2": np.ones((8, 9))}, {}, ValueError,
@@ -317,6 +319,20 @@ def test_contrast_percentile_scales_the_threshold(case):
     assert strict.sum() != loose.sum()
     with pytest.raises(ValueError, match="contrast_percentile"):
         segment_tumor(images, contrast_percentile=40.0)
+
+
+@pytest.mark.parametrize("value, error", [(50.0, ValueError), (100.5, ValueError),
+                                          ("99", TypeError), (None, TypeError)])
+def test_contrast_percentile_outside_its_range_is_named(case, value, error):
+    images, _ = case
+    with pytest.raises(error, match=r"^contrast_percentile: expected"):
+        segment_tumor(images, contrast_percentile=value)
+
+
+@pytest.mark.parametrize("value", [50.5, 100.0])
+def test_contrast_percentile_range_ends_are_accepted(case, value):
+    images, _ = case
+    assert segment_tumor(images, contrast_percentile=value).shape == images["flair"].shape
 
 
 @pytest.mark.parametrize("n_slices", [1, 2])
@@ -524,3 +540,75 @@ def test_the_core_is_closed_in_plane_across_thick_slices():
     gap = np.s_[7:9, 16:28, 16:28]
     assert (_regions(t1ce, whole)[gap] == 1).all()
     assert (_regions(t1ce, whole, spacing=(5.0, 1.0, 1.0))[gap] == 2).all()
+
+
+def test_regions_of_a_tumor_at_the_volume_edge_reach_the_edge():
+    """The working box around the whole tumor is clipped at the array's edge, not
+    shifted: enhancement on the first slice is labelled."""
+    shape = (10, 24, 24)
+    rng = np.random.default_rng(0)
+    images = {s: rng.uniform(90, 110, shape).astype(np.float32) for s in ("flair", "t1", "t2")}
+    t1ce = rng.uniform(90, 110, shape).astype(np.float32)
+    t1ce[0:4, 6:18, 6:18] = 400.0                      # enhancing, from the first slice
+    images["t1ce"] = t1ce
+    whole = np.zeros(shape, bool)
+    whole[0:6, 4:20, 4:20] = True
+    labels = tumor_regions(images, whole, brain_mask=np.ones(shape, bool))
+    assert (labels[0, 8:16, 8:16] == 4).all()
+    assert (labels[1:4, 8:16, 8:16] == 4).all() and not (labels[~whole]).any()
+
+
+@pytest.mark.parametrize("kwargs", [{"linking": "2d"}, {"selection": "largest"}])
+def test_every_documented_choice_is_accepted(case, kwargs):
+    images, labels = case
+    assert dice(segment_tumor(images, **kwargs), labels > 0) > 0.9
+
+
+def test_linking_dimensions_and_spacing_reach_the_network(case):
+    images, _ = case
+    flat = segment_tumor(images, beta=0.0, threshold=0.3)
+    linked = segment_tumor(images, beta=0.2, threshold=0.3)
+    two_d = segment_tumor(images, beta=0.2, threshold=0.3, linking="2d")
+    coarse_z = segment_tumor(images, beta=0.2, threshold=0.3, spacing=(4.0, 1.0, 1.0))
+    assert not np.array_equal(linked, two_d)        # 3-D linking joins slices, 2-D does not
+    assert not np.array_equal(linked, coarse_z)     # neighbours 4 mm away link less
+    assert not np.array_equal(flat, linked)
+
+
+def test_t2_feeds_the_stimulus_with_its_weight():
+    """A lesion seen in T2 only is found through T2, and its weight matters."""
+    rng = np.random.default_rng(0)
+    shape = (12, 48, 48)
+    zz, yy, xx = np.indices(shape)
+    brain = ((yy - 24) ** 2 + (xx - 24) ** 2 < 20 ** 2)
+    lesion = brain & ((yy - 20) ** 2 + (xx - 28) ** 2 + (zz - 6) ** 2 < 6 ** 2)
+    flair = np.where(brain, rng.normal(100, 5, shape), 0).astype(np.float32)
+    t2 = np.where(brain, rng.normal(100, 5, shape), 0).astype(np.float32)
+    t2[lesion] += 200
+    images = {"flair": flair, "t2": t2}
+    assert dice(segment_tumor(images, t2_weight=1.0), lesion) > 0.6
+    assert dice(segment_tumor({"flair": flair, "t2": flair}, t2_weight=1.0), lesion) < 0.2
+    assert not np.array_equal(segment_tumor(images, t2_weight=0.2),
+                              segment_tumor(images, t2_weight=3.0))
+
+
+def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
+    """segment_tumor(regions=True) hands its brain mask and every constant of the
+    regions to tumor_regions."""
+    images, labels = full_case
+    # a user's brain mask far from the images' own: the tumor and its surroundings
+    brain = ndi.binary_dilation(labels > 0, iterations=6) & (images["flair"] != 0)
+    wt_kwargs = {"brain_mask": brain, "beta": 0.3, "linking": "2d",
+                 "contrast_percentile": 95.0}
+    region_kwargs = {"enhancing_threshold": 0.5, "t1_weight": 1.0, "t1_part": "signed"}
+    whole = segment_tumor(images, **wt_kwargs)
+    expected = tumor_regions(images, whole, **wt_kwargs, **region_kwargs)
+    got = segment_tumor(images, regions=True, **wt_kwargs, **region_kwargs)
+    np.testing.assert_array_equal(got, expected)
+    # and each of them changes the label map, so that leaving one out is seen
+    for name, value in [("brain_mask", None), ("beta", 0.0), ("linking", "3d"),
+                        ("contrast_percentile", 99.0), ("enhancing_threshold", 0.15),
+                        ("t1_weight", 0.5), ("t1_part", "positive")]:
+        other = dict(wt_kwargs, **region_kwargs)
+        other[name] = value
+        assert not np.array_equal(tumor_regions(images, whole, **other), expected), name
