@@ -226,8 +226,8 @@ def test_as_sequences_keeps_the_canonical_order(case):
 
 
 @pytest.mark.parametrize("images, kwargs, error, match", [
-    (np.zeros((16, 16)), {}, ValueError, "no brain voxel"),
-    (np.ones((8, 8)), {"brain_mask": np.zeros((8, 8), bool)}, ValueError, "no brain voxel"),
+    (np.zeros((16, 16)), {}, ValueError, "^brain: no brain voxel"),
+    (np.ones((8, 8)), {"brain_mask": np.zeros((8, 8), bool)}, ValueError, "^brain: no brain voxel"),
     (np.full((16, 16), 5.0), {}, ValueError, "flair: .*no contrast"),
     (np.array([[1.0, np.nan], [2, 3]]), {}, ValueError, "flair: contains NaN"),
     (np.ones(10), {}, ValueError, "2-D or 3-D"),
@@ -243,6 +243,8 @@ def test_as_sequences_keeps_the_canonical_order(case):
     (np.ones((8, 8)), {"linking": "4d"}, ValueError, "^linking: expected"),
     (np.ones((8, 8)), {"selection": "brightest"}, ValueError, "^selection: expected"),
     (np.ones((8, 8)), {"progress": "yes"}, TypeError, "^progress: .*got str"),
+    (np.ones((8, 8)), {"t1_weight": -1.0}, ValueError, "^t1_weight: expected"),
+    (np.ones((8, 8)), {"t1_weight": "1"}, TypeError, "^t1_weight: expected a number"),
     (np.ones((8, 8)), {"label_convention": "2021"}, ValueError, "^label_convention: expected"),
     (np.ones((8, 8)), {"regions": True}, ValueError, "regions: .*T1ce"),
     (np.ones((8, 8)), {"spacing": (1.0, 0.0, 1.0)}, ValueError, "spacing"),
@@ -573,6 +575,40 @@ def test_linking_dimensions_and_spacing_reach_the_network(case):
     assert not np.array_equal(linked, two_d)        # 3-D linking joins slices, 2-D does not
     assert not np.array_equal(linked, coarse_z)     # neighbours 4 mm away link less
     assert not np.array_equal(flat, linked)
+    # slices 1.2 mm apart: the same structuring elements, only the linking weights differ
+    assert not np.array_equal(linked, segment_tumor(images, beta=0.2, threshold=0.3,
+                                                    spacing=(1.2, 1.0, 1.0)))
+
+
+def test_fired_links_in_3d_by_default():
+    S = np.random.default_rng(0).random((6, 20, 20)).astype(np.float32)
+    np.testing.assert_array_equal(fired(S, 0.6, beta=0.5),
+                                  fired(S, 0.6, beta=0.5, linking="3d"))
+    assert not np.array_equal(fired(S, 0.6, beta=0.5), fired(S, 0.6, beta=0.5, linking="2d"))
+
+
+def test_t2_alone_is_enough(case):
+    images, labels = case
+    assert dice(segment_tumor({"t2": images["t2"]}), labels > 0) > 0.7   # FLAIR does better
+
+
+@pytest.mark.parametrize("shape, spacing, in_plane", [
+    ((3, 9, 9), (1.0, 1.0, 1.0), False),     # three slices: 3-D
+    ((2, 9, 9), (1.0, 1.0, 1.0), True),      # fewer: in-plane
+    ((9, 9, 9), (1.5, 1.0, 1.0), False),     # 1.5 times the in-plane spacing: still 3-D
+    ((9, 9, 9), (2.0, 1.0, 1.0), True),      # more: in-plane
+    ((9, 9, 9), (2.0, 0.5, 0.5), True),
+    ((9, 9, 9), (1.4, 0.9, 2.0), True),      # against the finer in-plane spacing
+])
+def test_structuring_element_follows_slice_count_and_spacing(shape, spacing, in_plane):
+    from pcnnseg.tumor import _cross
+
+    structure = _cross(np.zeros(shape, bool), spacing)
+    if in_plane:
+        np.testing.assert_array_equal(structure, ndi.generate_binary_structure(2, 1)[None])
+    else:
+        np.testing.assert_array_equal(structure, ndi.generate_binary_structure(3, 1))
+
 
 
 def test_t2_feeds_the_stimulus_with_its_weight():
@@ -612,3 +648,7 @@ def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
         other = dict(wt_kwargs, **region_kwargs)
         other[name] = value
         assert not np.array_equal(tumor_regions(images, whole, **other), expected), name
+    positive = dict(region_kwargs, t1_part="positive")
+    np.testing.assert_array_equal(
+        segment_tumor(images, regions=True, **wt_kwargs, **positive),
+        tumor_regions(images, whole, **wt_kwargs, **positive))
