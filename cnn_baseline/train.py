@@ -64,7 +64,7 @@ import time
 import numpy as np
 import torch
 
-from cnn_baseline.bundle import write_bundle
+from cnn_baseline.bundle import read_bundle, write_bundle
 from cnn_baseline.data import REGIONS, SliceDataset, extract_slices, split_cases
 from cnn_baseline.losses import bce_dice_loss
 from cnn_baseline.networks import CompressedUNet, count_parameters
@@ -428,8 +428,8 @@ def _train(args):
     init = None
     if args.init:
         try:
-            init = torch.load(args.init, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            init = read_bundle(args.init)   # an exported file, LZMA-compressed or not
+        except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             return _fail(f"--init {args.init!r}: {err}")
     regions = tuple(args.regions)
     try:

@@ -2,6 +2,7 @@
 import doctest
 import importlib
 import json
+import lzma
 import subprocess
 import sys
 from pathlib import Path
@@ -539,6 +540,10 @@ def test_train_cli_init_from_exported_weights(tmp_path):
                        "--init", str(first), "--regions", *data.REGIONS] + common) == 0
     net = cnn_baseline.load_pretrained(path=second)
     assert net.config["out_channels"] == 3 and net.info["init"] == "wt.pt"
+    compressed = tmp_path / "regions.pt.xz"          # the form the bundled weights take
+    compressed.write_bytes(lzma.compress(second.read_bytes()))
+    assert train.main([str(tmp_path), "--out", str(tmp_path / "r4"), "--init", str(compressed),
+                       "--regions", *data.REGIONS] + common) == 0
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a torch file")
     for bad in (corrupt, tmp_path / "missing.pt"):
