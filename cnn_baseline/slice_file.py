@@ -26,6 +26,7 @@ Format: an ``.npz`` archive (no pickled objects), LZMA-compressed as a whole.
 import argparse
 import io
 import lzma
+import os
 import pathlib
 import sys
 import zipfile
@@ -176,19 +177,19 @@ def _parser():
 def main(argv=None):
     """Command-line entry point; returns the exit status."""
     from cnn_baseline.data import extract_slices
-    from cnn_baseline.train import _find_cases   # the cases and collections training sees
-    from pcnnseg.io import load_brats_case
+    from pcnnseg.io import find_brats_cases, load_brats_case
 
     args = _parser().parse_args(argv)
     regions = tuple(args.regions)
     cases = []
     try:
-        dirs, collections = _find_cases(args.data_dirs, None)
-        for name, folder in dirs.items():
-            s = extract_slices(load_brats_case(folder), regions=regions)
-            if s.targets is None:
-                raise ValueError(f"case {name!r} has no labels")
-            cases.append((name, collections[name], s.images, s.targets))
+        for root in args.data_dirs:
+            collection = os.path.basename(os.path.normpath(root))
+            for d in find_brats_cases(root):
+                s = extract_slices(load_brats_case(d), regions=regions)
+                if s.targets is None:
+                    raise ValueError(f"case {d.name!r} has no labels")
+                cases.append((d.name, collection, s.images, s.targets))
         size = write_slice_file(args.output, cases, regions)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
