@@ -236,8 +236,12 @@ def fork_safe(kernel):
     callable
         Calls ``kernel``, or in a child forked after the parent ran a parallel
         kernel under GNU OpenMP, its serial twin. The dispatcher itself is the
-        ``parallel`` attribute.
+        ``parallel`` attribute. Under ``NUMBA_DISABLE_JIT=1`` (Numba's debugging
+        mode) ``kernel`` is a plain function and is returned as it is.
     """
+    if not hasattr(kernel, "py_func"):   # NUMBA_DISABLE_JIT: nothing compiled, nothing to fork
+        return kernel
+
     @functools.wraps(kernel.py_func)
     def call(*args):
         if _serial_only:

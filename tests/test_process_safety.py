@@ -4,6 +4,7 @@ Each scenario that forks or changes the cache runs in its own Python process
 under a timeout, so a child that dies or hangs fails the test rather than the
 suite.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -113,6 +114,27 @@ def test_wrapped_kernels_keep_their_dispatcher_and_docs():
     assert pcnnseg_kernels.pcnn_image.parallel is fused.pcnn_image
     assert pcnnseg_kernels.pcnn_image.__doc__ == fused.pcnn_image.__doc__
     assert not runtime._serial_only      # the test process itself was not forked
+
+
+def test_kernels_run_uncompiled_under_numba_disable_jit():
+    # Numba's debugging mode: the kernels are plain Python functions, nothing is
+    # wrapped for forking, and the pulses equal the compiled kernels'.
+    image, _ = phantom.make_slice((24, 32), seed=3)
+    want = pcnnseg.pulse(image, pcnnseg.PCNN(), n_iter=8)
+    done = _python("""
+        import json
+        import pcnnseg, pcnnseg_kernels
+        from pcnnseg import phantom
+        assert not hasattr(pcnnseg_kernels.pcnn_image, "py_func")
+        assert not hasattr(pcnnseg_kernels.pcnn_image, "parallel")
+        image, _ = phantom.make_slice((24, 32), seed=3)
+        r = pcnnseg.pulse(image, pcnnseg.PCNN(), n_iter=8)
+        print(json.dumps([r.fire_time.tolist(), r.counts.tolist()]))
+    """, env=dict(os.environ, NUMBA_DISABLE_JIT="1"), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    fire_time, counts = json.loads(done.stdout)
+    np.testing.assert_array_equal(fire_time, want.fire_time)
+    np.testing.assert_array_equal(counts, want.counts)
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two threads")
