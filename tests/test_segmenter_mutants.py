@@ -336,6 +336,21 @@ def _depths(trees):
     return out
 
 
+def test_fit_defaults_reach_the_classifier_and_the_sample(classifier_fits):
+    # 2 mm voxels: each voxel is a block, more than 10,000 of them normal brain
+    images, labels = phantom.make_case((16, 56, 56), seed=0)
+    seg = fit_segmenter([_as_case("two_mm", images, labels, (2.0, 2.0, 2.0))], sequences=TWO)
+    (params, X, y), = classifier_fits
+    assert {k: params[k] for k in ("max_iter", "max_depth", "learning_rate", "early_stopping",
+                                   "random_state")} == {
+        "max_iter": 100, "max_depth": 6, "learning_rate": 0.1, "early_stopping": False,
+        "random_state": 0}
+    # 15,000 voxels: all 379 tumor voxels (fewer than 5,000) and 10,000 others
+    assert y.sum() == np.count_nonzero(labels) == 379 and (~y).sum() == 10000
+    assert seg.trees["roots"].size == 100
+    assert (seg.level, seg.beta, seg.selection) == (0.5, 0.0, "thickest")
+
+
 def test_fit_options_reach_the_classifier(cases, classifier_fits):
     seg = fit_segmenter(cases[:1], sequences=TWO, voxels_per_case=10 ** 6, max_iter=7,
                         max_depth=2, learning_rate=0.3, seed=5)
@@ -582,7 +597,8 @@ def test_a_decision_scores_the_mean_dice_segment_tumor_reaches(monkeypatch):
                 for i, truth in enumerate(truths)]
     fixed = _FixedProbability(sequences=TWO, trees=_stump(), baseline=0.0, level=0.5, beta=0.0)
     decisions = [(0.5, 0.0, "thickest"), (0.5, 0.0, "largest"), (0.5, 0.0, "asymmetry"),
-                 (0.9, 0.0, "thickest"), (0.9, 0.4, "thickest"), (0.9, 0.4, "largest")]
+                 (0.9, 0.0, "thickest"), (0.9, 0.4, "thickest"), (0.9, 0.4, "largest"),
+                 (0.5, 1.0, "thickest")]
     per_case = np.array([[dice(segment_tumor(images, spacing=spacing,
                                              segmenter=dataclasses.replace(
                                                  fixed, level=lv, beta=b, selection=s)), t)
@@ -590,5 +606,7 @@ def test_a_decision_scores_the_mean_dice_segment_tumor_reaches(monkeypatch):
     # the selections and the linking matter here
     assert per_case[0, 0] > 0.9 and per_case[1, 0] < 0.5 and per_case[2, 0] > 0.9
     assert per_case[3, 0] != per_case[4, 0]
+    # and the slices' spacing, through the linking (0.197 with 1 mm slices)
+    assert 0.21 < per_case[6, 0] < 0.22
     np.testing.assert_allclose(_decision_dice(fixed, prepared, decisions),
                                per_case.mean(axis=1), rtol=1e-12, atol=1e-12)
