@@ -478,6 +478,17 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
                          f"{sequences}")
     voxels_per_case = check_int(voxels_per_case, "voxels_per_case", 3)
     inner_folds = check_int(inner_folds, "inner_folds", 2)
+    # Checked here, not by scikit-learn: its errors would come only after every
+    # case's features were computed, and without this function's argument names.
+    max_iter = check_int(max_iter, "max_iter", 1)
+    max_depth = check_int(max_depth, "max_depth", 1)
+    learning_rate = check_number(learning_rate, "learning_rate")
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate}")
+    seed = check_int(seed, "seed", 0, 2**32 - 1)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable progress(message) or None, got "
+                        f"{type(progress).__name__}")
     levels, betas = tuple(float(v) for v in levels), tuple(float(b) for b in betas)
     if not levels or not all(0 < v <= 1 for v in levels):
         raise ValueError(f"levels: expected values in (0, 1], got {levels}")

@@ -173,6 +173,24 @@ def test_fit_rejects_bad_cases(pairs, cases, kwargs, error, match):
         fit_segmenter(cases, **{"sequences": ("flair", "t2"), "max_iter": 5, **kwargs})
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"max_iter": 0}, ValueError, r"^max_iter: expected an integer >= 1"),
+    ({"max_iter": 2.5}, TypeError, r"^max_iter: "),
+    ({"max_depth": 0}, ValueError, r"^max_depth: expected an integer >= 1"),
+    ({"learning_rate": 0.0}, ValueError, r"^learning_rate: expected a finite number > 0"),
+    ({"learning_rate": float("nan")}, ValueError, r"^learning_rate: expected a finite number"),
+    ({"learning_rate": "0.1"}, TypeError, r"^learning_rate: expected a number"),
+    ({"seed": -1}, ValueError, r"^seed: expected an integer in \[0, 4294967295\]"),
+    ({"progress": "x"}, TypeError, r"^progress: expected a callable"),
+])
+def test_fit_checks_its_options_before_any_work(pairs, kwargs, error, match, monkeypatch):
+    # Refused before any case's features are computed, under this function's names.
+    import pcnnseg.segmenter as module
+    monkeypatch.setattr(module, "_Prepared", lambda *a, **k: pytest.fail("features computed"))
+    with pytest.raises(error, match=match):
+        fit_segmenter(pairs[:1], **{"sequences": ("flair", "t2"), **kwargs})
+
+
 def test_segmenter_argument_is_checked(pairs):
     images, _ = pairs[0]
     with pytest.raises(TypeError, match="segmenter"):
