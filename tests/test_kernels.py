@@ -137,6 +137,25 @@ def test_symmetric_fast_path_matches_reference(weights):
         assert len(np.unique(counts)) > 2
 
 
+def test_asymmetric_weights_with_a_centre_match_reference():
+    # The raster-order sum (weights the symmetric path does not take), every
+    # neighbour and the centre weighted differently, in the general sweep (PCNN)
+    # and the modulated one (SPCNN); found missing by mutation testing (a centre
+    # weight read from the pixel below went unnoticed).
+    from pcnnseg import PCNN, SPCNN
+    w = ((0.1, 0.2, 0.3), (0.4, 0.9, 0.5), (0.6, 0.7, 0.8))
+    S = _stimulus("random_with_zeros")
+    for model in (PCNN(feeding_weights=w, linking_weights=w[::-1]),
+                  SPCNN(alpha_f=1.1, beta=0.3, v_e=5.0, alpha_e=1.2, weights=w)):
+        params, M, W = model.kernel_params()
+        for n_bands in (1, 2):
+            fire_time, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, N_ITER,
+                                                                   True, n_bands)
+            ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
+            np.testing.assert_array_equal(spikes, ref_spikes)
+            np.testing.assert_array_equal(fire_time, ref_fire_time)
+
+
 @pytest.mark.parametrize("n_bands", [1, 2, 3, 7, 40, 1000])
 @pytest.mark.parametrize("model_name", ["pcnn", "spcnn", "scm"])
 def test_bands_with_halos_match_reference(n_bands, model_name):
