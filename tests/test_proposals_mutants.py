@@ -212,12 +212,19 @@ def test_value_range_sets_the_stimulus():
 
 # --- selective search against the plain computation ------------------------
 
-@pytest.mark.parametrize("seed, kwargs", [
-    (3, dict(scale=30, sigma=0.8, min_size=3)),    # smoothing and texture at the edges
-    (0, dict(scale=60, sigma=0, min_size=2)),
+def _left_band(seed):
+    """A bright band on the left edge: the x derivative there depends on the edge mode."""
+    image = np.random.default_rng(seed).random((14, 16))
+    image[:, :3] += 1.5
+    return image
+
+
+@pytest.mark.parametrize("image, kwargs", [
+    (_image(3), dict(scale=30, sigma=0.8, min_size=3)),    # smoothing and texture at the edges
+    (_image(0), dict(scale=60, sigma=0, min_size=2)),
+    (_left_band(0), dict(scale=20, sigma=0, min_size=2)),
 ])
-def test_fast_method_matches_plain_selective_search(seed, kwargs):
-    image = _image(seed)
+def test_fast_method_matches_plain_selective_search(image, kwargs):
     np.testing.assert_array_equal(selective_search(image, **kwargs),
                                   _selective_search(image, **kwargs))
 
