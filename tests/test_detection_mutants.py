@@ -388,13 +388,14 @@ def test_published_method_pulses_slice_and_patches_on_one_scale():
 def test_reference_fitted_on_a_slice_finds_its_box_at_distance_zero():
     # a reference with settings other than the defaults: fit_reference must compute
     # the exemplar with them and detect must compute the candidates' features with
-    # the reference's, or the ring's own box is no longer at distance 0
+    # the reference's, or the ring's own box is no longer at distance 0 (inner 1.0:
+    # the inner window is the ring's box, where the default half lies in its hollow)
     image = _ring_slice()
     tumor = np.zeros(image.shape, bool)
     tumor[40:104, 88:152] = image[40:104, 88:152] == 150
-    r = fit_reference([image], [tumor], patch_size=24, inner=0.9, context=1.5, n_iter=30,
+    r = fit_reference([image], [tumor], patch_size=24, inner=1.0, context=1.5, n_iter=30,
                       n_neighbours=1)
-    assert (r.patch_size, r.inner, r.context, r.n_iter, r.n_neighbours) == (24, 0.9, 1.5, 30, 1)
+    assert (r.patch_size, r.inner, r.context, r.n_iter, r.n_neighbours) == (24, 1.0, 1.5, 30, 1)
     assert r.exemplars.shape == (1, 90)
     np.testing.assert_array_equal(r.spread, np.full(90, 1e-3))
     found = detect(image, reference=r)
