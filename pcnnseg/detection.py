@@ -110,6 +110,7 @@ class Detection:
 
     def to_dict(self, top=10):
         """JSON-ready summary: the box, its distance, and the ``top`` best candidates."""
+        top = check_int(top, "top", 0)
         order = np.argsort(self.distances, kind="stable")[:top]
         return {
             "box": None if self.box is None else list(self.box),
@@ -319,15 +320,25 @@ def box_signatures(S, boxes, *, patch_size=PATCH_SIZE, inner=INNER, context=CONT
         Stimulus in [0, 1] (see :func:`detection_stimulus`).
     boxes : (K, 4) int array_like
         ``(x, y, w, h)``.
+    patch_size, inner, context, n_iter
+        As in :class:`Reference`: ``inner`` in (0, 1], ``context`` in
+        [1, ``MAX_CONTEXT``].
 
     Returns
     -------
     signatures : (K, 3, n_iter) float64 ndarray
         ``G[n] / patch_size**2`` of the box (``[:, 0]``), its inner window
         (``[:, 1]``) and its context window (``[:, 2]``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For options of the wrong type or out of range (with no boxes too).
     """
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     patch_size = _check_patch_size(patch_size)
+    inner, context = _check_fraction(inner, "inner"), _check_context(context)
+    n_iter = check_n_iter(n_iter)
     if len(boxes) == 0:
         return np.zeros((0, 3, n_iter))
     size = (patch_size, patch_size)

@@ -199,6 +199,31 @@ def test_box_signatures_equal_separate_runs(phantom_slice):
     np.testing.assert_allclose(f[:, :12], np.cumsum(sig[:, 0], axis=1))
 
 
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"inner": 0.0}, ValueError, r"^inner: expected a fraction in \(0, 1\]"),
+    ({"inner": -3}, ValueError, r"^inner: expected a fraction"),
+    ({"context": 0.5}, ValueError, r"^context: expected a number in \[1, "),
+    ({"context": 100}, ValueError, r"^context: expected a number in \[1, "),
+    ({"context": "2"}, TypeError, r"^context: expected a number"),
+    ({"n_iter": 0}, ValueError, r"^n_iter: "),
+])
+@pytest.mark.parametrize("boxes", [[[4, 4, 8, 8]], np.zeros((0, 4))])
+def test_box_signatures_check_their_options(kwargs, error, match, boxes):
+    # Checked like Reference's settings, with or without boxes to score.
+    S = np.zeros((32, 32), dtype=np.float32)
+    with pytest.raises(error, match=match):
+        box_signatures(S, boxes, **kwargs)
+
+
+def test_detection_summary_checks_top(phantom_slice, phantom_reference):
+    image, _ = phantom_slice
+    found = detect(image, reference=phantom_reference)
+    assert len(found.to_dict(top=0)["top"]) == 0
+    for bad, error in ((-1, ValueError), (2.5, TypeError)):
+        with pytest.raises(error, match=r"^top: expected an integer >= 0"):
+            found.to_dict(top=bad)
+
+
 def test_detection_stimulus():
     image, _ = phantom.make_slice((64, 64), seed=1)
     brain = image != 0
