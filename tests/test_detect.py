@@ -135,23 +135,29 @@ def test_selective_search_on_constant_and_tiny_images():
     assert selective_search(np.array([[1.0]])).tolist() == [[0, 0, 1, 1]]
 
 
-@pytest.mark.parametrize("bad, error", [
-    (np.full((5, 5), np.nan), ValueError),
-    (np.zeros((2, 5, 5)), ValueError),
-    (np.zeros((0, 5)), ValueError),
-    (np.array([["a"]]), TypeError),
+@pytest.mark.parametrize("bad, error, match", [
+    (np.full((5, 5), np.nan), ValueError, r"^image: contains NaN or infinite values$"),
+    (np.zeros((2, 5, 5)), ValueError,
+     r"^image: expected a 2-D array, got 3-D with shape \(2, 5, 5\)$"),
+    (np.zeros((0, 5)), ValueError, r"^image: expected a non-empty array, got shape \(0, 5\)$"),
+    (np.array([["a"]]), TypeError,
+     r"^image: expected a real-valued array \(bool, integer or float\), got dtype <U1$"),
 ])
-def test_selective_search_rejects_bad_images(bad, error):
-    with pytest.raises(error):
+def test_selective_search_rejects_bad_images(bad, error, match):
+    with pytest.raises(error, match=match):
         selective_search(bad)
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"method": "slow"}, ValueError), ({"scale": -1}, ValueError), ({"sigma": "1"}, TypeError),
-    ({"min_size": 0}, ValueError), ({"min_size": 2.5}, TypeError),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"method": "slow"}, ValueError,
+     r"^method: expected one of \('fast', 'package'\), got 'slow'$"),
+    ({"scale": -1}, ValueError, r"^scale: expected a finite number >= 0, got -1$"),
+    ({"sigma": "1"}, TypeError, r"^sigma: expected a number, got str$"),
+    ({"min_size": 0}, ValueError, r"^min_size: expected an integer >= 1, got 0$"),
+    ({"min_size": 2.5}, TypeError, r"^min_size: expected an integer >= 1, got float 2\.5$"),
 ])
-def test_selective_search_rejects_bad_options(kwargs, error):
-    with pytest.raises(error):
+def test_selective_search_rejects_bad_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
         selective_search(np.eye(5), **kwargs)
 
 
@@ -165,10 +171,15 @@ def test_box_iou():
     assert box_iou(np.array([0, 0, 4, 4]), (0, 0, 2, 4)) == 0.5
 
 
-@pytest.mark.parametrize("bad, error", [((0, 0, 0, 3), ValueError), ((0, 0, 3), ValueError),
-                                        ((0, 0, 1.5, 2), ValueError), (None, TypeError)])
-def test_box_iou_rejects_bad_boxes(bad, error):
-    with pytest.raises(error):
+@pytest.mark.parametrize("bad, error, match", [
+    ((0, 0, 0, 3), ValueError, r"^a: expected a width and height >= 1, got \(0, 0, 0, 3\)$"),
+    ((0, 0, 3), ValueError, r"^a: expected four integers \(x, y, w, h\), got \(0, 0, 3\)$"),
+    ((0, 0, 1.5, 2), ValueError,
+     r"^a: expected four integers \(x, y, w, h\), got \(0, 0, 1\.5, 2\)$"),
+    (None, TypeError, r"^a: expected \(x, y, w, h\) integers, got None$"),
+])
+def test_box_iou_rejects_bad_boxes(bad, error, match):
+    with pytest.raises(error, match=match):
         box_iou(bad, (0, 0, 1, 1))
 
 
@@ -305,20 +316,24 @@ def test_detect_without_a_box(image):
     assert found.to_dict()["box"] is None
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"image": np.full((8, 8), np.nan)}, ValueError),
-    ({"image": np.zeros((2, 8, 8))}, ValueError),
-    ({"brain_mask": np.ones((4, 4), bool)}, ValueError),
-    ({"reference": "mine"}, ValueError),
-    ({"reference": 3}, TypeError),
-    ({"max_area": 0}, ValueError),
-    ({"max_area": "big"}, TypeError),
-    ({"proposals": "slow"}, ValueError),
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"image": np.full((8, 8), np.nan)}, ValueError, r"^image: contains NaN or infinite values$"),
+    ({"image": np.zeros((2, 8, 8))}, ValueError,
+     r"^image: expected a 2-D array, got 3-D with shape \(2, 8, 8\)$"),
+    ({"brain_mask": np.ones((4, 4), bool)}, ValueError,
+     r"^brain_mask: expected shape \(8, 8\) \(that of the slice\), got \(4, 4\)$"),
+    ({"reference": "mine"}, ValueError,
+     r"^reference: expected 'default', a Reference or None, got 'mine'$"),
+    ({"reference": 3}, TypeError, r"^reference: expected 'default', a Reference or None, got int$"),
+    ({"max_area": 0}, ValueError, r"^max_area: expected a fraction in \(0, 1\], got 0$"),
+    ({"max_area": "big"}, TypeError, r"^max_area: expected a number, got str$"),
+    ({"proposals": "slow"}, ValueError,
+     r"^proposals: expected one of \('fast', 'package'\), got 'slow'$"),
 ])
-def test_detect_rejects_bad_input(kwargs, error):
+def test_detect_rejects_bad_input(kwargs, error, match):
     args = {"image": np.eye(8)}
     args.update(kwargs)
-    with pytest.raises(error):
+    with pytest.raises(error, match=match):
         detect(args.pop("image"), **args)
 
 
@@ -342,14 +357,17 @@ def test_fit_reference(phantom_reference):
     assert len(only_one.exemplars) == 1  # the empty mask is skipped
 
 
-@pytest.mark.parametrize("slices, masks, error", [
-    ([np.eye(5)], [], ValueError),
-    ([np.eye(5)], [np.zeros((5, 5))], ValueError),
-    ([np.eye(5)], [np.ones((4, 4))], ValueError),
-    ([np.eye(5)], [np.full((5, 5), 2)], ValueError),
+@pytest.mark.parametrize("slices, masks, error, match", [
+    ([np.eye(5)], [], ValueError, r"^masks: expected one mask per slice \(1\), got 0$"),
+    ([np.eye(5)], [np.zeros((5, 5))], ValueError,
+     r"^masks: no slice with both a tumor and brain intensities to learn from$"),
+    ([np.eye(5)], [np.ones((4, 4))], ValueError,
+     r"^masks\[0\]: expected shape \(5, 5\), got \(4, 4\)$"),
+    ([np.eye(5)], [np.full((5, 5), 2)], ValueError,
+     r"^masks\[0\]: expected a binary mask with values 0 and 1 only, found 25 other value"),
 ])
-def test_fit_reference_rejects_bad_input(slices, masks, error):
-    with pytest.raises(error):
+def test_fit_reference_rejects_bad_input(slices, masks, error, match):
+    with pytest.raises(error, match=match):
         fit_reference(slices, masks)
 
 
@@ -362,15 +380,17 @@ def test_reference_save_load(tmp_path, phantom_reference):
     assert (back.n_iter, back.patch_size, back.inner, back.context) == (
         phantom_reference.n_iter, phantom_reference.patch_size, phantom_reference.inner,
         phantom_reference.context)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"^reference: no such file: .*missing\.json$"):
         Reference.load(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"bad\.json is not a valid detection reference"):
+    with pytest.raises(ValueError,
+                       match=r"^reference: .*bad\.json is not a valid detection reference"):
         Reference.load(tmp_path / "bad.json")
     data = json.loads(path.read_text())
     data["spread"] = data["spread"][:-1]
     (tmp_path / "short.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"short\.json .*spread: expected 135 values"):
+    with pytest.raises(ValueError,
+                       match=r"^reference: .*short\.json .*spread: expected 135 values"):
         Reference.load(tmp_path / "short.json")
 
 
