@@ -50,11 +50,10 @@ def _stimulus(image, value_range):
 def felzenszwalb(image, *, scale=100.0, sigma=0.8, min_size=50, value_range=None):
     """Graph-based over-segmentation of a grayscale slice.
 
-    Felzenszwalb & Huttenlocher, IJCV 59(2):167-181, 2004,
-    doi:10.1023/B:VISI.0000022288.19776.77, on the 8-connected grid of the
-    slice normalised to [0, 1] and smoothed by a Gaussian of width ``sigma``.
-    ``scale`` is the paper's ``k`` in units of 1/255 of the range, as in
-    :func:`skimage.segmentation.felzenszwalb`.
+    The algorithm of Felzenszwalb and Huttenlocher [1]_, on the 8-connected
+    grid of the slice normalised to [0, 1] and smoothed by a Gaussian of width
+    ``sigma``. ``scale`` is the paper's ``k`` in units of 1/255 of the range, as
+    in :func:`skimage.segmentation.felzenszwalb`.
 
     Parameters
     ----------
@@ -73,6 +72,12 @@ def felzenszwalb(image, *, scale=100.0, sigma=0.8, min_size=50, value_range=None
     -------
     (H, W) int32 ndarray
         Region labels ``0..n-1`` numbered in raster order.
+
+    References
+    ----------
+    .. [1] P. F. Felzenszwalb, D. P. Huttenlocher, "Efficient graph-based image
+       segmentation", International Journal of Computer Vision 59(2):167-181,
+       2004. doi:10.1023/B:VISI.0000022288.19776.77
     """
     _check_options(scale, sigma, min_size)
     labels, _ = _regions(_stimulus(image, value_range), scale, sigma, min_size)
@@ -120,9 +125,8 @@ def selective_search(image, *, scale=100.0, sigma=0.8, min_size=50, method="fast
                      value_range=None):
     """Propose boxes that may hold objects, by hierarchical grouping of regions.
 
-    Uijlings et al., "Selective search for object recognition", IJCV
-    104(2):154-171, 2013, doi:10.1007/s11263-013-0620-5 (one strategy: a
-    single colour space and one ``scale``), on regions of :func:`felzenszwalb`.
+    The hierarchical grouping of Uijlings et al. [1]_ (one strategy: a single
+    colour space and one ``scale``), on regions of :func:`felzenszwalb`.
 
     Parameters
     ----------
@@ -146,6 +150,13 @@ def selective_search(image, *, scale=100.0, sigma=0.8, min_size=50, method="fast
     TypeError, ValueError
         For a slice that is not a non-empty 2-D real array of finite values, or
         invalid options.
+
+    References
+    ----------
+    .. [1] J. R. R. Uijlings, K. E. A. van de Sande, T. Gevers, A. W. M.
+       Smeulders, "Selective search for object recognition", International
+       Journal of Computer Vision 104(2):154-171, 2013.
+       doi:10.1007/s11263-013-0620-5
 
     Examples
     --------
