@@ -26,11 +26,12 @@ def _as_case(images, labels, spacing=(1.0, 1.0, 1.0)):
     return BratsCase(name="phantom", images=images, labels=labels, geometry=geometry)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 3])
-def test_whole_tumor_of_default_phantom_volumes(seed):
+# measured Dice 0.9979 (seed 0), 0.9981 (seed 1), 0.9970 (seed 3)
+@pytest.mark.parametrize("seed, floor", [(0, 0.993), (1, 0.993), (3, 0.992)])
+def test_whole_tumor_of_default_phantom_volumes(seed, floor):
     # the default phantom's top and bottom slices are mostly bright cortex
     flair, truth = phantom.make_volume(seed=seed)
-    assert dice(segment_tumor(flair), truth) > 0.95
+    assert dice(segment_tumor(flair), truth) > floor
 
 
 def test_flair_array_slice_and_all_sequences(case, volume):
@@ -38,10 +39,10 @@ def test_flair_array_slice_and_all_sequences(case, volume):
     flair, truth = volume
     mask = segment_tumor(flair)
     assert mask.dtype == bool and mask.shape == flair.shape
-    assert dice(mask, truth) > 0.95
+    assert dice(mask, truth) > 0.98                                      # measured 0.9851
     z = int(np.argmax(truth.sum(axis=(1, 2))))
-    assert dice(segment_tumor(flair[z]), truth[z]) > 0.9
-    assert dice(segment_tumor(images), labels > 0) > 0.95
+    assert dice(segment_tumor(flair[z]), truth[z]) > 0.995               # measured 1.0
+    assert dice(segment_tumor(images), labels > 0) > 0.98                # measured 0.9851
 
 
 def test_case_dict_and_2023_names_give_the_same_mask(case):
@@ -652,3 +653,46 @@ def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
     np.testing.assert_array_equal(
         segment_tumor(images, regions=True, **wt_kwargs, **positive),
         tumor_regions(images, whole, **wt_kwargs, **positive))
+
+
+def test_a_best_component_with_a_single_core_voxel_is_kept():
+    # The thickest component wins on one core voxel: the fallback to size is for
+    # a best score of 0 only. An octahedron of radius 2 (25 voxels) keeps its centre
+    # under the erosion by two crosses; the larger 2-voxel ribbon keeps nothing.
+    brain, S = _blobs()
+    S[:, 3:5, 3:38] = 0.6                               # 630 voxels, no core
+    zz, yy, xx = np.indices(S.shape)
+    octahedron = np.abs(zz - 4) + np.abs(yy - 20) + np.abs(xx - 20) <= 2
+    S[octahedron] = 0.6
+    candidates = S > 0.3
+    np.testing.assert_array_equal(_select(candidates, S, brain, selection="thickest"), octahedron)
+    # the same in a slice, where the core is taken in-plane (a diamond of 13 pixels)
+    diamond = np.abs(yy[4] - 20) + np.abs(xx[4] - 20) <= 2
+    np.testing.assert_array_equal(_select(candidates[4], S[4], brain[4], selection="thickest"),
+                                  diamond)
+
+
+def test_the_whole_tumor_opening_follows_the_spacing():
+    # A lesion on a single slice of a volume: across thick slices the opening is
+    # in-plane and keeps it, while a 3-D opening (1 mm slices) erases it.
+    from pcnnseg.tumor import _finish_whole
+
+    brain, S = _blobs()
+    S[4, 12:24, 14:26] = 0.6
+    candidates = S > 0.3
+    kept = _finish_whole(candidates, S, brain, (3.0, 1.0, 1.0))
+    square = candidates.copy()
+    square[4, [12, 12, 23, 23], [14, 25, 14, 25]] = False   # the in-plane cross cuts the corners
+    np.testing.assert_array_equal(kept, square)
+    assert not _finish_whole(candidates, S, brain, (1.0, 1.0, 1.0)).any()
+    # and through segment_tumor: the spacing given there reaches the opening
+    rng = np.random.default_rng(0)
+    shape = (9, 48, 48)
+    zz, yy, xx = np.indices(shape)
+    head = (yy - 24) ** 2 + (xx - 24) ** 2 < 20 ** 2
+    lesion = head & (zz == 4) & ((yy - 20) ** 2 + (xx - 28) ** 2 < 6 ** 2)
+    flair = np.where(head, rng.normal(100, 5, shape), 0).astype(np.float32)
+    flair[lesion] += 200
+    assert dice(segment_tumor(flair, spacing=(3.0, 1.0, 1.0)), lesion) > 0.95   # measured 0.986
+    # with 1 mm slices the 3-D opening leaves a few voxels (linked to the next slices)
+    assert dice(segment_tumor(flair, spacing=(1.0, 1.0, 1.0)), lesion) < 0.2    # measured 0.086
