@@ -82,8 +82,16 @@ def _last_line(err):
 
 
 def _from_sitk(img, array):
-    if img.GetNumberOfComponentsPerPixel() > 1:
-        array = array[..., :3].astype(np.float64).mean(axis=-1)
+    """An :class:`Image` of ``img``, whose voxels are ``array``.
+
+    Several components per pixel become grey, as float64: grey + alpha (2) the
+    grey channel, RGB (3) and RGBA (4 or more) the mean of the first three; alpha
+    is never averaged in.
+    """
+    components = img.GetNumberOfComponentsPerPixel()
+    if components > 1:
+        colours = 1 if components == 2 else 3
+        array = array[..., :colours].astype(np.float64).mean(axis=-1)
     return Image(array=array, spacing=tuple(img.GetSpacing()), origin=tuple(img.GetOrigin()),
                  direction=tuple(img.GetDirection()))
 

@@ -705,6 +705,24 @@ def test_colour_pictures_become_grey_by_averaging_rgb_alpha_ignored(tmp_path):
         np.testing.assert_allclose(got, array[..., :3].mean(axis=-1))
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)])
+def test_grey_alpha_keeps_the_grey_and_rgba_averages_rgb(shape, tmp_path):
+    # SimpleITK cannot read a grey + alpha PNG, but builds such images in memory and
+    # reads and writes them as MetaImage: the alpha channel is never averaged in.
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, shape + (4,)).astype(np.uint8)
+    for components, expected in ((2, pixels[..., 0]), (4, pixels[..., :3].mean(axis=-1))):
+        array = np.ascontiguousarray(pixels[..., :components])
+        img = sitk.GetImageFromArray(array, isVector=True)
+        assert img.GetNumberOfComponentsPerPixel() == components
+        got = io._from_sitk(img, sitk.GetArrayFromImage(img))
+        assert got.array.dtype == np.float64
+        np.testing.assert_array_equal(got.array, expected)
+        name = tmp_path / f"c{components}.mha"
+        sitk.WriteImage(img, str(name))
+        np.testing.assert_array_equal(read_image(name).array, expected)
+
+
 def test_a_wrong_path_says_what_is_wrong_with_it():
     with pytest.raises(TypeError, match=r"^path: expected a path \(str, bytes or "
                                         r"os\.PathLike\), got int$"):
