@@ -322,7 +322,8 @@ def read_image(path, *, series_id=None):
 
     Files: NIfTI, MetaImage, NRRD, PNG, TIFF, single DICOM files and the other
     formats of SimpleITK's ``ReadImage``. Colour images become grey by averaging
-    the colour channels (alpha ignored). Directories: the DICOM series in it,
+    the colour channels (alpha ignored); a grey + alpha image gives its grey
+    channel. Directories: the DICOM series in it,
     read with ``ImageSeriesReader`` in the slice order GDCM sorts them into
     (by position along the slice normal), so the z spacing comes from the
     slice positions, not from the SliceThickness tag.

@@ -62,6 +62,23 @@ Assumptions: skull-stripped input (the brain is the non-zero voxels of FLAIR,
 or of T2 without FLAIR; pass ``brain_mask=`` otherwise); one tumor per volume
 (one component is kept); for ``selection="asymmetry"``, the last array axis
 runs left-right (true of BraTS and of most axial acquisitions).
+
+References
+----------
+The network is the simplified PCNN of [1]_ with fixed parameters
+(:mod:`pcnnseg.segmentation`); linking as in [2]_; the regions and labels are
+BraTS's [3]_; the one-standard-error rule is that of [4]_.
+
+.. [1] Y. Chen, S.-K. Park, Y. Ma, R. Ala, "A new automatic parameter setting
+   method of a simplified PCNN for image segmentation", IEEE Transactions on
+   Neural Networks 22(6):880-892, 2011. doi:10.1109/TNN.2011.2128880
+.. [2] J. L. Johnson, M. L. Padgett, "PCNN models and applications", IEEE
+   Transactions on Neural Networks 10(3):480-498, 1999. doi:10.1109/72.761706
+.. [3] B. H. Menze et al., "The multimodal brain tumor image segmentation
+   benchmark (BRATS)", IEEE Transactions on Medical Imaging 34(10):1993-2024,
+   2015. doi:10.1109/TMI.2014.2377694
+.. [4] T. Hastie, R. Tibshirani, J. Friedman, "The Elements of Statistical
+   Learning", 2nd ed., Springer, 2009, section 7.10.
 """
 import math
 
