@@ -3,7 +3,8 @@
 Reruns the untrained segmentation on a few development cases of both collections
 with the constants their cross-validation fold chose, and compares the Dice with
 the figures committed in ``benchmarks/results/segmentation.json``, and the boxes
-read off those maps against ``volume_detection.json``; reruns the bundled U-Net
+read off those maps against ``volume_detection.json``, and the slice detector
+(exemplars fitted on the other folds) against ``detection.json``; reruns the bundled U-Net
 (fp32 and int8) on one of its validation cases against ``baseline.json``. A change that moves accuracy shows here (then rerun the
 benchmark and commit the new figures). Skips cleanly without ``../shared/data``
 (and the U-Net test without PyTorch).
@@ -11,6 +12,7 @@ benchmark and commit the new figures). Skips cleanly without ``../shared/data``
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 from pcnnseg.io import load_brats_case
@@ -110,3 +112,40 @@ def test_boxes_off_the_untrained_map_match_the_committed_hit_rates(committed, co
     # a slice whose IoU sits at 0.5 may flip on another CPU's rounding: one slice
     assert sum(hits) / len(hits) == pytest.approx(
         boxes["methods"]["default"]["per_case_hit_rate"][name], abs=1.0 / len(hits) + 1e-9)
+
+
+DETECTION_RESULTS = ROOT / "benchmarks" / "results" / "detection.json"
+
+
+def test_slice_detector_matches_the_committed_hit_rates():
+    # The learned-reference detector on the slices of fold 0's BraTS 2018 and
+    # BraTS-Africa cases, its exemplars fitted on the other folds' slices, as
+    # benchmarks/detection.py does; against its committed per-case hit rates.
+    from pcnnseg.boxes import box_iou, largest_component_box
+    from pcnnseg.detection import detect, fit_reference
+    from pcnnseg.io import find_brats_cases
+
+    committed = json.loads(DETECTION_RESULTS.read_text(encoding="utf-8"))
+    per_case, min_area = committed["per_case_reference"], committed["min_area_px"]
+    slices = {}
+    for collection in ("brats2018", "brats2023_ssa"):
+        for case_dir in find_brats_cases(DATA / collection):
+            case = load_brats_case(case_dir, sequences=("flair",))
+            tumor = case.labels > 0
+            keep = tumor.sum(axis=(1, 2)) >= min_area
+            slices[case.name] = (case.images["flair"][keep], tumor[keep])
+    if set(slices) != set(per_case):
+        pytest.skip("the committed figures are of another set of cases")
+    train = [n for n in slices if per_case[n]["fold"] != 0]
+    reference = fit_reference(np.concatenate([slices[n][0] for n in train]),
+                              np.concatenate([slices[n][1] for n in train]))
+    for name in ("Brats18_CBICA_ABM_1", "BraTS-SSA-00002-000"):
+        assert per_case[name]["fold"] == 0
+        images, tumors = slices[name]
+        hits = []
+        for image, tumor in zip(images, tumors):
+            box = detect(image, reference=reference).box
+            hits.append(box is not None and box_iou(box, largest_component_box(tumor)) >= 0.5)
+        # a slice whose IoU sits at 0.5 may flip on another CPU's rounding: one slice
+        assert np.mean(hits) == pytest.approx(per_case[name]["hit_rate"],
+                                              abs=1.0 / len(hits) + 1e-9), name
