@@ -263,7 +263,9 @@ def markdown(report):
              f"{report['n_cases']} cases ({', '.join(f'{c}: {k}' for c, k in report['collections'].items())}), "
              f"5-fold patient-level cross-validation (the folds of `benchmarks/segmentation.py`); "
              f"the fitted readout and the \"no tumor\" area are chosen on the training folds, every "
-             f"figure is held-out. {report['date']}, 2 cores. `python benchmarks/volume_detection.py`.",
+             f"figure is held-out from those choices; the segmentation's form (its steps, grids and "
+             f"stimulus) was fixed during development on all 22 cases (see segmentation.md). "
+             f"{report['date']}, 2 cores. `python benchmarks/volume_detection.py`.",
              "",
              f"Hit: box IoU >= 0.5 with the box of the tumor's largest part, on slices with at least "
              f"{MIN_PIXELS} tumor pixels; a tumor slice judged tumor-free is a miss. Presence: a slice "
