@@ -156,6 +156,44 @@ def test_asymmetric_weights_with_a_centre_match_reference():
             np.testing.assert_array_equal(fire_time, ref_fire_time)
 
 
+@pytest.mark.parametrize("shape", [(1, 17), (17, 1), (1, 1)])
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_one_pixel_wide_images_match_reference(shape, model_name):
+    # Buffers sized H + 2 and W + 2 must hold a single row or column (found by
+    # mutation testing: H ** 2 rows went unnoticed).
+    S = np.random.default_rng(3).random(shape).astype(np.float32)
+    model = MODELS[model_name]
+    params, M, W = model.kernel_params()
+    for n_bands in (1, 2):
+        fire_time, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, 12, True,
+                                                               n_bands)
+        ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, 12)
+        np.testing.assert_array_equal(spikes, ref_spikes)
+        np.testing.assert_array_equal(fire_time, ref_fire_time)
+    fire_time, counts, spikes = pcnnseg_kernels.pcnn_batch(S[None], params, M, W, 12, True)
+    np.testing.assert_array_equal(spikes[0], ref_spikes)
+    np.testing.assert_array_equal(fire_time[0], ref_fire_time)
+
+
+@pytest.mark.parametrize("v_f", [1.0, -1.0])
+def test_stateless_feeding_with_input_is_not_taken_for_modulated(v_f):
+    # Feeding and linking that decay at once (exp(-200) is 0 in float32) but
+    # with feeding input (v_f != 0): F = S + v_f M * Y, not the modulated F = S
+    # (found by mutation testing: the test of v_f == 0 was not pinned).
+    from pcnnseg import PCNN
+    model = PCNN(alpha_f=200.0, alpha_l=200.0, v_f=v_f, v_l=0.5, beta=0.4, v_e=3.0,
+                 alpha_e=0.4)
+    params, M, W = model.kernel_params()
+    S = _stimulus("random_with_zeros")
+    fire_time, counts, spikes = pcnnseg_kernels.pcnn_image(S, params, M, W, N_ITER, True, 1)
+    ref_fire_time, ref_counts, ref_spikes = reference.run(S, model, N_ITER)
+    np.testing.assert_array_equal(spikes, ref_spikes)
+    simple = PCNN(alpha_f=200.0, alpha_l=200.0, v_f=0.0, v_l=0.5, beta=0.4, v_e=3.0,
+                  alpha_e=0.4)
+    assert not np.array_equal(
+        spikes, pcnnseg_kernels.pcnn_image(S, *simple.kernel_params(), N_ITER, True, 1)[2])
+
+
 @pytest.mark.parametrize("n_bands", [1, 2, 3, 7, 40, 1000])
 @pytest.mark.parametrize("model_name", ["pcnn", "spcnn", "scm"])
 def test_bands_with_halos_match_reference(n_bands, model_name):

@@ -1,11 +1,11 @@
 #!/bin/bash
 # Mutation testing of kernels/ with cosmic-ray on a random sample of mutants per group.
 # Run from the root of a scratch clone (cosmic-ray edits the sources in place):
-#   bash tests/mutation/run_kernels.sh N [GROUP...]     (groups: image volume proposals trees)
+#   bash tests/mutation/run_kernels.sh N [GROUP...]     (groups: image volume proposals trees runtime)
 # Sessions and reports go to $MUTATION_OUT (default /tmp/pcnnseg_mutation).
 set -euo pipefail
 n=${1:?usage: run_kernels.sh N [GROUP...]}; shift
-groups=${*:-image volume proposals trees}
+groups=${*:-image volume proposals trees runtime}
 out=${MUTATION_OUT:-/tmp/pcnnseg_mutation}
 mkdir -p "$out/path"
 # The kernels are imported as pcnnseg_kernels: point that name at this clone's kernels/.

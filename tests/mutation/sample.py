@@ -16,21 +16,40 @@ import sqlite3
 
 
 def keep_sample(session, n, seed=0):
-    """Delete all but ``n`` randomly chosen pending mutants; return how many were pending."""
+    """Delete all but ``n`` randomly chosen pending mutants; return how many were pending.
+
+    Mutants of a decorator line are dropped first: they change Numba's
+    compilation options (``cache``, ``parallel``, ``inline``, ``fastmath``), which
+    do nothing when the kernels run uncompiled, as they do here.
+    """
     import random
 
     with sqlite3.connect(session) as db:
-        pending = [row[0] for row in db.execute(
-            "SELECT job_id FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)"
-            " ORDER BY job_id")]
+        rows = db.execute(
+            "SELECT w.job_id, m.module_path, m.start_pos_row FROM work_items w"
+            " JOIN mutation_specs m ON m.job_id = w.job_id"
+            " WHERE w.job_id NOT IN (SELECT job_id FROM work_results) ORDER BY w.job_id")
+        pending = [job for job, path, row in rows if not _line(path, row).lstrip().startswith("@")]
         drop = set(pending) - set(random.Random(seed).sample(pending, min(n, len(pending))))
+        drop |= {job for (job,) in db.execute(
+            "SELECT job_id FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)")
+            if job not in pending}
         for table in ("mutation_specs", "work_items"):
             db.executemany(f"DELETE FROM {table} WHERE job_id = ?", [(j,) for j in drop])
     return len(pending)
 
 
+def _line(path, row):
+    """Line ``row`` (1-based) of the file at ``path``."""
+    with open(path) as f:
+        return f.read().splitlines()[row - 1]
+
+
 def summary(session):
-    """Killed and survived mutants of a session, skipped ones (filtered) left out.
+    """Killed and survived mutants of a session.
+
+    Filtered (skipped) mutants and those of decorator lines (see
+    :func:`keep_sample`) are left out.
 
     Returns
     -------
@@ -39,9 +58,12 @@ def summary(session):
         killed of killed + survived, and its standard error ``se``.
     """
     with sqlite3.connect(session) as db:
-        rows = db.execute("SELECT r.worker_outcome, r.test_outcome FROM work_items w"
+        rows = db.execute("SELECT r.worker_outcome, r.test_outcome, m.module_path,"
+                          " m.start_pos_row FROM work_items w"
+                          " JOIN mutation_specs m ON m.job_id = w.job_id"
                           " LEFT JOIN work_results r ON r.job_id = w.job_id").fetchall()
-    rows = [(w, t) for w, t in rows if w != "SKIPPED"]
+    rows = [(w, t) for w, t, path, row in rows
+            if w != "SKIPPED" and not _line(path, row).lstrip().startswith("@")]
     killed = sum(t == "KILLED" for _, t in rows)
     survived = sum(t == "SURVIVED" for _, t in rows)
     n = killed + survived
