@@ -228,3 +228,55 @@ def test_a_temp_folder_of_someone_else_is_refused(tmp_path):
     assert runtime._private_folder(str(tmp_path)) is None
     folder.chmod(0o700)
     assert runtime._private_folder(str(tmp_path)) == str(folder)
+
+
+def test_a_temp_folder_that_cannot_be_made_is_no_folder(tmp_path, monkeypatch):
+    # mkdir refused (a read-only or foreign temporary directory; root would not
+    # see a permission error, hence the stand-in): no folder, not an error.
+    def refuse(path, mode=0o777):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(runtime.os, "mkdir", refuse)
+    assert runtime._private_folder(str(tmp_path)) is None
+    assert not any(tmp_path.iterdir())
+
+
+@needs_fork
+def test_children_under_a_fork_safe_layer_keep_the_parallel_kernels():
+    # Only GNU OpenMP kills a forked child's parallel kernel; under workqueue
+    # (always available) the child keeps the parallel kernels.
+    done = _python("""
+        import os
+        import numba
+        import pcnnseg
+        from pcnnseg import phantom
+        from pcnnseg_kernels import runtime
+
+        image, _ = phantom.make_slice((32, 32), seed=1)
+        pcnnseg.pulse(image, n_iter=5)
+        print(numba.threading_layer())
+        pid = os.fork()
+        if pid == 0:
+            os._exit(3 if runtime._serial_only else 0)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """, env=dict(os.environ, NUMBA_THREADING_LAYER="workqueue"), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["workqueue", "0"]
+
+
+def test_a_temp_folder_owned_by_another_user_is_refused(tmp_path, monkeypatch):
+    # The folder is the test user's; the process pretends to be another, of a
+    # higher uid, so that ownership by a lower uid is refused too.
+    uid = os.getuid() + 5000
+    monkeypatch.setattr(runtime.os, "getuid", lambda: uid)
+    folder = tmp_path / f"pcnnseg-numba-{uid}"
+    folder.mkdir(mode=0o700)
+    assert runtime._private_folder(str(tmp_path)) is None
+
+
+def test_cache_is_cold_without_a_cache(monkeypatch):
+    # Uncached kernels compile in every process: always cold.
+    import pcnnseg_kernels
+    monkeypatch.setattr(runtime, "caching_enabled", False)
+    assert runtime.cache_is_cold([pcnnseg_kernels.pcnn_image]) is True
