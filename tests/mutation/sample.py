@@ -11,7 +11,9 @@ Usage::
     python tests/mutation/sample.py summary SESSION.sqlite
 """
 import argparse
+import functools
 import math
+import random
 import sqlite3
 
 
@@ -22,27 +24,29 @@ def keep_sample(session, n, seed=0):
     compilation options (``cache``, ``parallel``, ``inline``, ``fastmath``), which
     do nothing when the kernels run uncompiled, as they do here.
     """
-    import random
-
     with sqlite3.connect(session) as db:
         rows = db.execute(
             "SELECT w.job_id, m.module_path, m.start_pos_row FROM work_items w"
             " JOIN mutation_specs m ON m.job_id = w.job_id"
-            " WHERE w.job_id NOT IN (SELECT job_id FROM work_results) ORDER BY w.job_id")
-        pending = [job for job, path, row in rows if not _line(path, row).lstrip().startswith("@")]
-        drop = set(pending) - set(random.Random(seed).sample(pending, min(n, len(pending))))
-        drop |= {job for (job,) in db.execute(
-            "SELECT job_id FROM work_items WHERE job_id NOT IN (SELECT job_id FROM work_results)")
-            if job not in pending}
+            " WHERE w.job_id NOT IN (SELECT job_id FROM work_results) ORDER BY w.job_id"
+        ).fetchall()
+        pending = [job for job, path, row in rows if not _on_decorator(path, row)]
+        keep = set(random.Random(seed).sample(pending, min(n, len(pending))))
+        drop = [(job,) for job, _, _ in rows if job not in keep]
         for table in ("mutation_specs", "work_items"):
-            db.executemany(f"DELETE FROM {table} WHERE job_id = ?", [(j,) for j in drop])
+            db.executemany(f"DELETE FROM {table} WHERE job_id = ?", drop)
     return len(pending)
 
 
-def _line(path, row):
-    """Line ``row`` (1-based) of the file at ``path``."""
+@functools.lru_cache(maxsize=None)
+def _lines(path):
     with open(path) as f:
-        return f.read().splitlines()[row - 1]
+        return f.read().splitlines()
+
+
+def _on_decorator(path, row):
+    """Whether line ``row`` (1-based) of the file at ``path`` is a decorator."""
+    return _lines(path)[row - 1].lstrip().startswith("@")
 
 
 def summary(session):
@@ -63,7 +67,7 @@ def summary(session):
                           " JOIN mutation_specs m ON m.job_id = w.job_id"
                           " LEFT JOIN work_results r ON r.job_id = w.job_id").fetchall()
     rows = [(w, t) for w, t, path, row in rows
-            if w != "SKIPPED" and not _line(path, row).lstrip().startswith("@")]
+            if w != "SKIPPED" and not _on_decorator(path, row)]
     killed = sum(t == "KILLED" for _, t in rows)
     survived = sum(t == "SURVIVED" for _, t in rows)
     n = killed + survived
