@@ -24,7 +24,6 @@ import time
 from pcnnseg.io import sync_folder
 
 
-
 def _callback_codes():
     """Code objects of the Python functions that compiled code calls back into:
     Numba's unpickling of constants, and llvmlite's object cache (called while a

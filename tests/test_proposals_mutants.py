@@ -10,7 +10,6 @@ derivatives, the plain Felzenszwalb and grouping of ``tests/reference.py``), the
 a pixel grid, the binary entropy by its formula, and the segment map by the
 first-pulse formula of isolated pixels. Images are tiny.
 """
-import math
 import warnings
 
 import numpy as np
