@@ -36,9 +36,11 @@ Variants, cumulative, so that each row adds one step to the one above:
 - ``fitted readout``: :func:`pcnnseg.fit_segmenter` on the training folds (its
   decision level, linking and selection by an inner CV on them).
 
-Regions (TC, ET) of the default and of the fitted readout: the enhancement
-threshold and T1 weight by CV on the training folds, given the fold's whole
-tumor (:func:`pcnnseg.tumor.tumor_regions`).
+Regions (TC, ET) of the default and of the fitted readout, given the fold's
+whole tumor (:func:`pcnnseg.tumor.tumor_regions`): the enhancement threshold and
+the T1 weight and part by CV on the training folds, then, those held, the
+necrosis threshold (or none); ablations hold the T1 part, or the necrosis step,
+fixed and choose the rest by the same folds.
 
 Fixed before any cross-validation, by exploratory analysis of all 22 cases
 during development (their held-out effect is not measured here): the tissue
@@ -92,6 +94,7 @@ PERCENTILES = (98.0, 99.5)           # tried against the default 99
 ENHANCING = (0.15, 0.2, 0.25, 0.3)
 T1_WEIGHTS = (0.0, 0.5, 1.0)
 T1_PARTS = ("signed", "positive")
+NECROSIS = (None, 0.2, 0.35, 0.5)
 
 # name -> (grid of segment_tumor keyword sets, fixed keywords)
 VARIANTS = {
@@ -244,18 +247,20 @@ class Study:
         return self.cache.get(_key("wt", name, variant, kw), compute)
 
     def regions(self, name, source, grid, whole):
-        """Region Dice of every (enhancing threshold, T1 weight, T1 part) in ``grid``
-        for the whole tumor ``whole()`` (called only when some are not cached yet)."""
-        keys = [_key("regions", name, source, g) for g in grid]
+        """Region Dice of every (enhancing threshold, T1 weight, T1 part, necrosis
+        threshold) in ``grid`` for the whole tumor ``whole()`` (called only when some
+        are not cached yet)."""
+        # without the necrosis step, the key of the runs before it existed
+        keys = [_key("regions", name, source, g if g[3] is not None else g[:3]) for g in grid]
         if not all(k in self.cache.data for k in keys):
             mask = whole()
             truth = self.cases[name]["truth"]
-            for key, (e, w, part) in zip(keys, grid):
-                self.cache.get(key, lambda e=e, w=w, part=part: {
+            for key, g in zip(keys, grid):
+                self.cache.get(key, lambda g=g: {
                     r: metrics.dice(found, truth[r]) for r, found in metrics.brats_regions(
                         tumor.tumor_regions(self.cases[name]["case"], mask,
-                                            spacing=self.spacing(name), enhancing_threshold=e,
-                                            t1_weight=w, t1_part=part)).items()})
+                                            spacing=self.spacing(name),
+                                            **_region_kw(g))).items()})
         return {g: self.cache.data[k] for g, k in zip(grid, keys)}
 
     def cross_validate(self, grid, score):
@@ -274,13 +279,28 @@ def simplest_default(study, train):
     return choose_simplest(options, train, score)
 
 
+REGION_KEYWORDS = ("enhancing_threshold", "t1_weight", "t1_part", "necrosis_threshold")
+
+
 def _region_kw(grid_point):
-    e, w, part = grid_point
-    return {"enhancing_threshold": e, "t1_weight": w, "t1_part": part}
+    return dict(zip(REGION_KEYWORDS, grid_point))
 
 
 def _region_score(scores):
     return float(np.mean([scores["tumor_core"], scores["enhancing"]]))
+
+
+def choose_regions(grid, train, regions_of, necrosis=NECROSIS):
+    """The regions' constants best on ``train``: the grid point (no necrosis step)
+    with the best mean TC and ET Dice, then, the rest held, the necrosis threshold
+    (or none) among ``necrosis``. ``regions_of(name, points)`` gives each point's
+    region Dice."""
+    def score(n, g, points):
+        return _region_score(regions_of(n, points)[g])
+
+    first = choose(grid, train, lambda n, g: score(n, g, grid))
+    options = [first[:3] + (t,) for t in necrosis]
+    return choose(options, train, lambda n, g: score(n, g, options))
 
 
 def run(study, args):
@@ -319,30 +339,32 @@ def run(study, args):
                              study.cases[n]["truth"]["whole_tumor"])}) for n in names}
 
     # --- regions of the default, given the fold's whole tumor
-    region_grid = list(itertools.product(ENHANCING, T1_WEIGHTS, T1_PARTS))
+    region_grid = list(itertools.product(ENHANCING, T1_WEIGHTS, T1_PARTS, (None,)))
 
-    def default_regions(n, k):
+    def default_scores(k):
         kw = default_choice[k]
-        return study.regions(n, ("default", kw), region_grid, lambda: study.whole(n, kw))
+        return lambda n, grid: study.regions(n, ("default", kw), grid,
+                                             lambda: study.whole(n, kw))
 
     region_choice, per_case = {}, {}
     for k in range(N_FOLDS):
-        region_choice[k] = choose(region_grid, study.train(k),
-                                  lambda n, g: _region_score(default_regions(n, k)[g]))
+        region_choice[k] = choose_regions(region_grid, study.train(k), default_scores(k))
         for n in study.test(k):
-            per_case[n] = default_regions(n, k)[region_choice[k]]
+            per_case[n] = default_scores(k)(n, [region_choice[k]])[region_choice[k]]
     report["regions"] = {"per_case": per_case,
                          "chosen": {k: _region_kw(g) for k, g in region_choice.items()}}
-    # ablation: the T1 part held fixed, the rest chosen by the same folds
+    # ablations: the T1 part, or the necrosis step, held fixed, the rest chosen by
+    # the same folds
+    fixed = {f"{part} T1 subtracted only": ([g for g in region_grid if g[2] == part], NECROSIS)
+             for part in T1_PARTS}
+    fixed["no necrosis step"] = (region_grid, (None,))
     report["regions"]["ablation"] = {}
-    for part in T1_PARTS:
-        grid = [g for g in region_grid if g[2] == part]
+    for label, (grid, necrosis) in fixed.items():
         ablation = {}
         for k in range(N_FOLDS):
-            best = choose(grid, study.train(k),
-                          lambda n, g: _region_score(default_regions(n, k)[g]))
-            ablation.update({n: default_regions(n, k)[best] for n in study.test(k)})
-        report["regions"]["ablation"][part] = ablation
+            best = choose_regions(grid, study.train(k), default_scores(k), necrosis)
+            ablation.update({n: default_scores(k)(n, [best])[best] for n in study.test(k)})
+        report["regions"]["ablation"][label] = ablation
     print("regions done", flush=True)
 
     # --- fitted readout
@@ -351,8 +373,8 @@ def run(study, args):
 
     # --- the defaults refit on every case, their cost and operation counts
     refit = simplest_default(study, names)
-    refit_regions = choose(region_grid, names, lambda n, g: _region_score(
-        study.regions(n, ("default", refit), region_grid, lambda: study.whole(n, refit))[g]))
+    refit_regions = choose_regions(region_grid, names, lambda n, grid: study.regions(
+        n, ("default", refit), grid, lambda: study.whole(n, refit)))
     report["refit"] = {**refit, **_region_kw(refit_regions)}
     report["timing"] = timing(study, report["refit"], args.repeats)
     if args.save_segmenter:
@@ -368,7 +390,8 @@ def run(study, args):
         "selection": tumor.SELECTION, "linking": tumor.LINKING_DIMENSIONS,
         "contrast_percentile": tumor.CONTRAST_PERCENTILE,
         "enhancing_threshold": tumor.ENHANCING_THRESHOLD,
-        "t1_weight": tumor.ENHANCEMENT_T1_WEIGHT, "t1_part": tumor.ENHANCEMENT_T1_PART}
+        "t1_weight": tumor.ENHANCEMENT_T1_WEIGHT, "t1_part": tumor.ENHANCEMENT_T1_PART,
+        "necrosis_threshold": tumor.NECROSIS_THRESHOLD}
     return report
 
 
@@ -409,8 +432,7 @@ def fitted(study, region_choice):
 
 def timing(study, refit, repeats):
     """Seconds per volume (median of ``repeats``) and operation counts per slice."""
-    wt_kw = {k: v for k, v in refit.items()
-             if k not in ("enhancing_threshold", "t1_weight", "t1_part")}
+    wt_kw = {k: v for k, v in refit.items() if k not in REGION_KEYWORDS}
     first = study.cases[study.names[0]]["case"]
     tumor.segment_tumor(first, regions=True, **refit)      # compile outside the clock
     out = {}
@@ -548,17 +570,21 @@ def markdown(report):
         for r, short in (("whole_tumor", "WT"), ("tumor_core", "TC"), ("enhancing", "ET")):
             lines.append(f"| {short} Dice, {label} | " + " | ".join(
                 f"{_mean([per_case[n][r] for n in g]):.3f}" for g in groups.values()) + " |")
-    for part, per_case in report["regions"].get("ablation", {}).items():
+    for label, per_case in report["regions"].get("ablation", {}).items():
         for r, short in (("tumor_core", "TC"), ("enhancing", "ET")):
-            lines.append(f"| {short} Dice, default, {part} T1 subtracted only | " + " | ".join(
+            lines.append(f"| {short} Dice, default, {label} | " + " | ".join(
                 f"{_mean([per_case[n][r] for n in g]):.3f}" for g in groups.values()) + " |")
     if report["regions"].get("ablation"):
         lines += ["", "The part of the T1 contrast subtracted from T1ce (`t1_part`: the signed "
                       "contrast, or its positive part only) is chosen by the folds with the "
-                      "threshold and weight; the last rows hold it fixed. The positive part was "
-                      "tried after an exploratory comparison on the held-out probability maps "
-                      "of all 22 cases (enhancing Dice up by 0.03 on the fitted readout's whole "
-                      "tumor), so its rows are not independent of that idea."]
+                      "enhancement threshold and T1 weight, and then the necrosis step (fluid, "
+                      "`C_t2 - C_flair` over `necrosis_threshold`, joins the core; off, or "
+                      f"one of the thresholds {', '.join(str(t) for t in NECROSIS[1:])}), the "
+                      "rest held; the last rows hold one of them fixed. Both were tried "
+                      "after exploratory comparisons on all 22 cases (the positive part: "
+                      "enhancing Dice up by 0.03 on the fitted readout's held-out whole "
+                      "tumor; the necrosis step: core Dice up by 0.02 on the "
+                      "expert whole tumor), so their rows are not independent of those ideas."]
     t = report["timing"]
     med = lambda key: float(np.median([t[n][key] for n in names]))  # noqa: E731
     lines += ["", "## Cost of the refit default (2 cores, median of repeated runs per case)", "",

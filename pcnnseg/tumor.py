@@ -42,7 +42,12 @@ masks with no training:
    core Dice.
    Tumor core: the enhancing tumor closed (2 voxels) and its holes filled
    slice by slice (the necrosis inside the enhancing rim), within the whole
-   tumor. The label map is 1 (core without enhancement), 2 (edema), 4 (or 3
+   tumor. With ``necrosis_threshold`` set and FLAIR and T2 given, the core
+   also takes fluid: the voxels of the whole tumor where ``C_t2 - C_flair``
+   reaches the threshold in the same PCNN, opened. FLAIR's inversion pulse
+   nulls free water [5]_, so liquefied necrosis and cysts, bright in T2, are
+   dark in FLAIR, and a core whose enhancing rim is thin or broken is still
+   found. The label map is 1 (core without enhancement), 2 (edema), 4 (or 3
    in the 2023 convention) enhancing.
 
 Constants were chosen by 5-fold patient-level cross-validation on 22 cases of
@@ -79,6 +84,9 @@ BraTS's [3]_; the one-standard-error rule is that of [4]_.
    2015. doi:10.1109/TMI.2014.2377694
 .. [4] T. Hastie, R. Tibshirani, J. Friedman, "The Elements of Statistical
    Learning", 2nd ed., Springer, 2009, section 7.10.
+.. [5] J. V. Hajnal et al., "Use of fluid attenuated inversion recovery
+   (FLAIR) pulse sequences in MRI of the brain", Journal of Computer Assisted
+   Tomography 16(6):841-844, 1992. doi:10.1097/00004728-199211000-00001
 """
 import math
 
@@ -95,7 +103,8 @@ from pcnnseg.validation import (as_binary_mask, as_real_array, check_bool, check
 
 __all__ = ["segment_tumor", "tumor_regions", "tumor_stimulus", "as_sequences", "fired",
            "THRESHOLD", "T2_WEIGHT", "LINKING", "LINKING_DIMENSIONS", "SELECTION",
-           "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT", "A_SCALE"]
+           "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT",
+           "NECROSIS_THRESHOLD", "A_SCALE"]
 
 # Chosen by cross-validation (benchmarks/segmentation.py, the one-standard-error
 # rule), refit on all 22 cases.
@@ -106,6 +115,7 @@ LINKING_DIMENSIONS = "3d"    # link across slices ("3d") or within each ("2d")
 ENHANCING_THRESHOLD = 0.15   # enhancement at which a voxel is enhancing tumor
 ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
 ENHANCEMENT_T1_PART = "signed"  # part of the T1 contrast subtracted: "signed" or "positive"
+NECROSIS_THRESHOLD = None    # C_t2 - C_flair at which tumor is fluid (core); None: off
 CONTRAST_PERCENTILE = 99.0   # percentile of the brain at contrast 1
 SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmetry"
 
@@ -310,8 +320,9 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
                   t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
                   enhancing_threshold=ENHANCING_THRESHOLD, t1_weight=ENHANCEMENT_T1_WEIGHT,
-                  t1_part=ENHANCEMENT_T1_PART, linking=LINKING_DIMENSIONS, selection=SELECTION,
-                  segmenter=None, progress=None):
+                  t1_part=ENHANCEMENT_T1_PART, necrosis_threshold=NECROSIS_THRESHOLD,
+                  linking=LINKING_DIMENSIONS, selection=SELECTION, segmenter=None,
+                  progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
 
     The method and its constants are in the module docstring of
@@ -350,7 +361,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     contrast_percentile : float
         Percentile of the brain that sets a contrast of 1
         (:func:`pcnnseg.preprocess.tissue_contrast`), in (50, 100].
-    enhancing_threshold, t1_weight, t1_part
+    enhancing_threshold, t1_weight, t1_part, necrosis_threshold
         See :func:`tumor_regions`.
     linking : {"3d", "2d"}
         Link voxels across slices (default) or run each slice on its own.
@@ -403,7 +414,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     _check_choice("selection", selection, ("thickest", "largest", "asymmetry"))
     percentile = _check_percentile(contrast_percentile)
     _check_regions_arguments(seqs if regions else None, label_convention,
-                             enhancing_threshold, t1_weight, t1_part)
+                             enhancing_threshold, t1_weight, t1_part, necrosis_threshold)
     segmenter = _check_segmenter(segmenter, seqs)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: expected a callable progress(done, total) or None, got "
@@ -441,8 +452,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         labels = tumor_regions(seqs, whole, brain_mask=full_brain, spacing=spacing,
                                label_convention=label_convention,
                                enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
-                               t1_part=t1_part, contrast_percentile=percentile, beta=beta,
-                               linking=linking)
+                               t1_part=t1_part, necrosis_threshold=necrosis_threshold,
+                               contrast_percentile=percentile, beta=beta, linking=linking)
     step()
     return labels
 
@@ -450,6 +461,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
 def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
                   label_convention="2018", enhancing_threshold=ENHANCING_THRESHOLD,
                   t1_weight=ENHANCEMENT_T1_WEIGHT, t1_part=ENHANCEMENT_T1_PART,
+                  necrosis_threshold=NECROSIS_THRESHOLD,
                   contrast_percentile=CONTRAST_PERCENTILE, beta=LINKING,
                   linking=LINKING_DIMENSIONS):
     """BraTS label map from a whole-tumor mask: tumor core and enhancing tumor inside it.
@@ -461,13 +473,15 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     intensity-order PCNN to ``enhancing_threshold`` and is opened: the
     enhancing tumor; the tumor core is the enhancing tumor closed (2 voxels) with
     its holes filled slice by slice (the necrosis inside the enhancing rim),
-    within the whole tumor; the rest of the whole tumor is edema.
+    within the whole tumor, plus, with ``necrosis_threshold``, the fluid of the
+    whole tumor (bright in T2, dark in FLAIR); the rest of the whole tumor is
+    edema.
 
     Parameters
     ----------
     images : dict or BratsCase
         Sequences as :func:`segment_tumor` takes them; T1ce is needed, T1 used
-        when given.
+        when given, FLAIR and T2 for the fluid of ``necrosis_threshold``.
     whole_tumor : bool array of the images' shape
         Its voxels outside the brain are left out (label 0).
     brain_mask, spacing, contrast_percentile, beta, linking
@@ -484,6 +498,11 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
         Subtract only the positive part of the T1 contrast (its
         hyperintensities), or the signed contrast, whose negative values (T1
         hypointense tissue, most of a tumor) then add to the enhancement.
+    necrosis_threshold : float or None
+        ``C_t2 - C_flair`` (tissue contrasts) at which a voxel of the whole
+        tumor is fluid and joins the core, in (0, A_SCALE); the fluid runs
+        through the same PCNN and is opened. None (or FLAIR or T2 not given):
+        the core is the enhancing rim and what it encloses only.
 
     Returns
     -------
@@ -497,7 +516,8 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     """
     seqs = as_sequences(images)
     spacing = _spacing_of(images, spacing)
-    _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part)
+    _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part,
+                             necrosis_threshold)
     _check_weight("beta", beta)
     _check_choice("linking", linking, ("3d", "2d"))
     percentile = _check_percentile(contrast_percentile)
@@ -507,11 +527,13 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
         raise ValueError(f"whole_tumor: expected the images' shape {full_brain.shape}, got "
                          f"{whole.shape}")
     box = _crop_box(full_brain)
-    crop = {name: seqs[name][box] for name in ("t1ce", "t1") if name in seqs}
+    needed = ("t1ce", "t1") + (("flair", "t2") if necrosis_threshold is not None else ())
+    crop = {name: seqs[name][box] for name in needed if name in seqs}
     with explain_memory_error(f"tumor_regions: images of shape {full_brain.shape}"):
-        core, enhancing = _core_regions(crop, full_brain[box], whole[box] & full_brain[box],
-                                        beta, spacing, linking, enhancing_threshold,
-                                        t1_weight, t1_part, percentile)
+        core, enhancing = _core_regions(
+            crop, full_brain[box], whole[box] & full_brain[box], beta=beta, spacing=spacing,
+            linking=linking, enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
+            t1_part=t1_part, necrosis_threshold=necrosis_threshold, percentile=percentile)
     labels = np.zeros(full_brain.shape, dtype=np.uint8)
     values = BRATS_LABEL_CONVENTIONS[label_convention]
     part = labels[box]
@@ -557,12 +579,15 @@ def _check_percentile(value):
     return value
 
 
-def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part):
+def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part,
+                             necrosis_threshold):
     """The constants of the regions, and T1ce among ``seqs`` (unless None)."""
     _check_choice("label_convention", label_convention, tuple(BRATS_LABEL_CONVENTIONS))
     _check_level("enhancing_threshold", enhancing_threshold)
     _check_weight("t1_weight", t1_weight)
     _check_choice("t1_part", t1_part, T1_PARTS)
+    if necrosis_threshold is not None:
+        _check_level("necrosis_threshold", necrosis_threshold)
     if seqs is not None and "t1ce" not in seqs:
         raise ValueError(f"regions: the tumor regions need T1ce, got only {sorted(seqs)}")
 
@@ -588,12 +613,12 @@ def _check_segmenter(segmenter, seqs):
     return segmenter
 
 
-def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshold, t1_weight,
-                  t1_part, percentile):
+def _core_regions(seqs, brain, whole, *, beta, spacing, linking, enhancing_threshold, t1_weight,
+                  t1_part, necrosis_threshold, percentile):
     """Tumor core and enhancing tumor inside the whole tumor (step 5), in the brain box."""
     core = np.zeros(whole.shape, dtype=bool)
     enhancing = np.zeros(whole.shape, dtype=bool)
-    contrasts = _contrasts(seqs, brain, ("t1ce", "t1"), percentile)  # checks them all
+    contrasts = _contrasts(seqs, brain, ("t1ce", "t1", "flair", "t2"), percentile)  # checks all
     if not whole.any():
         return core, enhancing
     # Work in the whole tumor's box plus 3 voxels, room for the opening and the
@@ -608,11 +633,19 @@ def _core_regions(seqs, brain, whole, beta, spacing, linking, enhancing_threshol
                 t1 = np.maximum(t1, np.float32(0.0))
             enhancement = enhancement - np.float32(t1_weight) * t1
     inside = whole[box]
-    S = np.clip(enhancement / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
-    S[~inside] = 0.0
-    found = _opened(fired(S, enhancing_threshold / A_SCALE, beta=beta, spacing=spacing,
-                          linking=linking), spacing) & inside
+
+    def pulsed(A, threshold):
+        S = np.clip(A / np.float32(A_SCALE), 0.0, 1.0).astype(np.float32)
+        S[~inside] = 0.0
+        return _opened(fired(S, threshold / A_SCALE, beta=beta, spacing=spacing,
+                             linking=linking), spacing) & inside
+
+    found = pulsed(enhancement, enhancing_threshold)
     closed = ndi.binary_closing(found, structure=_cross(found, spacing), iterations=2)
+    if necrosis_threshold is not None and "flair" in contrasts and "t2" in contrasts:
+        with np.errstate(over="ignore"):
+            fluid = contrasts["t2"][box] - contrasts["flair"][box]
+        closed |= pulsed(fluid, necrosis_threshold)
     core[box] = (fill_holes_slicewise(closed) & inside) | found
     enhancing[box] = found
     return core, enhancing

@@ -239,6 +239,9 @@ def test_as_sequences_keeps_the_canonical_order(case):
     (np.ones((8, 8)), {"threshold": 2.0}, ValueError, "^threshold: expected"),
     (np.ones((8, 8)), {"threshold": "0.4"}, TypeError, "^threshold: expected"),
     (np.ones((8, 8)), {"enhancing_threshold": 0.0}, ValueError, "^enhancing_threshold: expected"),
+    (np.ones((8, 8)), {"necrosis_threshold": 2.0}, ValueError, "^necrosis_threshold: expected"),
+    (np.ones((8, 8)), {"necrosis_threshold": np.nan}, ValueError, "^necrosis_threshold: expected"),
+    (np.ones((8, 8)), {"necrosis_threshold": "0.3"}, TypeError, "^necrosis_threshold: expected"),
     (np.ones((8, 8)), {"beta": -0.1}, ValueError, "^beta: expected"),
     (np.ones((8, 8)), {"t2_weight": np.inf}, ValueError, "^t2_weight: expected"),
     (np.ones((8, 8)), {"linking": "4d"}, ValueError, "^linking: expected"),
@@ -633,11 +636,16 @@ def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
     """segment_tumor(regions=True) hands its brain mask and every constant of the
     regions to tumor_regions."""
     images, labels = full_case
+    # fluid in part of the edema (T2 at the brain's brightest), for the necrosis step
+    z = int(np.argmax((labels > 0).sum(axis=(1, 2))))
+    fluid = (labels == 2) & (np.arange(labels.shape[0]) >= z)[:, None, None]
+    images = dict(images, t2=np.where(fluid, images["t2"].max(), images["t2"]))
     # a user's brain mask far from the images' own: the tumor and its surroundings
     brain = ndi.binary_dilation(labels > 0, iterations=6) & (images["flair"] != 0)
     wt_kwargs = {"brain_mask": brain, "beta": 0.3, "linking": "2d",
                  "contrast_percentile": 95.0}
-    region_kwargs = {"enhancing_threshold": 0.5, "t1_weight": 1.0, "t1_part": "signed"}
+    region_kwargs = {"enhancing_threshold": 0.5, "t1_weight": 1.0, "t1_part": "signed",
+                     "necrosis_threshold": 0.1}
     whole = segment_tumor(images, **wt_kwargs)
     expected = tumor_regions(images, whole, **wt_kwargs, **region_kwargs)
     got = segment_tumor(images, regions=True, **wt_kwargs, **region_kwargs)
@@ -645,7 +653,8 @@ def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
     # and each of them changes the label map, so that leaving one out is seen
     for name, value in [("brain_mask", None), ("beta", 0.0), ("linking", "3d"),
                         ("contrast_percentile", 99.0), ("enhancing_threshold", 0.15),
-                        ("t1_weight", 0.5), ("t1_part", "positive")]:
+                        ("t1_weight", 0.5), ("t1_part", "positive"),
+                        ("necrosis_threshold", None)]:
         other = dict(wt_kwargs, **region_kwargs)
         other[name] = value
         assert not np.array_equal(tumor_regions(images, whole, **other), expected), name
@@ -696,3 +705,59 @@ def test_the_whole_tumor_opening_follows_the_spacing():
     assert dice(segment_tumor(flair, spacing=(3.0, 1.0, 1.0)), lesion) > 0.95   # measured 0.986
     # with 1 mm slices the 3-D opening leaves a few voxels (linked to the next slices)
     assert dice(segment_tumor(flair, spacing=(1.0, 1.0, 1.0)), lesion) < 0.2    # measured 0.086
+
+
+def _fluid_case(shape=(20, 40, 40)):
+    """FLAIR and T2 of 100 in the brain with a bright strip of 200 (their upper
+    percentiles), T1ce and T1 flat (no enhancement); inside the whole tumor a
+    cyst, bright in T2 (contrast 0.6) and dark in FLAIR (contrast -0.4)."""
+    brain = np.zeros(shape, bool)
+    brain[1:-1, 2:-2, 2:-2] = True
+    images = {}
+    for name in ("flair", "t2", "t1ce", "t1"):
+        a = np.where(brain, 100.0, 0.0)
+        a[1:-1, 2:5, 2:-2] = 200.0
+        images[name] = a
+    whole = np.zeros(shape, bool)
+    whole[3:17, 10:34, 10:34] = True
+    cyst = np.s_[6:14, 16:28, 16:28]
+    images["t2"][cyst] = 160.0
+    images["flair"][cyst] = 60.0
+    return images, whole, cyst
+
+
+def test_fluid_in_the_whole_tumor_joins_the_core_with_a_necrosis_threshold():
+    images, whole, cyst = _fluid_case()
+    assert (tumor_regions(images, whole)[whole] == 2).all()     # off by default: edema
+    out = tumor_regions(images, whole, necrosis_threshold=0.5)  # C_t2 - C_flair = 1.0
+    assert (out[7:13, 17:27, 17:27] == 1).all()   # the opening takes the cyst's edges
+    assert (out[cyst] == 1).mean() > 0.9
+    assert (out[whole & (out != 1)] == 2).all() and not out[~whole].any()
+    assert (tumor_regions(images, whole, necrosis_threshold=1.2)[whole] == 2).all()
+
+
+def test_fluid_outside_the_whole_tumor_is_not_labelled():
+    images, whole, cyst = _fluid_case()
+    whole[cyst] = False
+    out = tumor_regions(images, whole, necrosis_threshold=0.5)
+    assert not out[cyst].any() and (out[whole] == 2).all()
+
+
+@pytest.mark.parametrize("left_out", ["flair", "t2"])
+def test_the_necrosis_step_needs_flair_and_t2(left_out):
+    images, whole, cyst = _fluid_case()
+    brain = images["flair"] != 0
+    partial = {k: v for k, v in images.items() if k != left_out}
+    np.testing.assert_array_equal(
+        tumor_regions(partial, whole, brain_mask=brain, necrosis_threshold=0.5),
+        tumor_regions(partial, whole, brain_mask=brain))
+
+
+def test_the_fluid_is_opened():
+    images, whole, cyst = _fluid_case()
+    images["t2"][cyst] = images["flair"][cyst] = 100.0
+    thin = np.s_[6:14, 20, 16:28]                 # one voxel thick
+    images["t2"][thin] = 160.0
+    images["flair"][thin] = 60.0
+    out = tumor_regions(images, whole, necrosis_threshold=0.5)
+    assert (out[whole] == 2).all()
