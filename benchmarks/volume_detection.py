@@ -7,7 +7,7 @@ its constants those the case's fold chose on the other folds
 (:func:`pcnnseg.fit_segmenter`, fitted on the training folds only). The folds are those of
 ``benchmarks/segmentation.py`` (5 folds by patient, each mixing both
 collections). Per slice with brain: the score (whole-tumor area in mm² on the
-slice) and the box; the truth is the bounding box of the largest connected
+slice, or minus the distance in mm to the nearest slice with map) and the box; the truth is the bounding box of the largest connected
 part of the expert whole tumor on the slice, and a slice holds a tumor when any
 of its voxels is labelled.
 
@@ -54,7 +54,7 @@ from compare import cross_validated_constants  # noqa: E402
 from segmentation import DEFAULT_DATA, N_FOLDS, RESULTS, folds_of  # noqa: E402
 
 CACHE = os.path.join(RESULTS, ".volume_detection_cache.json")
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: the score of a slice the map misses is minus its distance
 MIN_PIXELS = 500
 #: Candidate "no tumor" areas (mm²); 0 keeps every slice with any tumor voxel.
 AREAS = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0)
@@ -269,7 +269,9 @@ def markdown(report):
              "",
              f"Hit: box IoU >= 0.5 with the box of the tumor's largest part, on slices with at least "
              f"{MIN_PIXELS} tumor pixels; a tumor slice judged tumor-free is a miss. Presence: a slice "
-             f"holds a tumor when any voxel is labelled; its score is the map's area in mm².", ""]
+             f"holds a tumor when any voxel is labelled; its score is the map's area in mm², "
+             "or, on a slice the map does not reach, minus its distance in mm to the "
+             "nearest slice it reaches.", ""]
     for method in METHODS:
         r = report["methods"][method]
         lines += [f"## Boxes off the {TITLES[method]}", "",

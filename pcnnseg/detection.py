@@ -97,8 +97,9 @@ class Detection:
     distances : (K,) float64 ndarray
         Their distances, same order.
     score : float
-        How much tumor the slice holds, where the method measures it (the
-        whole-tumor area in mm² for :func:`pcnnseg.detect_volume`); NaN for
+        How likely the slice holds tumor, where the method measures it (for
+        :func:`pcnnseg.detect_volume`, the whole-tumor area in mm², or minus
+        the distance in mm to the nearest slice with tumor); NaN for
         :func:`detect`, which always proposes a box.
     """
 

@@ -39,10 +39,24 @@ def test_boxes_and_scores_follow_a_given_mask_exactly():
     found = detect_volume(flair, whole_tumor=mask, spacing=(3.0, 2.0, 0.5), min_area=10.0)
     assert found.slices[0].box == (3, 2, 7, 4)
     assert found.slices[0].score == pytest.approx(32 * 1.0)
-    assert found.slices[1].box is None and found.slices[1].score == 0.0
+    assert found.slices[1].box is None and found.slices[1].score == -3.0   # 1 slice of 3 mm
     assert found.slices[2].box is None and found.slices[2].score == pytest.approx(2.0)
     assert found.tumor_slices == [0]
     assert np.array_equal(found.whole_tumor, mask)
+
+
+def test_slices_the_map_misses_score_minus_their_distance_to_it():
+    flair = np.ones((9, 8, 8), dtype=np.float32)
+    mask = np.zeros(flair.shape, dtype=bool)
+    mask[3, 2:4, 2:4] = True
+    mask[5, 2:5, 2:4] = True
+    found = detect_volume(flair, whole_tumor=mask, spacing=(2.5, 1.0, 1.0))
+    assert [d.score for d in found.slices] == pytest.approx(
+        [-7.5, -5.0, -2.5, 4.0, -2.5, 6.0, -2.5, -5.0, -7.5])
+    assert found.tumor_slices == [3, 5]
+    # above a positive min_area, slices with a little tumor keep their area
+    found = detect_volume(flair, whole_tumor=mask, spacing=(2.5, 1.0, 1.0), min_area=5.0)
+    assert found.tumor_slices == [5] and found.slices[3].score == 4.0
 
 
 def test_min_area_zero_keeps_every_slice_with_tumor_voxels():
