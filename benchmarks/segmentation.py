@@ -39,8 +39,9 @@ Variants, cumulative, so that each row adds one step to the one above:
 Regions (TC, ET) of the default and of the fitted readout, given the fold's
 whole tumor (:func:`pcnnseg.tumor.tumor_regions`): the enhancement threshold and
 the T1 weight and part by CV on the training folds, then, those held, the
-necrosis threshold (or none); ablations hold the T1 part, or the necrosis step,
-fixed and choose the rest by the same folds.
+necrosis threshold (or none) by the one-standard-error rule; ablations hold the
+T1 part, or the necrosis step, fixed and choose the rest by the same folds, or
+choose the necrosis step by the best mean.
 
 Fixed before any cross-validation, by exploratory analysis of all 22 cases
 during development (their held-out effect is not measured here): the tissue
@@ -117,6 +118,12 @@ def _key(*parts):
     return json.dumps(parts, sort_keys=True)
 
 
+def _region_key(name, source, grid_point):
+    # without the necrosis step, the key of the runs before it existed
+    return _key("regions", name, source,
+                grid_point if grid_point[3] is not None else grid_point[:3])
+
+
 class Cache:
     """Per-case results by key, saved after every new entry (resumable runs)."""
 
@@ -164,17 +171,18 @@ def complexity(kw):
             + int(kw.get("contrast_percentile", 99.0) != 99.0))
 
 
-def choose_simplest(candidates, train, score):
+def choose_simplest(candidates, train, score, cost=complexity):
     """The one-standard-error rule (Hastie, Tibshirani & Friedman, The Elements of
     Statistical Learning, 2nd ed., sec. 7.10): among the candidates whose mean
     training score is within one standard error of the best one's, the one with
-    the fewest moving parts (:func:`complexity`), the best mean among those."""
+    the fewest moving parts (``cost``, default :func:`complexity`), the best mean
+    among those."""
     scores = {i: [score(name, c) for name in train] for i, c in enumerate(candidates)}
     mean = {i: float(np.mean(v)) for i, v in scores.items()}
     best = max(mean, key=mean.get)
     floor = mean[best] - float(np.std(scores[best], ddof=1) / np.sqrt(len(train)))
     close = [i for i in mean if mean[i] >= floor]
-    return candidates[min(close, key=lambda i: (complexity(candidates[i]), -mean[i]))]
+    return candidates[min(close, key=lambda i: (cost(candidates[i]), -mean[i]))]
 
 
 def v01_segment(flair):
@@ -250,8 +258,7 @@ class Study:
         """Region Dice of every (enhancing threshold, T1 weight, T1 part, necrosis
         threshold) in ``grid`` for the whole tumor ``whole()`` (called only when some
         are not cached yet)."""
-        # without the necrosis step, the key of the runs before it existed
-        keys = [_key("regions", name, source, g if g[3] is not None else g[:3]) for g in grid]
+        keys = [_region_key(name, source, g) for g in grid]
         if not all(k in self.cache.data for k in keys):
             mask = whole()
             truth = self.cases[name]["truth"]
@@ -290,16 +297,20 @@ def _region_score(scores):
     return float(np.mean([scores["tumor_core"], scores["enhancing"]]))
 
 
-def choose_regions(grid, train, regions_of, necrosis=NECROSIS):
-    """The regions' constants best on ``train``: the grid point (no necrosis step)
+def choose_regions(grid, train, regions_of, necrosis=NECROSIS, one_se=True):
+    """The regions' constants chosen on ``train``: the grid point (no necrosis step)
     with the best mean TC and ET Dice, then, the rest held, the necrosis threshold
-    (or none) among ``necrosis``. ``regions_of(name, points)`` gives each point's
-    region Dice."""
+    among ``necrosis``, by the one-standard-error rule (off, unless a threshold
+    beats it by more than a standard error) or, with ``one_se=False``, by the best
+    mean. ``regions_of(name, points)`` gives each point's region Dice."""
     def score(n, g, points):
         return _region_score(regions_of(n, points)[g])
 
     first = choose(grid, train, lambda n, g: score(n, g, grid))
     options = [first[:3] + (t,) for t in necrosis]
+    if one_se:
+        return choose_simplest(options, train, lambda n, g: score(n, g, options),
+                               cost=lambda g: int(g[3] is not None))
     return choose(options, train, lambda n, g: score(n, g, options))
 
 
@@ -355,14 +366,15 @@ def run(study, args):
                          "chosen": {k: _region_kw(g) for k, g in region_choice.items()}}
     # ablations: the T1 part, or the necrosis step, held fixed, the rest chosen by
     # the same folds
-    fixed = {f"{part} T1 subtracted only": ([g for g in region_grid if g[2] == part], NECROSIS)
-             for part in T1_PARTS}
-    fixed["no necrosis step"] = (region_grid, (None,))
+    fixed = {f"{part} T1 subtracted only": ([g for g in region_grid if g[2] == part],
+                                             NECROSIS, True) for part in T1_PARTS}
+    fixed["no necrosis step"] = (region_grid, (None,), True)
+    fixed["necrosis step by the best mean"] = (region_grid, NECROSIS, False)
     report["regions"]["ablation"] = {}
-    for label, (grid, necrosis) in fixed.items():
+    for label, (grid, necrosis, one_se) in fixed.items():
         ablation = {}
         for k in range(N_FOLDS):
-            best = choose_regions(grid, study.train(k), default_scores(k), necrosis)
+            best = choose_regions(grid, study.train(k), default_scores(k), necrosis, one_se)
             ablation.update({n: default_scores(k)(n, [best])[best] for n in study.test(k)})
         report["regions"]["ablation"][label] = ablation
     print("regions done", flush=True)
@@ -407,7 +419,7 @@ def fitted(study, region_choice):
                list(LEVELS))
         grid = [region_choice[k]]
         cached = all(_key("wt", n, *tag) in study.cache.data
-                     and _key("regions", n, tag, grid[0]) in study.cache.data
+                     and _region_key(n, tag, grid[0]) in study.cache.data
                      and _key("decision", k, *tag) in study.cache.data
                      for n in study.test(k))
         seg = None if cached else fit_segmenter([study.cases[n]["case"] for n in train])
@@ -580,7 +592,10 @@ def markdown(report):
                       "enhancement threshold and T1 weight, and then the necrosis step (fluid, "
                       "`C_t2 - C_flair` over `necrosis_threshold`, joins the core; off, or "
                       f"one of the thresholds {', '.join(str(t) for t in NECROSIS[1:])}), the "
-                      "rest held; the last rows hold one of them fixed. Both were tried "
+                      "rest held, by the one-standard-error rule (a threshold only if it "
+                      "beats no necrosis step by more than a standard error on the training "
+                      "folds); the last rows hold one of them fixed, or choose the necrosis "
+                      "step by the best mean instead. Both were tried "
                       "after exploratory comparisons on all 22 cases (the positive part: "
                       "enhancing Dice up by 0.03 on the fitted readout's held-out whole "
                       "tumor; the necrosis step: core Dice up by 0.02 on the "

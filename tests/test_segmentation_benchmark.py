@@ -86,3 +86,25 @@ def test_one_standard_error_rule_prefers_the_simpler_close_candidate(bench):
                                  lambda n, c: far.get((n, candidates.index(c)),
                                                       scores[n, 0])) is linked
     assert bench.complexity({"contrast_percentile": 99.5, "selection": "thickest"}) == 1
+
+
+def test_regions_choose_the_necrosis_step_after_the_rest_and_by_one_standard_error(bench):
+    grid = [(0.15, 0.5, "signed", None), (0.2, 0.5, "signed", None)]
+    core = {"a": 0.6, "b": 0.7, "c": 0.8}
+
+    def regions_of(name, points):
+        out = {}
+        for e, w, part, necrosis in points:
+            tc = core[name] + (0.1 if e == 0.2 else 0.0) + {None: 0.0, 0.2: 0.01, 0.5: gain}[
+                necrosis]
+            out[(e, w, part, necrosis)] = {"tumor_core": tc, "enhancing": tc}
+        return out
+
+    gain = 0.01     # within a standard error (about 0.058): no necrosis step
+    train = ["a", "b", "c"]
+    assert bench.choose_regions(grid, train, regions_of, (None, 0.2, 0.5)) == grid[1]
+    assert bench.choose_regions(grid, train, regions_of, (None, 0.2, 0.5),
+                                one_se=False) == (0.2, 0.5, "signed", 0.2)
+    gain = 0.2      # far beyond it
+    assert bench.choose_regions(grid, train, regions_of, (None, 0.2, 0.5)) == \
+        (0.2, 0.5, "signed", 0.5)
