@@ -7,9 +7,10 @@ its constants those the case's fold chose on the other folds
 (:func:`pcnnseg.fit_segmenter`, fitted on the training folds only). The folds are those of
 ``benchmarks/segmentation.py`` (5 folds by patient, each mixing both
 collections). Per slice with brain: the score (whole-tumor area in mm² on the
-slice, or minus the distance in mm to the nearest slice with map) and the box; the truth is the bounding box of the largest connected
-part of the expert whole tumor on the slice, and a slice holds a tumor when any
-of its voxels is labelled.
+slice, or minus the distance in mm to the nearest slice with map) and the box;
+the truth is the bounding box of the largest connected part of the expert whole
+tumor on the slice, and a slice holds a tumor when any of its voxels is
+labelled.
 
 Reported, all held-out:
 
