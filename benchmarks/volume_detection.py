@@ -50,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pcnnseg.boxes import box_iou, largest_component_box  # noqa: E402
 from pcnnseg.io import find_brats_cases, load_brats_case, write_bytes_atomic  # noqa: E402
-from pcnnseg.volume_detection import MIN_TUMOR_AREA, detect_volume  # noqa: E402
+from pcnnseg.volume_detection import BOX_MARGIN, MIN_TUMOR_AREA, _grown, detect_volume  # noqa: E402
 from compare import cross_validated_constants  # noqa: E402
 from segmentation import DEFAULT_DATA, N_FOLDS, RESULTS, folds_of  # noqa: E402
 
@@ -59,6 +59,9 @@ CACHE_VERSION = 2   # 2: the score of a slice the map misses is minus its distan
 MIN_PIXELS = 500
 #: Candidate "no tumor" areas (mm²); 0 keeps every slice with any tumor voxel.
 AREAS = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0)
+#: Candidate box margins (share of the box's width and height, each side); on
+#: ties the smallest.
+MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2)
 METHODS = ("default", "fitted")
 #: Report headings: "default" is the untrained segmentation (``segmenter=None``),
 #: "fitted" a readout fitted on the training folds (like ``segmenter="default"``).
@@ -71,7 +74,8 @@ def slice_records(case, mask, spacing):
     """Per slice with brain: index, score (mm²), box, truth area (px), truth box."""
     truth = case.labels > 0
     brain = next(iter(case.images.values())) != 0
-    found = detect_volume(case.images, whole_tumor=mask, spacing=spacing, min_area=0.0)
+    found = detect_volume(case.images, whole_tumor=mask, spacing=spacing, min_area=0.0,
+                          margin=0.0)
     out = []
     for z, d in enumerate(found.slices):
         if not brain[z].any():
@@ -181,17 +185,41 @@ def _average_ranks(sorted_values):
     return ranks
 
 
-def evaluate(per_case, fold, collections):
-    """Held-out figures of one method: the threshold chosen on the training folds."""
+def grown(per_case, margin, shapes):
+    """The records with their boxes grown by ``margin`` (share of their width and
+    height, each side), as :func:`detect_volume` grows them; ``shapes[name]`` is
+    the case's slice shape."""
+    return {n: [dict(r, box=None if r["box"] is None
+                     else list(_grown(r["box"], margin, shapes[n]))) for r in records]
+            for n, records in per_case.items()}
+
+
+def _hit(r, area):
+    return (_flagged(r, area) and r["box"] is not None
+            and box_iou(r["box"], r["truth_box"]) >= 0.5)
+
+
+def _hit_rate(records, area):
+    return float(np.mean([_hit(r, area) for r in records if r["truth_px"] >= MIN_PIXELS]))
+
+
+def evaluate(per_case, fold, collections, shapes):
+    """Held-out figures of one method: the "no tumor" area (best sensitivity +
+    specificity) and then the box margin (best hit rate) chosen on the training
+    folds."""
     names = sorted(per_case)
-    chosen, scored = {}, []
+    by_margin = {m: grown(per_case, m, shapes) for m in MARGINS}
+    chosen, margins, scored, unpadded = {}, {}, [], []
     for k in range(N_FOLDS):
-        train = [r for n in names if fold[n] != k for r in per_case[n]]
-        chosen[k] = max(AREAS, key=lambda a: sum(_youden(train, a)))
+        train = [n for n in names if fold[n] != k]
+        chosen[k] = max(AREAS, key=lambda a: sum(_youden(
+            [r for n in train for r in per_case[n]], a)))
+        margins[k] = max(MARGINS, key=lambda m: _hit_rate(
+            [r for n in train for r in by_margin[m][n]], chosen[k]))
         for n in names:
             if fold[n] == k:
-                for r in per_case[n]:
-                    scored.append((n, r, chosen[k]))
+                scored += [(n, r, chosen[k]) for r in by_margin[margins[k]][n]]
+                unpadded += [(n, r, chosen[k]) for r in per_case[n]]
     rows = {}
     groups = {"all": names}
     for c in sorted(set(collections.values())):
@@ -218,12 +246,19 @@ def evaluate(per_case, fold, collections):
             "auc": auc([r for n, r, _ in scored if n in member]),
             "sensitivity": float(np.mean(pos)), "specificity": 1.0 - float(np.mean(neg)),
             "slices_with_tumor": len(pos), "slices_without": len(neg),
-            "volumes_flagged": float(np.mean(volumes))}
-    per_case_hits = {n: float(np.mean([box_iou(r["box"], r["truth_box"]) >= 0.5
-                                       if r["box"] and _flagged(r, chosen[fold[n]]) else False
-                                       for r in per_case[n] if r["truth_px"] >= MIN_PIXELS]))
+            "volumes_flagged": float(np.mean(volumes)),
+            "hit_rate_no_margin": float(np.mean(
+                [_hit(r, a) for n, r, a in unpadded
+                 if n in member and r["truth_px"] >= MIN_PIXELS]))}
+    per_case_hits = {n: _hit_rate(by_margin[margins[fold[n]]][n], chosen[fold[n]])
                      for n in names}
-    return {"groups": rows, "threshold_per_fold": chosen, "per_case_hit_rate": per_case_hits}
+    refit_area = max(AREAS, key=lambda a: sum(_youden(
+        [r for n in names for r in per_case[n]], a)))
+    refit_margin = max(MARGINS, key=lambda m: _hit_rate(
+        [r for n in names for r in by_margin[m][n]], refit_area))
+    return {"groups": rows, "threshold_per_fold": chosen, "margin_per_fold": margins,
+            "refit": {"min_area": refit_area, "margin": refit_margin},
+            "per_case_hit_rate": per_case_hits}
 
 
 def _centre_in(r):
@@ -263,7 +298,8 @@ def markdown(report):
     lines = ["# Tumor boxes from the whole-tumor map, cross-validated by patient", "",
              f"{report['n_cases']} cases ({', '.join(f'{c}: {k}' for c, k in report['collections'].items())}), "
              f"5-fold patient-level cross-validation (the folds of `benchmarks/segmentation.py`); "
-             f"the fitted readout and the \"no tumor\" area are chosen on the training folds, every "
+             f"the fitted readout, the \"no tumor\" area and the box margin are chosen on the training "
+             f"folds, every "
              f"figure is held-out from those choices; the segmentation's form (its steps, grids and "
              f"stimulus) was fixed during development on all 22 cases (see segmentation.md). "
              f"{report['date']}, 2 cores. `python benchmarks/volume_detection.py`.",
@@ -276,16 +312,22 @@ def markdown(report):
     for method in METHODS:
         r = report["methods"][method]
         lines += [f"## Boxes off the {TITLES[method]}", "",
-                  "| cases | tumor slices >= 500 px | hit rate | centre in tumor box | median IoU | "
+                  "| cases | tumor slices >= 500 px | hit rate | hit rate, no margin | "
+                  "centre in tumor box | median IoU | "
                   "presence AUC | sensitivity | specificity | volumes flagged |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for group, g in r["groups"].items():
             lines.append(f"| {group} ({g['cases']}) | {g['tumor_slices']} | {g['hit_rate']:.3f} | "
+                         f"{g['hit_rate_no_margin']:.3f} | "
                          f"{g['centre_in_tumor']:.3f} | {g['median_iou']:.3f} | {g['auc']:.3f} | "
                          f"{g['sensitivity']:.3f} | {g['specificity']:.3f} | "
                          f"{g['volumes_flagged']:.2f} |")
         lines += ["", "\"No tumor\" area chosen per fold (mm²): " + ", ".join(
-            f"{k}: {v:g}" for k, v in r["threshold_per_fold"].items()), ""]
+            f"{k}: {v:g}" for k, v in r["threshold_per_fold"].items()) + "; box margin (share "
+            "of the box's width and height, each side): "
+            + ", ".join(f"{k}: {v:g}" for k, v in r["margin_per_fold"].items())
+            + f". Refit on all cases (not a result): {r['refit']['min_area']:g} mm², "
+            f"margin {r['refit']['margin']:g}.", ""]
     t = report.get("timing")
     if t:
         lines += ["## Cost", "",
@@ -313,11 +355,13 @@ def main(argv=None):
         return 0
     fold = folds_of(collections)
     per_method = collect(cases, fold, args.fresh)
+    shapes = {n: c.labels.shape[1:] for n, c in cases.items()}
     report = {"n_cases": len(cases),
               "collections": {c: sum(v == c for v in collections.values())
                               for c in sorted(set(collections.values()))},
-              "module_min_tumor_area": MIN_TUMOR_AREA,
-              "methods": {m: evaluate(per_method[m], fold, collections) for m in METHODS},
+              "module_min_tumor_area": MIN_TUMOR_AREA, "module_box_margin": BOX_MARGIN,
+              "methods": {m: evaluate(per_method[m], fold, collections, shapes)
+                          for m in METHODS},
               "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     if args.repeats > 0:
         report["timing"] = timing(cases, args.repeats)

@@ -1,10 +1,10 @@
-"""Boxes ``(x, y, w, h)`` in pixels: overlap, and the box of a mask's largest component."""
+"""Boxes ``(x, y, w, h)`` in pixels: overlap, the box of a mask's largest component, margins."""
 import numpy as np
 from scipy import ndimage as ndi
 
 from pcnnseg.validation import as_binary_mask
 
-__all__ = ["box_iou", "largest_component_box"]
+__all__ = ["box_iou", "largest_component_box", "grow_box"]
 
 
 def _check_box(box, name):
@@ -70,3 +70,28 @@ def largest_component_box(mask):
     ys, xs = np.nonzero(labels == int(np.argmax(sizes)) + 1)
     return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
             int(ys.max() - ys.min() + 1))
+
+
+def grow_box(box, margin, shape):
+    """A box grown by a margin on every side, clipped to the image.
+
+    Parameters
+    ----------
+    box : (x, y, w, h) ints
+    margin : (int, int)
+        Pixels added left and right (``mx``), above and below (``my``), >= 0.
+    shape : (int, int)
+        The image's (H, W).
+
+    Returns
+    -------
+    (x, y, w, h) tuple of int
+    """
+    x, y, w, h = _check_box(box, "box")
+    mx, my = (int(m) for m in margin)
+    if mx < 0 or my < 0:
+        raise ValueError(f"margin: expected pixels >= 0, got {tuple(margin)}")
+    height, width = shape
+    x0, y0 = max(x - mx, 0), max(y - my, 0)
+    x1, y1 = min(x + w + mx, width), min(y + h + my, height)
+    return (x0, y0, x1 - x0, y1 - y0)

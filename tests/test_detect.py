@@ -475,3 +475,14 @@ def test_cli_detect_missing_file(tmp_path, capsys):
     assert main(["detect", "-q", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o")]) == 2
     assert "error" in capsys.readouterr().err
     assert not (tmp_path / "o" / "detections.json").exists()
+
+
+def test_grow_box_adds_the_margin_per_axis_and_clips():
+    from pcnnseg.boxes import grow_box
+    assert grow_box((10, 20, 5, 6), (2, 1), (100, 100)) == (8, 19, 9, 8)
+    assert grow_box((0, 0, 5, 6), (3, 3), (8, 7)) == (0, 0, 7, 8)   # clipped to (H, W)
+    assert grow_box((10, 20, 5, 6), (0, 0), (100, 100)) == (10, 20, 5, 6)
+    with pytest.raises(ValueError, match="^margin: expected pixels >= 0"):
+        grow_box((10, 20, 5, 6), (-1, 0), (100, 100))
+    with pytest.raises(ValueError, match="^box: expected a width and height >= 1"):
+        grow_box((10, 20, 0, 6), (1, 1), (100, 100))

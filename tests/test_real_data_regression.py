@@ -101,9 +101,10 @@ def test_boxes_off_the_untrained_map_match_the_committed_hit_rates(committed, co
     boxes = json.loads(VOLUME_DETECTION_RESULTS.read_text(encoding="utf-8"))
     fold = committed["folds"][name]
     area = boxes["methods"]["default"]["threshold_per_fold"][str(fold)]
+    margin = boxes["methods"]["default"]["margin_per_fold"][str(fold)]
     case = load_brats_case(case_dir)
     mask = segment_tumor(case, **committed["variants"]["default"]["chosen"][str(fold)])
-    found = detect_volume(case, whole_tumor=mask, min_area=area)
+    found = detect_volume(case, whole_tumor=mask, min_area=area, margin=margin)
     truth = case.labels > 0
     scored = [z for z in range(truth.shape[0]) if truth[z].sum() >= 500]
     hits = [found.slices[z].box is not None

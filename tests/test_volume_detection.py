@@ -24,8 +24,11 @@ def test_phantom_tumor_slices_are_found_and_no_others(volume):
     with_tumor = [z for z in range(flair.shape[0]) if truth[z].sum() > MIN_TUMOR_AREA]
     assert found.tumor_slices == with_tumor
     assert found.has_tumor
+    exact = detect_volume(flair, margin=0.0)
     for z in with_tumor:
-        assert box_iou(found.slices[z].box, largest_component_box(truth[z])) >= 0.7
+        assert box_iou(exact.slices[z].box, largest_component_box(truth[z])) >= 0.7
+        # the default margin (a tenth of the box a side) keeps every phantom slice a hit
+        assert box_iou(found.slices[z].box, largest_component_box(truth[z])) >= 0.5
 
 
 def test_boxes_and_scores_follow_a_given_mask_exactly():
@@ -36,7 +39,8 @@ def test_boxes_and_scores_follow_a_given_mask_exactly():
     mask[0, 2:6, 3:10] = True          # 28 px
     mask[0, 12:14, 20:22] = True       # a smaller part: not the box
     mask[2, 5:7, 5:6] = True           # 2 px: under the threshold
-    found = detect_volume(flair, whole_tumor=mask, spacing=(3.0, 2.0, 0.5), min_area=10.0)
+    found = detect_volume(flair, whole_tumor=mask, spacing=(3.0, 2.0, 0.5), min_area=10.0,
+                          margin=0.0)
     assert found.slices[0].box == (3, 2, 7, 4)
     assert found.slices[0].score == pytest.approx(32 * 1.0)
     assert found.slices[1].box is None and found.slices[1].score == -3.0   # 1 slice of 3 mm
@@ -191,3 +195,25 @@ def test_messages_name_the_argument():
     half[0, 0, 0] = 0.5
     with pytest.raises(ValueError, match=r"^whole_tumor: "):
         detect_volume(flair, whole_tumor=half)
+
+
+def test_boxes_grow_by_a_share_of_their_size_and_stay_in_the_image():
+    flair = np.ones((2, 20, 30), dtype=np.float32)
+    mask = np.zeros(flair.shape, dtype=bool)
+    mask[0, 5:15, 10:30] = True         # box (10, 5, 20, 10): 2 px a side in x, 1 in y
+    mask[1, 0:3, 21:30] = True          # at the image's corner: (21, 0, 9, 3)
+    found = detect_volume(flair, whole_tumor=mask, margin=0.1)
+    assert found.margin == 0.1
+    assert found.slices[0].box == (8, 4, 22, 12)       # clipped at the right
+    assert found.slices[1].box == (20, 0, 10, 3)       # 1 px in x; 0.3 px rounds to 0 in y
+    assert found.slices[0].score == pytest.approx(200.0)   # the area is the map's
+    plain = detect_volume(flair, whole_tumor=mask, margin=0.0)
+    assert plain.slices[0].box == (10, 5, 20, 10)
+
+
+@pytest.mark.parametrize("margin, error", [(-1.0, ValueError), (math.inf, ValueError),
+                                           ("2", TypeError)])
+def test_bad_margins_are_clear_errors(margin, error):
+    flair = np.ones((2, 8, 8), dtype=np.float32)
+    with pytest.raises(error, match="^margin: expected"):
+        detect_volume(flair, whole_tumor=np.zeros(flair.shape, bool), margin=margin)
