@@ -28,8 +28,8 @@ of the tumor slices of at least 500 pixels (BraTS 2018 0.882, BraTS-Africa
 specificity 0.967; with the untrained segmentation 0.790 (0.820, 0.773; 0.756
 without the margin), AUC 0.938 (0.917), sensitivity 0.907, specificity 0.899.
 A margin in millimetres (4 mm) did as well on these cases in an earlier run
-of the benchmark (0.875 and 0.799) but cost the phantom's small slices their hits; the share of the box's size
-keeps them.
+of the benchmark (0.875 and 0.799) but cost the phantom's small slices their
+hits; a share of the box's size keeps them.
 
 The segmentation assumes that the volume holds a tumor (it returns the
 brightest compact structure of a tumor-free brain), so the volume-level
