@@ -303,15 +303,16 @@ def choose_regions(grid, train, regions_of, necrosis=NECROSIS, one_se=True):
     among ``necrosis``, by the one-standard-error rule (off, unless a threshold
     beats it by more than a standard error) or, with ``one_se=False``, by the best
     mean. ``regions_of(name, points)`` gives each point's region Dice."""
-    def score(n, g, points):
-        return _region_score(regions_of(n, points)[g])
+    def scorer(points):
+        table = {n: regions_of(n, points) for n in train}   # once per case, not per point
+        return lambda n, g: _region_score(table[n][g])
 
-    first = choose(grid, train, lambda n, g: score(n, g, grid))
+    first = choose(grid, train, scorer(grid))
     options = [first[:3] + (t,) for t in necrosis]
     if one_se:
-        return choose_simplest(options, train, lambda n, g: score(n, g, options),
+        return choose_simplest(options, train, scorer(options),
                                cost=lambda g: int(g[3] is not None))
-    return choose(options, train, lambda n, g: score(n, g, options))
+    return choose(options, train, scorer(options))
 
 
 def run(study, args):

@@ -212,8 +212,8 @@ def evaluate(per_case, fold, collections, shapes):
     chosen, margins, scored, unpadded = {}, {}, [], []
     for k in range(N_FOLDS):
         train = [n for n in names if fold[n] != k]
-        chosen[k] = max(AREAS, key=lambda a: sum(_youden(
-            [r for n in train for r in per_case[n]], a)))
+        train_records = [r for n in train for r in per_case[n]]
+        chosen[k] = max(AREAS, key=lambda a: sum(_youden(train_records, a)))
         margins[k] = max(MARGINS, key=lambda m: _hit_rate(
             [r for n in train for r in by_margin[m][n]], chosen[k]))
         for n in names:
@@ -252,8 +252,8 @@ def evaluate(per_case, fold, collections, shapes):
                  if n in member and r["truth_px"] >= MIN_PIXELS]))}
     per_case_hits = {n: _hit_rate(by_margin[margins[fold[n]]][n], chosen[fold[n]])
                      for n in names}
-    refit_area = max(AREAS, key=lambda a: sum(_youden(
-        [r for n in names for r in per_case[n]], a)))
+    every_record = [r for n in names for r in per_case[n]]
+    refit_area = max(AREAS, key=lambda a: sum(_youden(every_record, a)))
     refit_margin = max(MARGINS, key=lambda m: _hit_rate(
         [r for n in names for r in by_margin[m][n]], refit_area))
     return {"groups": rows, "threshold_per_fold": chosen, "margin_per_fold": margins,
