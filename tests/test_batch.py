@@ -303,6 +303,34 @@ def test_a_case_that_kills_its_worker_fails_alone(tmp_path):
     assert "worker process" in records[1].error
 
 
+def _started_at(task):
+    """A worker's function for the test below: when the case began."""
+    return batch.CaseRecord(name=task.case.name, status="done", seconds=time.monotonic())
+
+
+def test_largest_inputs_are_dealt_out_first_and_records_keep_the_input_order(tmp_path):
+    sizes = {"small": 10, "large": 3000, "missing": None, "middle": 200, "folder": 1500}
+    sources = []
+    for name, size in sizes.items():
+        path = tmp_path / name
+        if name == "folder":
+            path.mkdir()
+            (path / "a.nii.gz").write_bytes(b"x" * 1000)
+            (path / "b.nii.gz").write_bytes(b"x" * 500)
+        elif size is not None:
+            path.write_bytes(b"x" * size)
+        sources.append(datasets.CaseSource(name, str(path), "image"))
+    assert [batch._input_bytes(s) for s in sources] == [10, 3000, 0, 200, 1500]
+    tasks = [batch._Task("segment", s, str(tmp_path), False, {}) for s in sources]
+    assert [t.case.name for _, t in batch._largest_first(tasks)] == [
+        "large", "folder", "middle", "small", "missing"]
+
+    records = [None] * len(tasks)
+    batch._run_local(tasks, 1, records.__setitem__, run_case=_started_at)
+    assert [r.name for r in records] == list(sizes)
+    assert sorted(records, key=lambda r: r.seconds) == [records[i] for i in (1, 4, 3, 0, 2)]
+
+
 def test_cli_folder_in_folder_out(serial, dataset, tmp_path, capsys):
     _, out = serial
     status = main(["segment", str(dataset), "-o", str(tmp_path / "out"), "--regions",
