@@ -690,8 +690,9 @@ def _run_on_cluster(tasks, address, emit):
     futures = {}
     try:
         batch = uuid.uuid4().hex[:8]
-        for priority, (index, task) in enumerate(reversed(_largest_first(tasks))):
-            future = client.submit(_run_case, task, pure=False, priority=priority,
+        order = _largest_first(tasks)
+        for rank, (index, task) in enumerate(order):   # the scheduler runs high priorities first
+            future = client.submit(_run_case, task, pure=False, priority=len(order) - rank,
                                    key=f"pcnnseg-{task.job}-{task.case.name}-{batch}")
             futures[future] = index
         for future in as_completed(futures):
