@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from pcnnseg.morphology import fill_holes_slicewise
 from pcnnseg.validation import (as_real_array, check_bool, check_int, check_number, rescale,
                                 unit_scaled)
 
@@ -126,22 +127,6 @@ def keep_largest_component(mask):
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return labels == int(np.argmax(sizes))
-
-
-def fill_holes_slicewise(mask):
-    """Fill holes of a bool mask in 2-D, slice by slice along axis 0 for a volume.
-
-    Parameters
-    ----------
-    mask : (H, W) or (Z, Y, X) bool ndarray
-
-    Returns
-    -------
-    bool ndarray, same shape
-    """
-    if mask.ndim == 2:
-        return ndimage.binary_fill_holes(mask)
-    return np.stack([ndimage.binary_fill_holes(s) if s.any() else s for s in mask])
 
 
 # ------------------------------------------------------------------- bias correction

@@ -99,7 +99,8 @@ from scipy import ndimage as ndi
 
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
-from pcnnseg.preprocess import fill_holes_slicewise, tissue_contrast
+from pcnnseg.morphology import dilate_cross, erode_cross, fill_holes_slicewise, open_cross
+from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration, intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume
 from pcnnseg.validation import (as_binary_mask, as_real_array, check_bool, check_number,
@@ -271,22 +272,20 @@ def _mirror(a, brain):
     return a[..., src]
 
 
-def _cross(mask, spacing):
-    """The face-neighbour cross: 3-D for a volume of at least 3 slices no thicker
-    than 1.5 in-plane pixels, else in-plane only."""
-    if mask.ndim == 3 and (mask.shape[0] < 3 or spacing[0] > 1.5 * min(spacing[1:])):
-        return ndi.generate_binary_structure(2, 1)[None]
-    return ndi.generate_binary_structure(mask.ndim, 1)
+def _in_plane(mask, spacing):
+    """Whether the face-neighbour cross stays in-plane: it does unless ``mask`` is a
+    volume of at least 3 slices no thicker than 1.5 in-plane pixels."""
+    return mask.ndim == 3 and (mask.shape[0] < 3 or spacing[0] > 1.5 * min(spacing[1:]))
 
 
 def _opened(mask, spacing=(1.0, 1.0, 1.0)):
-    """Opening by the face-neighbour cross (:func:`_cross`).
+    """Opening by the face-neighbour cross, 3-D or in-plane (:func:`_in_plane`).
 
     In 3-D it also cuts thin bridges between slices, such as the bright cortical
     ribbon at the top and bottom of a brain that would join the tumor; with thick
     slices a 3-D cross would erase whatever spans a single slice.
     """
-    return ndi.binary_opening(mask, structure=_cross(mask, spacing))
+    return open_cross(mask, in_plane=_in_plane(mask, spacing))
 
 
 def _select(candidates, S, brain, spacing=(1.0, 1.0, 1.0), selection=SELECTION):
@@ -299,7 +298,7 @@ def _select(candidates, S, brain, spacing=(1.0, 1.0, 1.0), selection=SELECTION):
     score = size
     if selection == "thickest":
         # voxels at least 2 steps inside: thin ribbons have none, a tumor many
-        core = ndi.binary_erosion(candidates, ndi.iterate_structure(_cross(candidates, spacing), 2))
+        core = erode_cross(candidates, in_plane=_in_plane(candidates, spacing), iterations=2)
         score = np.bincount(labels[core], minlength=n + 1)[1:].astype(np.float64)
     elif selection == "asymmetry":
         smooth = ndi.gaussian_filter(S, _ASYMMETRY_SIGMA)
@@ -645,7 +644,9 @@ def _core_regions(seqs, brain, whole, *, beta, spacing, linking, enhancing_thres
                              linking=linking), spacing) & inside
 
     found = pulsed(enhancement, enhancing_threshold)
-    closed = ndi.binary_closing(found, structure=_cross(found, spacing), iterations=2)
+    in_plane = _in_plane(found, spacing)
+    closed = erode_cross(dilate_cross(found, in_plane=in_plane, iterations=2),
+                         in_plane=in_plane, iterations=2)   # closing
     if necrosis_threshold is not None and "flair" in contrasts and "t2" in contrasts:
         with np.errstate(over="ignore"):
             fluid = contrasts["t2"][box] - contrasts["flair"][box]

@@ -605,13 +605,13 @@ def test_t2_alone_is_enough(case):
     ((9, 9, 9), (1.4, 0.9, 2.0), True),      # against the finer in-plane spacing
 ])
 def test_structuring_element_follows_slice_count_and_spacing(shape, spacing, in_plane):
-    from pcnnseg.tumor import _cross
+    from pcnnseg.tumor import _in_plane, _opened
 
-    structure = _cross(np.zeros(shape, bool), spacing)
-    if in_plane:
-        np.testing.assert_array_equal(structure, ndi.generate_binary_structure(2, 1)[None])
-    else:
-        np.testing.assert_array_equal(structure, ndi.generate_binary_structure(3, 1))
+    assert _in_plane(np.zeros(shape, bool), spacing) == in_plane
+    # a one-voxel-thick plate survives an in-plane opening only
+    plate = np.zeros(shape, bool)
+    plate[1, 1:-1, 1:-1] = True
+    assert _opened(plate, spacing).any() == in_plane
 
 
 
