@@ -12,7 +12,7 @@ over a general structuring element.
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["erode_cross", "dilate_cross", "open_cross", "fill_holes_slicewise"]
+__all__ = ["bounding_box", "erode_cross", "dilate_cross", "open_cross", "fill_holes_slicewise"]
 
 
 def _axes(mask, in_plane):
@@ -33,6 +33,28 @@ def _check(mask):
         raise TypeError(f"mask: expected a 2-D or 3-D bool array, got {mask.ndim}-D "
                         f"{mask.dtype}")
     return mask
+
+
+def bounding_box(mask):
+    """The smallest box holding every True element of a mask.
+
+    Parameters
+    ----------
+    mask : bool ndarray, at least 1-D
+
+    Returns
+    -------
+    tuple of slice, one per axis, or None for an empty mask
+        ``mask[box]`` holds all of the mask's True elements.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if hit.size == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
 
 
 def erode_cross(mask, *, in_plane=False, iterations=1):
@@ -119,7 +141,7 @@ def fill_holes_slicewise(mask):
     out = mask.copy()
     if not mask.any():
         return out
-    box = ndi.find_objects(mask.view(np.uint8))[0]
+    box = bounding_box(mask)
     box = box[:-2] + tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box[-2:])
     structure = np.zeros((3,) * mask.ndim, dtype=bool)
     structure[(1,) * (mask.ndim - 2)] = ndi.generate_binary_structure(2, 1)

@@ -347,7 +347,8 @@ class _Prepared:
     """One training case reduced to what fitting needs."""
 
     def __init__(self, name, images, labels, spacing, sequences):
-        from pcnnseg.tumor import _brain, _contrasts, _crop_box, as_sequences
+        from pcnnseg.morphology import bounding_box
+        from pcnnseg.tumor import _brain, _contrasts, as_sequences
 
         seqs = as_sequences(images)
         missing = [s for s in sequences if s not in seqs]
@@ -360,7 +361,7 @@ class _Prepared:
         if labels.shape != brain_full.shape:
             raise ValueError(f"cases: labels of {name!r} have shape {labels.shape}, images "
                              f"{brain_full.shape}")
-        box = _crop_box(brain_full)
+        box = bounding_box(brain_full)
         self.name, self.spacing = name, spacing
         self.brain = brain_full[box]
         self.contrasts = _contrasts({s: seqs[s][box] for s in sequences}, self.brain, sequences)

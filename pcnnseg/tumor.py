@@ -99,7 +99,7 @@ from scipy import ndimage as ndi
 
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
-from pcnnseg.morphology import dilate_cross, erode_cross, fill_holes_slicewise, open_cross
+from pcnnseg.morphology import bounding_box, dilate_cross, erode_cross, fill_holes_slicewise, open_cross
 from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration, intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume
@@ -315,10 +315,6 @@ def _finish_whole(candidates, S, brain, spacing, selection=SELECTION):
                                         selection))
 
 
-def _crop_box(brain):
-    return ndi.find_objects(brain.astype(np.uint8))[0]
-
-
 def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
                   t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
@@ -433,7 +429,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     full_brain = _brain(seqs, brain_mask)
     shape = next(iter(seqs.values())).shape
     with explain_memory_error(f"segment_tumor: {len(seqs)} sequence(s) of shape {shape}"):
-        box = _crop_box(full_brain)
+        box = bounding_box(full_brain)
         brain = full_brain[box]
         crop = {name: a[box] for name, a in seqs.items()}
         if segmenter is None:
@@ -529,7 +525,7 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     if whole.shape != full_brain.shape:
         raise ValueError(f"whole_tumor: expected the images' shape {full_brain.shape}, got "
                          f"{whole.shape}")
-    box = _crop_box(full_brain)
+    box = bounding_box(full_brain)
     needed = ("t1ce", "t1") + (("flair", "t2") if necrosis_threshold is not None else ())
     crop = {name: seqs[name][box] for name in needed if name in seqs}
     with explain_memory_error(f"tumor_regions: images of shape {full_brain.shape}"):

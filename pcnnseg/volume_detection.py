@@ -43,6 +43,7 @@ import numpy as np
 
 from pcnnseg.boxes import grow_box, largest_component_box
 from pcnnseg.detection import Detection
+from pcnnseg.morphology import bounding_box
 from pcnnseg.validation import as_binary_mask, check_number
 
 __all__ = ["VolumeDetection", "detect_volume", "MIN_TUMOR_AREA", "BOX_MARGIN"]
@@ -171,11 +172,14 @@ def detect_volume(images, *, brain_mask=None, spacing=None, segmenter=None, whol
     areas = mask.sum(axis=(1, 2)).astype(np.float64) * float(spacing[1] * spacing[2])
     scores = _presence_scores(areas, spacing[0])
     empty = (np.zeros((0, 4), dtype=np.int64), np.zeros(0))
+    # each slice's components are labelled within the mask's box, not the whole plane
+    _, rows, columns = bounding_box(mask) or (None, slice(0, 0), slice(0, 0))
     slices = []
     for plane, area, score in zip(mask, areas, scores):
         box = None
         if area >= min_area and area > 0:
-            box = _grown(largest_component_box(plane), margin, plane.shape)
+            x, y, w, h = largest_component_box(plane[rows, columns])
+            box = _grown((x + columns.start, y + rows.start, w, h), margin, plane.shape)
         slices.append(Detection(box, math.nan, *empty, score=float(score)))
     return VolumeDetection(tuple(slices), mask, min_area, margin)
 

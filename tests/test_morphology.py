@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from pcnnseg.morphology import dilate_cross, erode_cross, fill_holes_slicewise, open_cross
+from pcnnseg.morphology import (bounding_box, dilate_cross, erode_cross, fill_holes_slicewise,
+                                open_cross)
 
 
 def _cross(ndim, in_plane):
@@ -94,3 +95,13 @@ def test_masks_that_are_not_2d_or_3d_bool_are_refused(bad):
     for function in (erode_cross, dilate_cross, open_cross, fill_holes_slicewise):
         with pytest.raises(TypeError, match="mask: expected a 2-D or 3-D bool array"):
             function(bad)
+
+
+def test_bounding_box_equals_find_objects():
+    rng = np.random.default_rng(2)
+    for shape in [(5, 9, 7), (12, 10), (1, 1, 1), (30,)]:
+        for density in (0.001, 0.05, 0.5):
+            mask = rng.random(shape) < density
+            expected = ndi.find_objects(mask.astype(np.uint8))
+            assert bounding_box(mask) == (expected[0] if expected else None)
+    assert bounding_box(np.zeros((3, 4, 5), bool)) is None
