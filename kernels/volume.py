@@ -14,7 +14,10 @@ each voxel pulses once), so each row takes the sums only over the columns
 within one of the pulses of its nine neighbouring rows at the previous
 iteration; elsewhere every neighbour is silent and the sum is exactly 0. In
 modulated models (``F = S``, no linking memory) whose threshold stays
-non-negative, a voxel of stimulus 0 can never pulse, and is skipped.
+non-negative, a voxel of stimulus 0 can never pulse, nor can one too dim to
+reach the threshold's last value even with every neighbour pulsing
+(:func:`silent_below`); both are skipped. In the intensity-order models that is
+most of a brain: only voxels near or above the decision level are simulated.
 """
 import numpy as np
 from numba import njit, prange
@@ -47,6 +50,54 @@ def _pulse_span(lo, hi, z, y):
                 x0 = min(x0, np.int64(lo[z + a, y + b]) - 1)
                 x1 = max(x1, np.int64(hi[z + a, y + b]) + 2)
     return x0, x1
+
+
+@njit(cache=True)
+def silent_below(params, W, n_iter):
+    """Stimulus below which a voxel cannot pulse in ``n_iter`` iterations (0: none known).
+
+    For a modulated model (``F = S``, ``L = v_l acc_W``: no feeding or linking
+    state) with ``beta, v_l, decay_u >= 0``, ``0 <= decay_e <= 1`` and
+    ``e0 > 0``: until a voxel pulses, ``U[k] <= S (1 + beta v_l W+) (1 + decay_u
+    + ... + decay_u^k)``, with ``W+`` the sum of the positive linking weights (all
+    neighbours pulsing), while its threshold ``E[k] = e0 decay_e^k`` falls to
+    ``E[n_iter - 2]`` at the last comparison (the same float32 products as the
+    kernel). A stimulus for which the first bound stays below that, with a
+    margin far above float32 rounding, never pulses, whatever its neighbours do.
+
+    Parameters
+    ----------
+    params : (N_PARAMS,) float32 ndarray
+    W : (3, 3, 3) float32 ndarray
+    n_iter : int
+
+    Returns
+    -------
+    float
+    """
+    decay_f, v_f = params[P.DECAY_F], params[P.V_F]
+    decay_l, v_l = params[P.DECAY_L], params[P.V_L]
+    decay_u, beta = params[P.DECAY_U], params[P.BETA]
+    decay_e, e0 = params[P.DECAY_E], params[P.E0]
+    if not (decay_f == 0 and v_f == 0 and decay_l == 0 and beta >= 0 and v_l >= 0
+            and decay_u >= 0 and 0 <= decay_e <= 1 and e0 > 0 and n_iter >= 1):
+        return 0.0
+    e = e0
+    for _ in range(n_iter - 1):
+        e = decay_e * e          # float32, as E = decay_e E + v_e 0 in the kernel
+    w_pos = 0.0
+    for a in range(3):
+        for b in range(3):
+            for c in range(3):
+                if W[a, b, c] > 0:
+                    w_pos += float(W[a, b, c])
+    series = 0.0
+    term = 1.0
+    for _ in range(n_iter):
+        series += term
+        term *= float(decay_u)
+    margin = 1.0 + 1e-6 * (n_iter + 100)
+    return float(e) / ((1.0 + float(beta) * float(v_l) * w_pos) * series * margin)
 
 
 @njit(cache=True, parallel=True)
@@ -83,6 +134,7 @@ def pcnn_volume(S, params, M, W, n_iter):
     # keeps U = 0 and never pulses: it can be skipped (its pulses stay 0).
     skip_dark = (modulated and params[P.E0] >= 0 and decay_e >= 0 and v_e >= 0
                  and decay_u >= 0)
+    dim = silent_below(params, W, n_iter) if skip_dark else 0.0
     same = True
     for a in range(3):
         for b in range(3):
@@ -105,6 +157,22 @@ def pcnn_volume(S, params, M, W, n_iter):
     row_counts = np.zeros((Z, Yd), dtype=np.int64)
     fire_time = np.full((Z, Yd, X), -1, dtype=np.int32)
     counts = np.zeros(n_iter, dtype=np.int64)
+    # columns [active_lo, active_hi) of each row between its first and last voxel
+    # that is not skipped: whole rows of dim voxels then cost nothing per iteration
+    active_lo = np.zeros((Z, Yd), dtype=np.int64)
+    active_hi = np.full((Z, Yd), X, dtype=np.int64)
+    if skip_dark:
+        for z in prange(Z):
+            for y in range(Yd):
+                first = X
+                last = -1
+                for x in range(X):
+                    if not (S[z, y, x] == 0 or S[z, y, x] < dim):
+                        last = x
+                        if first == X:
+                            first = x
+                active_lo[z, y] = first
+                active_hi[z, y] = last + 1
     for k in range(n_iter):
         for z in prange(Z):
             zs = min(np.int64(z), np.int64(n_state - 1))
@@ -113,8 +181,8 @@ def pcnn_volume(S, params, M, W, n_iter):
                 n = 0
                 first = X
                 last = -1
-                for x in range(X):
-                    if skip_dark and S[z, y, x] == 0:
+                for x in range(active_lo[z, y], active_hi[z, y]):
+                    if skip_dark and (S[z, y, x] == 0 or S[z, y, x] < dim):
                         continue
                     acc_m = np.float32(0.0)
                     acc_w = np.float32(0.0)

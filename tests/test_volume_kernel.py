@@ -150,3 +150,44 @@ def test_pulse_volume_validates_and_records():
     assert r.fire_time.shape == VOLUMES["random"].shape and r.counts.shape == (7,)
     assert runs[0].n_neurons == VOLUMES["random"].size and runs[0].weights[1].shape == (3, 3, 3)
     assert runs[0].n_pulses == int(r.counts.sum())
+
+
+@pytest.mark.parametrize("spacing", sorted(SPACINGS))
+@pytest.mark.parametrize("beta", [0.0, 0.1, 1.0])
+def test_voxels_too_dim_to_pulse_are_skipped_without_changing_the_run(beta, spacing):
+    """Intensity-order runs as segment_tumor makes them: the kernel skips voxels
+    below silent_below, and still equals the reference; dim voxels sit among bright
+    ones, so that they get all the linking there is."""
+    from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration
+    from pcnnseg_kernels.volume import silent_below
+
+    model = intensity_order_model(beta=beta)
+    params, M, W = model.kernel_params()
+    M3, W3 = volume_weights(M, SPACINGS[spacing]), volume_weights(W, SPACINGS[spacing])
+    n_iter = first_pulse_iteration(0.3, ALPHA_E) + 1
+    dim = silent_below(params, W3, n_iter)
+    assert 0.0 < dim < 0.3
+    rng = np.random.default_rng(7)
+    S = (dim * rng.uniform(0.5, 1.5, (6, 14, 12))).astype(np.float32)
+    S[:, ::2, ::2] = 1.0                      # bright neighbours pulse first
+    S[:, 5:9, 4:8] = rng.uniform(0.2, 0.4, (6, 4, 4))   # and a region near the level
+    assert (S < dim).mean() > 0.2
+    fire_time, counts = pcnnseg_kernels.pcnn_volume(S, params, M3, W3, n_iter)
+    ref_fire_time, ref_counts, _ = reference.run(S, model, n_iter, (M3, W3))
+    np.testing.assert_array_equal(fire_time, ref_fire_time)
+    np.testing.assert_array_equal(counts, ref_counts)
+    assert (ref_fire_time[S < dim] < 0).all()
+    if beta >= 1.0:   # linking pulls some voxels below the level, none below the bound
+        assert (ref_fire_time[(S >= dim) & (S < 0.3)] >= 0).any()
+
+
+def test_no_stimulus_is_known_silent_outside_the_bound_s_conditions():
+    from pcnnseg.models import ICM, PCNN, SPCNN
+    from pcnnseg_kernels.volume import silent_below
+
+    for model in (PCNN(), SPCNN(alpha_f=1.0, beta=-0.1, v_e=5.0, alpha_e=0.5),
+                  SPCNN(alpha_f=1.0, beta=0.1, v_e=5.0, alpha_e=0.5, e0=0.0)):
+        params, _, W = model.kernel_params()
+        assert silent_below(params, volume_weights(W, (1.0, 1.0, 1.0)), 20) == 0.0
+    params, _, W = ICM().kernel_params()
+    assert silent_below(params, volume_weights(W, (1.0, 1.0, 1.0)), 0) == 0.0
