@@ -56,6 +56,7 @@ import numbers
 import numpy as np
 from scipy import ndimage as ndi
 
+from pcnnseg.morphology import bounding_box
 from pcnnseg.validation import as_binary_mask, unit_scaled
 
 __all__ = [
@@ -333,7 +334,7 @@ def _scaled_surface_distances(p, t, spacing):
     """
     scaled, exponent = unit_scaled(spacing)
     unit = tuple(float(s) for s in scaled)
-    box = ndi.find_objects((p | t).view(np.uint8))[0]
+    box = bounding_box(p | t)
     sp, st = _surface(p[box]), _surface(t[box])
     # distance_transform_edt: distance of each non-zero voxel to the nearest zero
     # voxel, so ~surface gives the distance to the nearest surface voxel.

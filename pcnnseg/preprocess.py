@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from pcnnseg.morphology import fill_holes_slicewise
+from pcnnseg.morphology import bounding_box, fill_holes_slicewise
 from pcnnseg.validation import (as_real_array, check_bool, check_int, check_number, rescale,
                                 unit_scaled)
 
@@ -512,7 +512,7 @@ def crop_to_mask(volume, mask, *, margin=0):
             raise ValueError(f"margin: expected an int or {arr.ndim} ints, got "
                              f"{len(margins)} values")
     margins = [check_int(m, "margin", 0) for m in margins]
-    tight = ndimage.find_objects(inside.view(np.uint8))[0]
+    tight = bounding_box(inside)
     bbox = tuple(slice(max(b.start - m, 0), min(b.stop + m, n))
                  for b, n, m in zip(tight, arr.shape, margins))
     return arr[bbox].copy(), bbox

@@ -622,8 +622,7 @@ def _core_regions(seqs, brain, whole, *, beta, spacing, linking, enhancing_thres
         return core, enhancing
     # Work in the whole tumor's box plus 3 voxels, room for the opening and the
     # closing: outside the whole tumor nothing pulses, so the result is the same.
-    box = tuple(slice(max(s.start - 3, 0), s.stop + 3)
-                for s in ndi.find_objects(whole.view(np.uint8))[0])
+    box = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in bounding_box(whole))
     enhancement = contrasts["t1ce"][box]
     if "t1" in contrasts:
         with np.errstate(over="ignore"):  # saturated contrasts: clipped below
