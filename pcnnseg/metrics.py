@@ -542,6 +542,16 @@ def _check_convention(convention, name="convention"):
     return BRATS_LABEL_CONVENTIONS[convention]
 
 
+def _in_values(arr, values):
+    """``np.isin(arr, values)``; for unsigned 8- and 16-bit label maps by a lookup
+    table, several times faster on a volume than comparing with each value."""
+    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
+        table = np.zeros(1 << (8 * arr.dtype.itemsize), dtype=bool)
+        table[[v for v in values if 0 <= v < table.size]] = True
+        return table[arr]
+    return np.isin(arr, values)
+
+
 def _check_label_map(labels, convention, name="convention"):
     allowed = _check_convention(convention, name)
     arr = np.asarray(labels)
@@ -550,7 +560,7 @@ def _check_label_map(labels, convention, name="convention"):
     if arr.ndim not in (2, 3):
         raise ValueError(f"labels: expected a 2-D or 3-D array, got {arr.ndim}-D with "
                          f"shape {arr.shape}")
-    valid = np.isin(arr, allowed)
+    valid = _in_values(arr, allowed)
     if not valid.all():
         bad = np.unique(arr[~valid])
         shown = ", ".join(repr(v.item()) for v in bad[:10])
@@ -606,7 +616,7 @@ def brats_regions(labels, *, convention="2018"):
     array([[False, False, False,  True]])
     """
     arr, allowed = _check_label_map(labels, convention)
-    return {name: np.isin(arr, [allowed[r] for r in roles])
+    return {name: _in_values(arr, [allowed[r] for r in roles])
             for name, roles in _BRATS_REGIONS.items()}
 
 

@@ -579,3 +579,12 @@ def test_a_slice_with_one_tumor_voxel_counts_and_volumes_only():
     assert mean_tumor_slice_dice(p, t) == 0.5
     with pytest.raises(ValueError, match="pred"):
         mean_tumor_slice_dice(p[0], t[0])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int64, np.float32])
+def test_label_membership_equals_isin_for_every_dtype(dtype):
+    from pcnnseg.metrics import _in_values
+
+    labels = np.random.default_rng(3).integers(0, 6, (7, 9, 11)).astype(dtype)
+    for values in ([0, 1, 2, 4], [4], [1, 3], [0, 300], []):
+        np.testing.assert_array_equal(_in_values(labels, values), np.isin(labels, values))
