@@ -99,7 +99,8 @@ from scipy import ndimage as ndi
 
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
-from pcnnseg.morphology import bounding_box, dilate_cross, erode_cross, fill_holes_slicewise, open_cross
+from pcnnseg.morphology import (bounding_box, dilate_cross, erode_cross, fill_holes_slicewise,
+                                open_cross)
 from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration, intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume
@@ -273,8 +274,9 @@ def _mirror(a, brain):
 
 
 def _in_plane(mask, spacing):
-    """Whether the face-neighbour cross stays in-plane: it does unless ``mask`` is a
-    volume of at least 3 slices no thicker than 1.5 in-plane pixels."""
+    """Whether a volume's face-neighbour cross leaves out the slices above and below:
+    for fewer than 3 slices, or slices thicker than 1.5 in-plane pixels (never for
+    a 2-D mask)."""
     return mask.ndim == 3 and (mask.shape[0] < 3 or spacing[0] > 1.5 * min(spacing[1:]))
 
 
