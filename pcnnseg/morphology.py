@@ -57,6 +57,24 @@ def bounding_box(mask):
     return tuple(box)
 
 
+def _by_cross(mask, in_plane, iterations, erode):
+    """Erosion (AND of each voxel and its face neighbours, none beyond the edges)
+    or dilation (OR), ``iterations`` times."""
+    out = _check(mask).copy()
+    for _ in range(iterations):
+        source = out.copy()
+        for axis in _axes(out, in_plane):
+            after, before = _views(out.ndim, axis)
+            if erode:
+                out[after] &= source[before]
+                out[before] &= source[after]
+                np.moveaxis(out, axis, 0)[[0, -1]] = False
+            else:
+                out[after] |= source[before]
+                out[before] |= source[after]
+    return out
+
+
 def erode_cross(mask, *, in_plane=False, iterations=1):
     """Erosion by the face-neighbour cross; outside the array counts as background.
 
@@ -72,15 +90,7 @@ def erode_cross(mask, *, in_plane=False, iterations=1):
     -------
     bool ndarray, same shape
     """
-    out = _check(mask).copy()
-    for _ in range(iterations):
-        source = out.copy()
-        for axis in _axes(out, in_plane):
-            after, before = _views(out.ndim, axis)
-            out[after] &= source[before]
-            out[before] &= source[after]
-            np.moveaxis(out, axis, 0)[[0, -1]] = False
-    return out
+    return _by_cross(mask, in_plane, iterations, erode=True)
 
 
 def dilate_cross(mask, *, in_plane=False, iterations=1):
@@ -96,14 +106,7 @@ def dilate_cross(mask, *, in_plane=False, iterations=1):
     -------
     bool ndarray, same shape
     """
-    out = _check(mask).copy()
-    for _ in range(iterations):
-        source = out.copy()
-        for axis in _axes(out, in_plane):
-            after, before = _views(out.ndim, axis)
-            out[after] |= source[before]
-            out[before] |= source[after]
-    return out
+    return _by_cross(mask, in_plane, iterations, erode=False)
 
 
 def open_cross(mask, *, in_plane=False):
