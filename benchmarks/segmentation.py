@@ -25,16 +25,20 @@ Variants, cumulative, so that each row adds one step to the one above:
   other constants held;
 - ``2-D PCNN``: the constants of ``+ 3-D PCNN``, each slice linked on its own,
   threshold chosen again;
-- ``default``: the grid of ``+ 3-D PCNN`` and then the percentile, each chosen
-  on the training folds by the one-standard-error rule (the simplest
-  configuration within one standard error of the best: no linking before
-  linking, the thickest before the asymmetric component, the 99th percentile
-  before others): the method of ``segment_tumor``. The rule was adopted after a
+- ``default``: the grid of ``+ 3-D PCNN``, then the percentile, then the
+  satellites (other components kept at 0.5 or 0.25 of the best one's score, or
+  none), each chosen on the training folds by the one-standard-error rule (the
+  simplest configuration within one standard error of the best: no linking
+  before linking, the thickest before the asymmetric component, the 99th
+  percentile before others, one component before satellites): the method of
+  ``segment_tumor``. The rule was adopted after a
   first run in which the plain best (row ``+ 3-D PCNN``) chose linking and
   asymmetry in most folds, choices that failed on synthetic phantoms with a
   bias field; both rows are reported;
 - ``fitted readout``: :func:`pcnnseg.fit_segmenter` on the training folds (its
-  decision level, linking and selection by an inner CV on them).
+  decision level, linking, selection and satellites by an inner CV on them);
+  the ablation ``one component kept`` scores the same trees and decision with
+  satellites off.
 
 Regions (TC, ET) of the default and of the fitted readout, given the fold's
 whole tumor (:func:`pcnnseg.tumor.tumor_regions`): the enhancement threshold and
@@ -62,6 +66,7 @@ Writes ``benchmarks/results/segmentation.json`` and ``segmentation.md``. Exits 0
 with a message when no data folder exists.
 """
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -92,6 +97,7 @@ T2_WEIGHTS = (0.3, 0.6, 1.0)
 BETAS = (0.0, 0.1)
 SELECTIONS = ("thickest", "asymmetry")
 PERCENTILES = (98.0, 99.5)           # tried against the default 99
+SATELLITE_SHARES = (0.5, 0.25)      # tried against the default 1 (one component)
 ENHANCING = (0.15, 0.2, 0.25, 0.3)
 T1_WEIGHTS = (0.0, 0.5, 1.0)
 T1_PARTS = ("signed", "positive")
@@ -166,9 +172,11 @@ def choose(candidates, train, score):
 
 def complexity(kw):
     """Moving parts of a configuration, for :func:`choose_simplest`: linking, the
-    left-right asymmetry assumption, a percentile other than the default 99."""
+    left-right asymmetry assumption, a percentile other than the default 99,
+    satellite components."""
     return (int(kw.get("beta", 0.0) > 0) + int(kw.get("selection") == "asymmetry")
-            + int(kw.get("contrast_percentile", 99.0) != 99.0))
+            + int(kw.get("contrast_percentile", 99.0) != 99.0)
+            + int(kw.get("satellites", 1.0) != 1.0))
 
 
 def choose_simplest(candidates, train, score, cost=complexity):
@@ -277,12 +285,15 @@ class Study:
 
 def simplest_default(study, train):
     """The default's constants chosen on ``train`` by the one-standard-error rule:
-    the ``+ 3-D PCNN`` grid, then the percentile with the threshold."""
+    the ``+ 3-D PCNN`` grid, then the percentile with the threshold, then the
+    satellites."""
     def score(n, g):
         return study.wt(n, PCNN_3D, g)["dice"]
     first = choose_simplest(VARIANTS[PCNN_3D][0], train, score)
     options = [first] + [{**first, "threshold": t, "contrast_percentile": p}
                          for p in PERCENTILES for t in THRESHOLDS]
+    second = choose_simplest(options, train, score)
+    options = [second] + [{**second, "satellites": f} for f in SATELLITE_SHARES]
     return choose_simplest(options, train, score)
 
 
@@ -396,11 +407,13 @@ def run(study, args):
         bundled.save(_DEFAULT_FILE)
         report["bundled_segmenter"] = {"level": bundled.level, "beta": bundled.beta,
                                        "selection": bundled.selection,
+                                       "satellites": bundled.satellites,
                                        "fitted_on": list(bundled.fitted_on)}
     report["normalisation"] = normalisation_spread(study.cases)
     report["module_constants"] = {
         "threshold": tumor.THRESHOLD, "t2_weight": tumor.T2_WEIGHT, "beta": tumor.LINKING,
-        "selection": tumor.SELECTION, "linking": tumor.LINKING_DIMENSIONS,
+        "selection": tumor.SELECTION, "satellites": tumor.SATELLITES,
+        "linking": tumor.LINKING_DIMENSIONS,
         "contrast_percentile": tumor.CONTRAST_PERCENTILE,
         "enhancing_threshold": tumor.ENHANCING_THRESHOLD,
         "t1_weight": tumor.ENHANCEMENT_T1_WEIGHT, "t1_part": tumor.ENHANCEMENT_T1_PART,
@@ -410,22 +423,24 @@ def run(study, args):
 
 def fitted(study, region_choice):
     """The fitted readout per fold: held-out WT and regions."""
-    from pcnnseg.segmenter import LEVELS, fit_segmenter
+    from pcnnseg.segmenter import LEVELS, SATELLITES, fit_segmenter
 
-    out = {"per_case": {}, "regions": {}, "decision": {}}
+    out = {"per_case": {}, "regions": {}, "decision": {}, "one_component": {}}
     for k in range(N_FOLDS):
         train = study.train(k)
         # the cache key follows the training cases and the fitting's candidate levels
         tag = ("fitted", hashlib.sha1(" ".join(train).encode()).hexdigest()[:12],
-               list(LEVELS))
+               list(LEVELS), list(SATELLITES))
         grid = [region_choice[k]]
         cached = all(_key("wt", n, *tag) in study.cache.data
                      and _region_key(n, tag, grid[0]) in study.cache.data
+                     and _key("wt one component", n, *tag) in study.cache.data
                      and _key("decision", k, *tag) in study.cache.data
                      for n in study.test(k))
         seg = None if cached else fit_segmenter([study.cases[n]["case"] for n in train])
         out["decision"][k] = study.cache.get(_key("decision", k, *tag), lambda: {
-            "level": seg.level, "beta": seg.beta, "selection": seg.selection})
+            "level": seg.level, "beta": seg.beta, "selection": seg.selection,
+            "satellites": seg.satellites})
         masks = {}
 
         def mask(n):
@@ -439,6 +454,12 @@ def fitted(study, region_choice):
                 "dice": metrics.dice(mask(n), truth),
                 "hd95_mm": _hd95(mask(n), truth, study.spacing(n))})
             out["regions"][n] = study.regions(n, tag, grid, lambda n=n: mask(n))[grid[0]]
+            # ablation: the same trees and decision, one component kept
+            out["one_component"][n] = study.cache.get(_key("wt one component", n, *tag),
+                                                      lambda n=n, truth=truth: {
+                "dice": metrics.dice(tumor.segment_tumor(
+                    study.cases[n]["case"], segmenter=dataclasses.replace(seg, satellites=1.0)),
+                    truth)})
         print(f"fitted fold {k} done", flush=True)
     return out
 
@@ -537,7 +558,10 @@ def markdown(report):
         "the clean-up steps. The fitted readout's candidate levels were extended from "
         "0.5-0.8 to 0.5-0.95 after its inner cross-validation chose the grid's edge (0.8) in "
         "every fold; exploratory runs on the held-out folds had also been seen, so its gain "
-        "over the earlier 0.821 is slightly optimistic.",
+        "over the earlier 0.821 is slightly optimistic. Satellite components were added "
+        "after a look at the fitted readout's held-out errors (one case's tumor fell in two "
+        "components, and one was dropped), so the satellites rows are not independent of "
+        "that look either.",
         "",
         "## Whole tumor (WT), each row adding one step",
         "",
@@ -561,6 +585,9 @@ def markdown(report):
                  else variant)
         lines.append(row(label, report["variants"][variant]["per_case"]))
     if "fitted" in report:
+        if "one_component" in report["fitted"]:
+            lines.append(row("fitted readout, one component kept",
+                             report["fitted"]["one_component"]).replace("| nan |", "| — |"))
         lines.append(row("fitted readout (trees on per-voxel features)",
                          report["fitted"]["per_case"]))
     lines += ["", "HD95 averages the cases with a non-empty result."]

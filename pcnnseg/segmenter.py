@@ -48,6 +48,9 @@ _SELECTIONS = ("thickest", "largest", "asymmetry")
 #: tumor, far above its share of a brain, so the best level sits well above 0.5;
 #: with a grid ending at 0.8, every fold of the benchmark chose 0.8, its edge.
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+#: Candidate shares of the best component's score at which other components are
+#: kept too (see :func:`pcnnseg.segment_tumor`'s ``satellites``).
+SATELLITES = (1.0, 0.5, 0.25)
 _DEFAULT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "segmenter.npz")
 
 
@@ -163,6 +166,9 @@ class Segmenter:
         Linking strength of the PCNN on the probability.
     selection : str
         Which component is kept (see :func:`pcnnseg.segment_tumor`).
+    satellites : float
+        Share of the kept component's score at which other components are
+        kept too (see :func:`pcnnseg.segment_tumor`).
     fitted_on : tuple of str
         Names of the training cases.
     feature_version : int
@@ -174,6 +180,7 @@ class Segmenter:
     level: float
     beta: float
     selection: str = "thickest"
+    satellites: float = 1.0
     fitted_on: tuple = ()
     feature_version: int = FEATURE_VERSION
 
@@ -193,7 +200,7 @@ class Segmenter:
         object.__setattr__(self, "trees", trees)
         object.__setattr__(self, "sequences", tuple(self.sequences))
         object.__setattr__(self, "fitted_on", tuple(self.fitted_on))
-        for name in ("baseline", "level", "beta"):
+        for name in ("baseline", "level", "beta", "satellites"):
             object.__setattr__(self, name, float(check_number(getattr(self, name), name)))
         if self.feature_version != FEATURE_VERSION:
             raise ValueError(f"feature_version: this pcnnseg computes features of version "
@@ -223,7 +230,8 @@ class Segmenter:
         if not ok:
             raise ValueError("trees: malformed tree arrays (children must come after their "
                              "node, features and roots in range, values finite)")
-        for name, low, high in (("baseline", -1e6, 1e6), ("level", 0.0, 1.0), ("beta", 0.0, 1e3)):
+        for name, low, high in (("baseline", -1e6, 1e6), ("level", 0.0, 1.0), ("beta", 0.0, 1e3),
+                                ("satellites", 0.0, 1.0)):
             value = getattr(self, name)
             if not (np.isfinite(value) and low <= value <= high) or (name == "level" and value == 0):
                 raise ValueError(f"{name}: expected a finite value in "
@@ -267,7 +275,7 @@ class Segmenter:
         """
         header = {"sequences": list(self.sequences), "baseline": self.baseline,
                   "level": self.level, "beta": self.beta, "selection": self.selection,
-                  "fitted_on": list(self.fitted_on),
+                  "satellites": self.satellites, "fitted_on": list(self.fitted_on),
                   "feature_version": self.feature_version}
         buffer = _io.BytesIO()
         np.savez_compressed(buffer, header=np.array(json.dumps(header)), **self.trees)
@@ -295,6 +303,7 @@ class Segmenter:
                        baseline=float(header["baseline"]), level=float(header["level"]),
                        beta=float(header["beta"]),
                        selection=header.get("selection", "thickest"),
+                       satellites=float(header.get("satellites", 1.0)),
                        fitted_on=tuple(header["fitted_on"]),
                        feature_version=int(header["feature_version"]))
         except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
@@ -398,7 +407,8 @@ def _fit_trees(prepared, rng, voxels_per_case, max_iter, max_depth, learning_rat
 
 
 def _decision_dice(segmenter_like, prepared, decisions):
-    """Mean whole-tumor Dice of each (level, beta, selection) on ``prepared`` cases."""
+    """Mean whole-tumor Dice of each (level, beta, selection, satellites) on ``prepared``
+    cases."""
     from pcnnseg.metrics import dice
     from pcnnseg.tumor import _finish_whole, fired
 
@@ -406,17 +416,19 @@ def _decision_dice(segmenter_like, prepared, decisions):
     for p in prepared:
         prob = segmenter_like.probability(p.contrasts, p.brain, p.spacing)
         candidates = {}
-        for i, (level, beta, selection) in enumerate(decisions):
+        for i, (level, beta, selection, satellites) in enumerate(decisions):
             if (level, beta) not in candidates:
                 candidates[level, beta] = fired(prob, level, beta=beta, spacing=p.spacing)
-            mask = _finish_whole(candidates[level, beta], prob, p.brain, p.spacing, selection)
+            mask = _finish_whole(candidates[level, beta], prob, p.brain, p.spacing, selection,
+                                 satellites)
             scores[i] += dice(mask, p.truth) / len(prepared)
     return scores
 
 
 def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, max_iter=100,
                   max_depth=6, learning_rate=0.1, levels=LEVELS,
-                  betas=(0.0, 0.1), selections=("thickest", "asymmetry"), inner_folds=3,
+                  betas=(0.0, 0.1), selections=("thickest", "asymmetry"),
+                  satellites=SATELLITES, inner_folds=3,
                   seed=0, progress=None):
     """Fit a whole-tumor readout on labelled cases.
 
@@ -436,7 +448,10 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
         Candidate decision levels on the probability and linking strengths.
     selections : sequence of str
         Candidate component selections (see :func:`pcnnseg.segment_tumor`).
-        The (level, beta, selection) with the best mean Dice over an inner
+    satellites : sequence of float
+        Candidate shares at which other components are kept too (see
+        :func:`pcnnseg.segment_tumor`), in [0, 1].
+        The (level, beta, selection, satellites) with the best mean Dice over an inner
         cross-validation on the cases (``inner_folds`` folds by case) is kept.
         With fewer than two cases there is nothing to cross-validate: the first
         of each is kept.
@@ -498,7 +513,12 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
     selections = (selections,) if isinstance(selections, str) else tuple(selections)
     if not selections or any(s not in _SELECTIONS for s in selections):
         raise ValueError(f"selections: expected values among {_SELECTIONS}, got {selections}")
-    decisions = [(lv, b, s) for lv in levels for b in betas for s in selections]
+    satellites = (satellites,) if isinstance(satellites, (int, float)) else tuple(satellites)
+    if not satellites or not all(isinstance(v, (int, float)) and 0 <= v <= 1
+                                 for v in satellites):
+        raise ValueError(f"satellites: expected values in [0, 1], got {satellites}")
+    decisions = [(lv, b, s, f) for lv in levels for b in betas for s in selections
+                 for f in satellites]
     say = progress or (lambda message: None)
 
     prepared = []
@@ -528,4 +548,5 @@ def fit_segmenter(cases, *, sequences=BRATS_SEQUENCES, voxels_per_case=15000, ma
     trees, baseline = _fit_trees(prepared, rng, **fit)
     say("fitted")
     return Segmenter(sequences=sequences, trees=trees, baseline=baseline, level=best[0],
-                     beta=best[1], selection=best[2], fitted_on=tuple(p.name for p in prepared))
+                     beta=best[1], selection=best[2], satellites=best[3],
+                     fitted_on=tuple(p.name for p in prepared))

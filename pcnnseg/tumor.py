@@ -124,6 +124,7 @@ ENHANCEMENT_T1_PART = "signed"  # part of the T1 contrast subtracted: "signed" o
 NECROSIS_THRESHOLD = None    # C_t2 - C_flair at which tumor is fluid (core); None: off
 CONTRAST_PERCENTILE = 99.0   # percentile of the brain at contrast 1
 SELECTION = "thickest"       # component kept: "thickest", "largest" or "asymmetry"
+SATELLITES = 1.0             # other components kept at >= this share of the best's score
 
 #: Contrast mapped to a stimulus of 1; a voxel of contrast ``a`` first pulses
 #: at iteration ``floor(ln(A_SCALE / a) / ALPHA_E) + 1``.
@@ -290,8 +291,10 @@ def _opened(mask, spacing=(1.0, 1.0, 1.0)):
     return open_cross(mask, in_plane=_in_plane(mask, spacing))
 
 
-def _select(candidates, S, brain, spacing=(1.0, 1.0, 1.0), selection=SELECTION):
-    """One component of ``candidates``, by ``selection`` (see :func:`segment_tumor`)."""
+def _select(candidates, S, brain, spacing=(1.0, 1.0, 1.0), selection=SELECTION,
+            satellites=SATELLITES):
+    """The best component of ``candidates`` by ``selection``, and those scoring at
+    least ``satellites`` times as much (see :func:`segment_tumor`)."""
     labels, n = ndi.label(candidates)
     if n <= 1:
         return candidates
@@ -308,13 +311,17 @@ def _select(candidates, S, brain, spacing=(1.0, 1.0, 1.0), selection=SELECTION):
         score = size * np.clip(asymmetry, 0.0, None)
     if score.max() <= 0:
         score = size
-    return labels == index[np.argmax(score)]
+    keep = np.zeros(n + 1, dtype=bool)
+    if satellites < 1:
+        keep[1:] = score >= satellites * score.max()
+    keep[index[np.argmax(score)]] = True    # alone at 1, even when others tie with it
+    return keep[labels]
 
 
-def _finish_whole(candidates, S, brain, spacing, selection=SELECTION):
-    """Step 4: opening, one component, holes filled slice by slice."""
+def _finish_whole(candidates, S, brain, spacing, selection=SELECTION, satellites=SATELLITES):
+    """Step 4: opening, the selected components, holes filled slice by slice."""
     return fill_holes_slicewise(_select(_opened(candidates, spacing), S, brain, spacing,
-                                        selection))
+                                        selection, satellites))
 
 
 def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
@@ -322,8 +329,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
                   enhancing_threshold=ENHANCING_THRESHOLD, t1_weight=ENHANCEMENT_T1_WEIGHT,
                   t1_part=ENHANCEMENT_T1_PART, necrosis_threshold=NECROSIS_THRESHOLD,
-                  linking=LINKING_DIMENSIONS, selection=SELECTION, segmenter=None,
-                  progress=None):
+                  linking=LINKING_DIMENSIONS, selection=SELECTION, satellites=SATELLITES,
+                  segmenter=None, progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
 
     The method and its constants are in the module docstring of
@@ -373,11 +380,15 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         asymmetry (bilateral bright structures, symmetric white-matter
         hyperintensities among them, lose to a one-sided lesion; so does a
         tumor centred on the midline; the last axis must run left-right).
+    satellites : float
+        Other components are kept too when they score at least this share of
+        the kept one's score, so that a multifocal tumor keeps its satellite
+        lesions; 1 keeps one component, 0 every one; in [0, 1].
     segmenter : pcnnseg.Segmenter or "default", optional
         A fitted readout (:func:`pcnnseg.fit_segmenter`; ``"default"``: the
         bundled one, :func:`pcnnseg.segmenter.default_segmenter`) whose tumor
         probability replaces the stimulus of step 2; ``threshold``, ``beta``
-        and ``t2_weight`` are then its own.
+        ``t2_weight``, ``selection`` and ``satellites`` are then its own.
     progress : callable, optional
         Called as ``progress(done, total)`` after each step of the method.
 
@@ -413,6 +424,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     _check_weight("t2_weight", t2_weight)
     _check_choice("linking", linking, ("3d", "2d"))
     _check_choice("selection", selection, ("thickest", "largest", "asymmetry"))
+    _check_share("satellites", satellites)
     percentile = _check_percentile(contrast_percentile)
     _check_regions_arguments(seqs if regions else None, label_convention,
                              enhancing_threshold, t1_weight, t1_part, necrosis_threshold)
@@ -441,12 +453,13 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
         else:
             contrasts = _contrasts(crop, brain, segmenter.sequences)
             S = segmenter.probability(contrasts, brain, spacing)
-            level, beta, selection = segmenter.level, segmenter.beta, segmenter.selection
+            level, beta = segmenter.level, segmenter.beta
+            selection, satellites = segmenter.selection, segmenter.satellites
         step()
         candidates = fired(S, level, beta=beta, spacing=spacing, linking=linking)
         step()
         whole = np.zeros(full_brain.shape, dtype=bool)
-        whole[box] = _finish_whole(candidates, S, brain, spacing, selection)
+        whole[box] = _finish_whole(candidates, S, brain, spacing, selection, satellites)
         step()
         if not regions:
             return whole
@@ -566,6 +579,12 @@ def _check_weight(name, value):
     if not (math.isfinite(value) and 0 <= value <= _FLOAT32_MAX):
         raise ValueError(f"{name}: expected a value >= 0 and finite in float32 (the "
                          f"stimulus's arithmetic), got {value}")
+
+
+def _check_share(name, value):
+    value = check_number(value, name)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
 
 
 def _check_choice(name, value, allowed):

@@ -9,6 +9,7 @@ case names, progress messages). Cases are tiny phantoms or hand-made arrays.
 """
 import dataclasses
 import inspect
+import json
 import math
 import sys
 
@@ -28,7 +29,7 @@ sklearn = pytest.importorskip("sklearn")
 
 SMALL = (16, 40, 40)
 TWO = ("flair", "t2")
-ONE_DECISION = dict(levels=(0.5,), betas=(0.0,), selections=("thickest",))
+ONE_DECISION = dict(levels=(0.5,), betas=(0.0,), selections=("thickest",), satellites=(1.0,))
 TREE_NAMES = r"\('feature', 'threshold', 'left', 'right', 'value', 'is_leaf', 'roots'\)"
 MALFORMED = (r"^trees: malformed tree arrays \(children must come after their node, "
              r"features and roots in range, values finite\)$")
@@ -152,13 +153,15 @@ def test_bounds_are_inclusive_where_documented(name, value):
     ("level", 1.5, r"\(0, 1\], got 1\.5"),
     ("beta", 1000.5, r"\[0\.0, 1000\.0\], got 1000\.5"),
     ("beta", -0.5, r"\[0\.0, 1000\.0\], got -0\.5"),
+    ("satellites", 1.5, r"\[0\.0, 1\.0\], got 1\.5"),
+    ("satellites", -0.1, r"\[0\.0, 1\.0\], got -0\.1"),
 ])
 def test_out_of_range_numbers_are_refused_with_their_range(name, value, message):
     with pytest.raises(ValueError, match=rf"^{name}: expected a finite value in {message}$"):
         _segmenter(**{name: value})
 
 
-@pytest.mark.parametrize("name", ["baseline", "level", "beta"])
+@pytest.mark.parametrize("name", ["baseline", "level", "beta", "satellites"])
 def test_numbers_are_named_when_not_numbers(name):
     with pytest.raises(TypeError, match=rf"^{name}: expected a number, got str$"):
         _segmenter(**{name: "0.5"})
@@ -187,16 +190,27 @@ def test_constructor_messages(change, message):
 def test_save_and_load_keep_every_attribute(tmp_path):
     made = _segmenter(_stump(feature=np.array([8, 0, 0])), sequences=("t2", "flair"),
                       baseline=-0.25, level=0.85, beta=0.1, selection="asymmetry",
-                      fitted_on=("a", "b"))
+                      satellites=0.25, fitted_on=("a", "b"))
     made.save(tmp_path / "seg.npz")
     loaded = Segmenter.load(tmp_path / "seg.npz")
-    for name in ("sequences", "baseline", "level", "beta", "selection", "fitted_on",
-                 "feature_version"):
+    for name in ("sequences", "baseline", "level", "beta", "selection", "satellites",
+                 "fitted_on", "feature_version"):
         assert getattr(loaded, name) == getattr(made, name), name
     assert loaded.selection == "asymmetry"
     for name, array in made.trees.items():
         assert loaded.trees[name].dtype == array.dtype
         np.testing.assert_array_equal(loaded.trees[name], array)
+
+
+def test_a_file_saved_before_satellites_loads_with_one_component(tmp_path):
+    _segmenter(satellites=0.5).save(tmp_path / "seg.npz")
+    with np.load(tmp_path / "seg.npz") as data:
+        arrays = dict(data)
+    header = json.loads(str(arrays["header"]))
+    del header["satellites"]
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert Segmenter.load(tmp_path / "old.npz").satellites == 1.0
 
 
 @pytest.mark.parametrize("selection", ["largest", "thickest"])
@@ -302,7 +316,8 @@ def test_fit_defaults():
     assert defaults == {"sequences": BRATS_SEQUENCES, "voxels_per_case": 15000,
                         "max_iter": 100, "max_depth": 6, "learning_rate": 0.1,
                         "levels": LEVELS, "betas": (0.0, 0.1),
-                        "selections": ("thickest", "asymmetry"), "inner_folds": 3, "seed": 0,
+                        "selections": ("thickest", "asymmetry"),
+                        "satellites": (1.0, 0.5, 0.25), "inner_folds": 3, "seed": 0,
                         "progress": None}
 
 
@@ -546,20 +561,21 @@ def test_the_decision_with_the_best_mean_dice_over_cases_is_kept(cases, monkeypa
 
     monkeypatch.setattr(segmenter_module, "_decision_dice", scores)
     seg = fit_segmenter(cases, sequences=TWO, max_iter=2, voxels_per_case=300,
-                        levels=(0.5, 0.6, 0.7), betas=(0.0,), selections=("thickest",))
+                        levels=(0.5, 0.6, 0.7), betas=(0.0,), selections=("thickest",),
+                        satellites=(1.0,))
     assert seg.level == 0.6
 
 
 def test_the_selection_and_beta_chosen_are_kept(cases, monkeypatch):
-    # decisions in the order (level, beta, selection): the last one wins
+    # decisions in the order (level, beta, selection, satellites): the last one wins
     def scores(trial, prepared, decisions):
         return np.arange(len(decisions), dtype=float)
 
     monkeypatch.setattr(segmenter_module, "_decision_dice", scores)
     seg = fit_segmenter(cases[:2], sequences=TWO, max_iter=2, voxels_per_case=300,
                         levels=(0.5, 0.6), betas=(0.0, 0.2),
-                        selections=("thickest", "largest"))
-    assert (seg.level, seg.beta, seg.selection) == (0.6, 0.2, "largest")
+                        selections=("thickest", "largest"), satellites=(1.0, 0.3))
+    assert (seg.level, seg.beta, seg.selection, seg.satellites) == (0.6, 0.2, "largest", 0.3)
 
 
 # ------------------------------------------------------------------ scoring a decision
@@ -596,15 +612,18 @@ def test_a_decision_scores_the_mean_dice_segment_tumor_reaches(monkeypatch):
     prepared = [_Prepared(f"case {i}", images, truth.astype(np.uint8), spacing, TWO)
                 for i, truth in enumerate(truths)]
     fixed = _FixedProbability(sequences=TWO, trees=_stump(), baseline=0.0, level=0.5, beta=0.0)
-    decisions = [(0.5, 0.0, "thickest"), (0.5, 0.0, "largest"), (0.5, 0.0, "asymmetry"),
-                 (0.9, 0.0, "thickest"), (0.9, 0.4, "thickest"), (0.9, 0.4, "largest"),
-                 (0.5, 1.0, "thickest")]
+    decisions = [(0.5, 0.0, "thickest", 1.0), (0.5, 0.0, "largest", 1.0),
+                 (0.5, 0.0, "asymmetry", 1.0), (0.9, 0.0, "thickest", 1.0),
+                 (0.9, 0.4, "thickest", 1.0), (0.9, 0.4, "largest", 1.0),
+                 (0.5, 1.0, "thickest", 1.0), (0.5, 0.0, "largest", 0.0)]
     per_case = np.array([[dice(segment_tumor(images, spacing=spacing,
                                              segmenter=dataclasses.replace(
-                                                 fixed, level=lv, beta=b, selection=s)), t)
-                          for t in truths] for lv, b, s in decisions])
-    # the selections and the linking matter here
+                                                 fixed, level=lv, beta=b, selection=s,
+                                                 satellites=f)), t)
+                          for t in truths] for lv, b, s, f in decisions])
+    # the selections, the satellites and the linking matter here
     assert per_case[0, 0] > 0.9 and per_case[1, 0] < 0.5 and per_case[2, 0] > 0.9
+    assert per_case[7, 1] > 0.9 > per_case[0, 1]
     assert per_case[3, 0] != per_case[4, 0]
     # and the slices' spacing, through the linking (0.197 with 1 mm slices)
     assert 0.21 < per_case[6, 0] < 0.22

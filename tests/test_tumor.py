@@ -158,6 +158,33 @@ def test_thickest_beats_a_larger_thin_ribbon():
     assert _select(candidates, S, brain, (5.0, 1.0, 1.0), "thickest").sum() == 245
 
 
+def test_satellites_keep_the_components_scoring_a_share_of_the_best():
+    brain, S = _blobs()
+    S[2:7, 5:12, 5:12] = 0.6            # 5 x 7 x 7: core 1 x 3 x 3 = 9 voxels
+    S[2:7, 25:30, 25:30] = 0.6          # 5 x 5 x 5: core 1 x 1 x 1 = 1 voxel
+    S[2:7, 25:28, 5:8] = 0.6            # 5 x 3 x 3: no core
+    candidates = S > 0.3
+    big, small = 245, 125
+    for share, kept in ((1.0, big), (0.2, big), (1 / 9, big + small), (0.0, big + small + 45)):
+        assert _select(candidates, S, brain, selection="thickest",
+                       satellites=share).sum() == kept, share
+    # the largest component scores by size: the 125 voxels are 0.51 of the 245
+    assert _select(candidates, S, brain, selection="largest", satellites=0.5).sum() == big + small
+    assert _select(candidates, S, brain, selection="largest", satellites=0.52).sum() == big
+
+
+def test_satellites_reach_segment_tumor():
+    flair = np.zeros((9, 40, 41), np.float32)
+    flair[:, 2:38, 2:39] = 100.0
+    flair[2:7, 5:12, 5:12] = 300.0
+    flair[2:7, 25:31, 25:31] = 300.0
+    one = segment_tumor(flair, satellites=1.0)
+    both = segment_tumor(flair, satellites=0.1)
+    # the opening trims the blobs' edges; the 5 x 7 x 7 blob is the thickest
+    assert one[4, 8, 8] and not one[4, 28, 28] and not one[:, 20:, 20:].any()
+    assert both[4, 8, 8] and both[4, 28, 28] and (both >= one).all()
+
+
 def test_selection_falls_back_to_size_when_no_component_scores():
     brain, S = _blobs()
     S[1:3, 5:7, 5:7] = 0.6              # 8 voxels, no core
@@ -246,6 +273,9 @@ def test_as_sequences_keeps_the_canonical_order(case):
     (np.ones((8, 8)), {"t2_weight": np.inf}, ValueError, "^t2_weight: expected"),
     (np.ones((8, 8)), {"linking": "4d"}, ValueError, "^linking: expected"),
     (np.ones((8, 8)), {"selection": "brightest"}, ValueError, "^selection: expected"),
+    (np.ones((8, 8)), {"satellites": 1.5}, ValueError, r"^satellites: expected a value in \[0, 1\]"),
+    (np.ones((8, 8)), {"satellites": np.nan}, ValueError, "^satellites: expected"),
+    (np.ones((8, 8)), {"satellites": "all"}, TypeError, "^satellites: expected a number"),
     (np.ones((8, 8)), {"progress": "yes"}, TypeError, "^progress: .*got str"),
     (np.ones((8, 8)), {"t1_weight": -1.0}, ValueError, "^t1_weight: expected"),
     (np.ones((8, 8)), {"t1_weight": "1"}, TypeError, "^t1_weight: expected a number"),
