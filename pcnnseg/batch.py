@@ -66,7 +66,7 @@ import numpy as np
 
 from pcnnseg import datasets, outputs
 from pcnnseg.io import write_bytes_atomic, write_label_map, write_mask, write_png
-from pcnnseg.validation import check_bool, check_int
+from pcnnseg.validation import check_bool, check_int, check_number
 
 __all__ = ["CaseRecord", "segment_many", "detect_many", "usable_cores", "unet_segment",
            "detect_boxes", "detections_report", "DETECT_METHODS", "interrupt_signal",
@@ -239,9 +239,10 @@ def _segment(task, case):
     else:
         segmenter = load_segmenter(s["segmenter"])
         spacing = spacing_of(case.geometry) if len(case.geometry.spacing) == 3 else None
+        chosen = {} if s.get("satellites") is None else {"satellites": s["satellites"]}
         result = segment_tumor(case.images, spacing=spacing,
                                regions=s["regions"], label_convention=s["label_convention"],
-                               selection=s["selection"], segmenter=segmenter)
+                               selection=s["selection"], segmenter=segmenter, **chosen)
     found = (brats_regions(result, convention=s["label_convention"]) if s["regions"]
              else {"whole_tumor": result})
     reference = None if case.truth is None else brats_regions(case.truth)
@@ -822,7 +823,7 @@ def _batch(job, cases, out_dir, settings, *, workers, scheduler, overwrite, prog
 
 def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=False,
                  method="pcnn", regions=False, label_convention="2018",
-                 selection="thickest", segmenter=None, progress=None):
+                 selection="thickest", satellites=None, segmenter=None, progress=None):
     """Segment the tumor of every case of a dataset; one record per case.
 
     Parameters
@@ -855,6 +856,9 @@ def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=Fals
         Labels of the maps: enhancing tumor 4 or 3.
     selection : {"thickest", "largest", "asymmetry"}
         The PCNN's component choice (:func:`pcnnseg.segment_tumor`).
+    satellites : float, optional
+        The PCNN's share at which other components are kept too
+        (:func:`pcnnseg.segment_tumor`); default its default.
     segmenter : None, "default" or str
         The PCNN's fitted readout: the bundled one, or a file saved by
         :meth:`pcnnseg.Segmenter.save`.
@@ -891,8 +895,14 @@ def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=Fals
     if segmenter is not None and not isinstance(segmenter, (str, os.PathLike)):
         raise TypeError(f"segmenter: expected None, 'default' or a file saved by "
                         f"Segmenter.save, got {type(segmenter).__name__}")
-    if method == "unet" and (segmenter is not None or selection != "thickest"):
-        raise ValueError("method: 'unet' takes neither segmenter nor selection (PCNN options)")
+    if satellites is not None:
+        satellites = check_number(satellites, "satellites")
+        if not 0.0 <= satellites <= 1.0:
+            raise ValueError(f"satellites: expected a value in [0, 1], got {satellites}")
+    if method == "unet" and (segmenter is not None or selection != "thickest"
+                             or satellites is not None):
+        raise ValueError("method: 'unet' takes no segmenter, selection or satellites (PCNN "
+                         "options)")
     remote = isinstance(scheduler, str) and not scheduler.startswith("local:")
     if method == "unet" and not remote:   # say it once here, not once per case
         import importlib.util
@@ -900,7 +910,7 @@ def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=Fals
             import cnn_baseline  # noqa: F401  raises, saying how to install PyTorch
     settings = {"job": "segment", "method": method, "regions": check_bool(regions, "regions"),
                 "label_convention": label_convention, "selection": selection,
-                "segmenter": None if segmenter is None else (
+                "satellites": satellites, "segmenter": None if segmenter is None else (
                     "default" if segmenter == "default" else os.path.abspath(segmenter))}
     return _batch("segment", cases, out_dir, settings, workers=workers, scheduler=scheduler,
                   overwrite=overwrite, progress=progress)

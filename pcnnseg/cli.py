@@ -231,7 +231,8 @@ def _check_unet_options(args):
     """The U-Net has none of the PCNN's options."""
     if args.method == "unet":
         for option, used in (("--segmenter", args.segmenter), ("--brain-mask", args.brain_mask),
-                             ("--selection", args.selection != "thickest")):
+                             ("--selection", args.selection != "thickest"),
+                             ("--satellites", args.satellites is not None)):
             if used:
                 raise ValueError(f"{option}: a PCNN option; --method unet takes none")
 
@@ -270,10 +271,11 @@ def _segment(args):
                   disable=args.quiet) as bar:
             def progress(done, total):
                 bar.update(done - bar.n)
+            chosen = {} if args.satellites is None else {"satellites": args.satellites}
             result = segment_tumor(images, brain_mask=brain, spacing=spacing,
                                    regions=args.regions, label_convention=args.label_convention,
                                    selection=args.selection, segmenter=segmenter,
-                                   progress=progress)
+                                   progress=progress, **chosen)
     if args.regions:
         found = brats_regions(result, convention=args.label_convention)
     else:
@@ -433,6 +435,7 @@ def _run_batch(args):
         run = batch.segment_many
         options.update(method=args.method, regions=args.regions,
                        label_convention=args.label_convention, selection=args.selection,
+                       satellites=args.satellites,
                        segmenter=args.segmenter)
         if args.method == "pcnn":
             _announce_compilation(args)
@@ -530,6 +533,10 @@ def build_parser():
     seg.add_argument("--selection", choices=("thickest", "largest", "asymmetry"),
                      default="thickest",
                      help="which bright component is the tumor (default: thickest)")
+    seg.add_argument("--satellites", type=float, metavar="SHARE",
+                     help="also keep the components scoring at least SHARE (0-1) of the "
+                          "tumor's score: satellite lesions of a multifocal tumor "
+                          "(default: the method's; a --segmenter brings its own)")
     seg.add_argument("--segmenter", metavar="FILE",
                      help="a fitted readout instead of the untrained stimulus: 'default' "
                           "for the bundled one (four sequences), or a file of "

@@ -367,6 +367,9 @@ def test_cli_refuses_options_of_the_other_mode(dataset, tmp_path, capsys):
     assert main(["segment", str(dataset), "-o", str(tmp_path), "--method", "unet",
                  "--segmenter", "default"]) == 2
     assert "--segmenter" in capsys.readouterr().err
+    assert main(["segment", str(dataset), "-o", str(tmp_path), "--method", "unet",
+                 "--satellites", "0.5"]) == 2
+    assert "--satellites" in capsys.readouterr().err
 
 
 def _pool_run_interrupted(argv, marker, send):
@@ -481,6 +484,13 @@ def test_bad_arguments_are_refused(dataset, tmp_path):
         batch.segment_many(dataset, tmp_path, method="cnn")
     with pytest.raises(ValueError, match="workers"):
         batch.segment_many(dataset, tmp_path, workers=0)
+    with pytest.raises(ValueError, match=r"^satellites: expected a value in \[0, 1\]"):
+        batch.segment_many(dataset, tmp_path, satellites=1.5)
+    with pytest.raises(TypeError, match="^satellites: expected a number"):
+        batch.segment_many(dataset, tmp_path, satellites="all")
+    with pytest.raises(ValueError, match="satellites"):
+        batch.segment_many(dataset, tmp_path, method="unet", satellites=0.5)
+    assert not os.listdir(tmp_path)
 
 
 def test_kernels_make_idle_openmp_threads_sleep_unless_told(monkeypatch):

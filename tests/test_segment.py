@@ -210,6 +210,26 @@ def test_segment_command_brain_mask_and_segmenter(tmp_path, case_files):
                                   segment_tumor(images["flair"], segmenter=fitted))
 
 
+def test_segment_command_keeps_satellites_when_asked(tmp_path, capsys):
+    flair = np.zeros((9, 40, 41), np.float32)
+    flair[:, 2:38, 2:39] = 100.0
+    flair[2:7, 5:12, 5:12] = 300.0
+    flair[2:7, 25:31, 25:31] = 300.0
+    _write(tmp_path / "flair.nii.gz", flair)
+    out = tmp_path / "mask.nii.gz"
+    for share in ("0.1", None):
+        assert main(["segment", str(tmp_path / "flair.nii.gz"), "-o", str(out), "-q"]
+                    + (["--satellites", share] if share else [])) == 0
+        expected = segment_tumor(flair, **({"satellites": float(share)} if share else {}))
+        np.testing.assert_array_equal(read_image(out).array > 0, expected)
+        assert expected[4, 28, 28] == bool(share)
+    out.unlink()
+    assert main(["segment", str(tmp_path / "flair.nii.gz"), "-o", str(out), "-q",
+                 "--satellites", "1.5"]) == 2
+    assert "satellites: expected a value in [0, 1]" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_segment_command_checks_the_overlay_folder_first(tmp_path, capsys):
     out = tmp_path / "mask.nii.gz"
     assert main(["segment", "-o", str(out), "--overlay", str(tmp_path / "no" / "o.png"),
