@@ -116,7 +116,7 @@ def _save(entries):
 def collect(cases, fold, fresh):
     """Per-case slice records of both methods, fitting the readout per fold."""
     from pcnnseg import segment_tumor
-    from pcnnseg.segmenter import fit_segmenter
+    from pcnnseg.segmenter import LEVELS, SATELLITES, fit_segmenter
 
     entries = _cache(fresh)
     names = sorted(cases)
@@ -128,7 +128,9 @@ def collect(cases, fold, fresh):
     for k in range(N_FOLDS):
         train = [n for n in names if fold[n] != k]
         test = [n for n in names if fold[n] == k]
-        tag = hashlib.sha1(" ".join(train).encode()).hexdigest()[:12]
+        # the key follows the training cases and the fitting's candidate decisions
+        tag = hashlib.sha1(" ".join(train).encode()).hexdigest()[:12] + json.dumps(
+            [LEVELS, SATELLITES])
         for n in test:
             held = json.dumps(constants[n], sort_keys=True)
             keys[n] = {"default": f"default {held} {n}", "fitted": f"fitted {tag} {n}"}

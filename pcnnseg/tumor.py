@@ -31,12 +31,18 @@ masks with no training:
    stimulus minus its mirror image about the brain's centre, both smoothed by
    2 voxels), so that bilateral bright structures (symmetric white-matter
    hyperintensities) lose to a one-sided lesion, at the price of tumors
-   centred on the midline. Holes are filled slice by slice.
+   centred on the midline. With ``satellites`` below 1, every other component
+   scoring at least that share of the kept one's score is kept too, so that
+   the satellite lesions of a multifocal tumor are not dropped
+   (:data:`SATELLITES`, 1 by default: one component). Holes are filled slice
+   by slice.
 5. **Regions** (``regions=True``, needs T1ce). Enhancement
    ``C_t1ce - ENHANCEMENT_T1_WEIGHT C_t1`` inside the whole tumor (T1
    hyperintensity, blood or fat, is bright in T1ce without enhancing) runs
-   through the same PCNN to :data:`ENHANCING_THRESHOLD`: the enhancing tumor,
-   opened. Subtracting only the positive part ``max(C_t1, 0)`` (``t1_part``), so
+   through the same PCNN to :data:`ENHANCING_THRESHOLD`, or to
+   :data:`ENHANCING_OTSU` times the case's Otsu threshold [6]_ on the
+   enhancement of the whole tumor when that is higher (contrast uptake varies
+   with dose, timing and scanner): the enhancing tumor, opened. Subtracting only the positive part ``max(C_t1, 0)`` (``t1_part``), so
    that T1-hypointense tissue does not pass for enhancement, was chosen by no
    fold of the cross-validation: it gains 0.013 enhancing Dice and loses 0.053
    core Dice.
@@ -69,7 +75,7 @@ first).
 
 Assumptions: skull-stripped input (the brain is the non-zero voxels of FLAIR,
 or of T2 without FLAIR; pass ``brain_mask=`` otherwise); one tumor per volume
-(one component is kept); for ``selection="asymmetry"``, the last array axis
+(one component is kept, unless ``satellites`` says otherwise); for ``selection="asymmetry"``, the last array axis
 runs left-right (true of BraTS and of most axial acquisitions).
 
 References
@@ -91,11 +97,15 @@ BraTS's [3]_; the one-standard-error rule is that of [4]_.
 .. [5] J. V. Hajnal et al., "Use of fluid attenuated inversion recovery
    (FLAIR) pulse sequences in MRI of the brain", Journal of Computer Assisted
    Tomography 16(6):841-844, 1992. doi:10.1097/00004728-199211000-00001
+.. [6] N. Otsu, "A threshold selection method from gray-level histograms", IEEE
+   Transactions on Systems, Man, and Cybernetics 9(1):62-66, 1979.
+   doi:10.1109/TSMC.1979.4310076
 """
 import math
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
 
 from pcnnseg.io import BRATS_SEQUENCES, BratsCase
 from pcnnseg.metrics import BRATS_LABEL_CONVENTIONS
@@ -109,8 +119,8 @@ from pcnnseg.validation import (as_binary_mask, as_real_array, check_bool, check
 
 __all__ = ["segment_tumor", "tumor_regions", "tumor_stimulus", "as_sequences", "fired",
            "THRESHOLD", "T2_WEIGHT", "LINKING", "LINKING_DIMENSIONS", "SELECTION",
-           "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT",
-           "NECROSIS_THRESHOLD", "A_SCALE"]
+           "SATELLITES", "CONTRAST_PERCENTILE", "ENHANCING_THRESHOLD", "ENHANCEMENT_T1_WEIGHT",
+           "ENHANCING_OTSU", "NECROSIS_THRESHOLD", "A_SCALE"]
 
 # Chosen by cross-validation (benchmarks/segmentation.py, the one-standard-error
 # rule), refit on all 22 cases.
@@ -119,6 +129,7 @@ T2_WEIGHT = 0.6              # weight of T2 against FLAIR in the stimulus
 LINKING = 0.0                # beta of the PCNN: linking did not earn its place
 LINKING_DIMENSIONS = "3d"    # link across slices ("3d") or within each ("2d")
 ENHANCING_THRESHOLD = 0.15   # enhancement at which a voxel is enhancing tumor
+ENHANCING_OTSU = 0.0         # share of the tumor's Otsu threshold the threshold rises to
 ENHANCEMENT_T1_WEIGHT = 0.5  # share of T1 subtracted from T1ce
 ENHANCEMENT_T1_PART = "signed"  # part of the T1 contrast subtracted: "signed" or "positive"
 NECROSIS_THRESHOLD = None    # C_t2 - C_flair at which tumor is fluid (core); None: off
@@ -130,6 +141,7 @@ SATELLITES = 1.0             # other components kept at >= this share of the bes
 #: at iteration ``floor(ln(A_SCALE / a) / ALPHA_E) + 1``.
 A_SCALE = 2.0
 _ASYMMETRY_SIGMA = 2.0       # voxels
+_OTSU_BINS = 256
 T1_PARTS = ("positive", "signed")
 
 
@@ -327,8 +339,9 @@ def _finish_whole(candidates, S, brain, spacing, selection=SELECTION, satellites
 def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
                   label_convention="2018", threshold=THRESHOLD, beta=LINKING,
                   t2_weight=T2_WEIGHT, contrast_percentile=CONTRAST_PERCENTILE,
-                  enhancing_threshold=ENHANCING_THRESHOLD, t1_weight=ENHANCEMENT_T1_WEIGHT,
-                  t1_part=ENHANCEMENT_T1_PART, necrosis_threshold=NECROSIS_THRESHOLD,
+                  enhancing_threshold=ENHANCING_THRESHOLD, enhancing_otsu=ENHANCING_OTSU,
+                  t1_weight=ENHANCEMENT_T1_WEIGHT, t1_part=ENHANCEMENT_T1_PART,
+                  necrosis_threshold=NECROSIS_THRESHOLD,
                   linking=LINKING_DIMENSIONS, selection=SELECTION, satellites=SATELLITES,
                   segmenter=None, progress=None):
     """Whole-tumor mask, or BraTS label map, of an MRI slice or volume, untrained.
@@ -369,7 +382,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     contrast_percentile : float
         Percentile of the brain that sets a contrast of 1
         (:func:`pcnnseg.preprocess.tissue_contrast`), in (50, 100].
-    enhancing_threshold, t1_weight, t1_part, necrosis_threshold
+    enhancing_threshold, enhancing_otsu, t1_weight, t1_part, necrosis_threshold
         See :func:`tumor_regions`.
     linking : {"3d", "2d"}
         Link voxels across slices (default) or run each slice on its own.
@@ -427,7 +440,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     _check_share("satellites", satellites)
     percentile = _check_percentile(contrast_percentile)
     _check_regions_arguments(seqs if regions else None, label_convention,
-                             enhancing_threshold, t1_weight, t1_part, necrosis_threshold)
+                             enhancing_threshold, t1_weight, t1_part, necrosis_threshold,
+                             enhancing_otsu)
     segmenter = _check_segmenter(segmenter, seqs)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: expected a callable progress(done, total) or None, got "
@@ -465,7 +479,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
             return whole
         labels = tumor_regions(seqs, whole, brain_mask=full_brain, spacing=spacing,
                                label_convention=label_convention,
-                               enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
+                               enhancing_threshold=enhancing_threshold,
+                               enhancing_otsu=enhancing_otsu, t1_weight=t1_weight,
                                t1_part=t1_part, necrosis_threshold=necrosis_threshold,
                                contrast_percentile=percentile, beta=beta, linking=linking)
     step()
@@ -474,8 +489,8 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
 
 def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
                   label_convention="2018", enhancing_threshold=ENHANCING_THRESHOLD,
-                  t1_weight=ENHANCEMENT_T1_WEIGHT, t1_part=ENHANCEMENT_T1_PART,
-                  necrosis_threshold=NECROSIS_THRESHOLD,
+                  enhancing_otsu=ENHANCING_OTSU, t1_weight=ENHANCEMENT_T1_WEIGHT,
+                  t1_part=ENHANCEMENT_T1_PART, necrosis_threshold=NECROSIS_THRESHOLD,
                   contrast_percentile=CONTRAST_PERCENTILE, beta=LINKING,
                   linking=LINKING_DIMENSIONS):
     """BraTS label map from a whole-tumor mask: tumor core and enhancing tumor inside it.
@@ -484,8 +499,9 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     package's, a fitted readout's, a network's): the enhancement
     ``C_t1ce - t1_weight T`` (``T`` the T1 contrast, or its positive part; see
     ``t1_part``) inside the whole tumor runs through the
-    intensity-order PCNN to ``enhancing_threshold`` and is opened: the
-    enhancing tumor; the tumor core is the enhancing tumor closed (2 voxels) with
+    intensity-order PCNN to ``enhancing_threshold`` (or, with ``enhancing_otsu``,
+    to a share of the case's own Otsu threshold when that is higher) and is
+    opened: the enhancing tumor; the tumor core is the enhancing tumor closed (2 voxels) with
     its holes filled slice by slice (the necrosis inside the enhancing rim),
     within the whole tumor, plus, with ``necrosis_threshold``, the fluid of the
     whole tumor (bright in T2, dark in FLAIR); the rest of the whole tumor is
@@ -505,6 +521,12 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     enhancing_threshold : float
         Enhancement at which a voxel of the whole tumor is enhancing tumor, in
         (0, A_SCALE).
+    enhancing_otsu : float
+        Share of Otsu's threshold (Otsu 1979) on the enhancement of the whole tumor's
+        voxels (the level that best splits them in two classes) that the
+        enhancing threshold rises to when it is higher, so that the threshold
+        follows the case's contrast uptake (dose, timing, scanner);
+        ``enhancing_threshold`` is then a floor. 0 turns it off; in [0, 1].
     t1_weight : float
         Share of the T1 contrast subtracted from the T1ce contrast, >= 0: T1
         hyperintensities (blood, fat) are bright in T1ce without enhancing.
@@ -531,7 +553,7 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     seqs = as_sequences(images)
     spacing = _spacing_of(images, spacing)
     _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part,
-                             necrosis_threshold)
+                             necrosis_threshold, enhancing_otsu)
     _check_weight("beta", beta)
     _check_choice("linking", linking, ("3d", "2d"))
     percentile = _check_percentile(contrast_percentile)
@@ -546,8 +568,9 @@ def tumor_regions(images, whole_tumor, *, brain_mask=None, spacing=None,
     with explain_memory_error(f"tumor_regions: images of shape {full_brain.shape}"):
         core, enhancing = _core_regions(
             crop, full_brain[box], whole[box] & full_brain[box], beta=beta, spacing=spacing,
-            linking=linking, enhancing_threshold=enhancing_threshold, t1_weight=t1_weight,
-            t1_part=t1_part, necrosis_threshold=necrosis_threshold, percentile=percentile)
+            linking=linking, enhancing_threshold=enhancing_threshold,
+            enhancing_otsu=enhancing_otsu, t1_weight=t1_weight, t1_part=t1_part,
+            necrosis_threshold=necrosis_threshold, percentile=percentile)
     labels = np.zeros(full_brain.shape, dtype=np.uint8)
     values = BRATS_LABEL_CONVENTIONS[label_convention]
     part = labels[box]
@@ -600,10 +623,11 @@ def _check_percentile(value):
 
 
 def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part,
-                             necrosis_threshold):
+                             necrosis_threshold, enhancing_otsu=0.0):
     """The constants of the regions, and T1ce among ``seqs`` (unless None)."""
     _check_choice("label_convention", label_convention, tuple(BRATS_LABEL_CONVENTIONS))
     _check_level("enhancing_threshold", enhancing_threshold)
+    _check_share("enhancing_otsu", enhancing_otsu)
     _check_weight("t1_weight", t1_weight)
     _check_choice("t1_part", t1_part, T1_PARTS)
     if necrosis_threshold is not None:
@@ -633,8 +657,22 @@ def _check_segmenter(segmenter, seqs):
     return segmenter
 
 
-def _core_regions(seqs, brain, whole, *, beta, spacing, linking, enhancing_threshold, t1_weight,
-                  t1_part, necrosis_threshold, percentile):
+def _enhancing_level(values, floor, share):
+    """``max(floor, share x Otsu's threshold of the finite values)``, at most A_SCALE."""
+    if share == 0:
+        return floor
+    values = values[np.isfinite(values)].astype(np.float64)
+    if values.size < 2 or values.min() == values.max():
+        return floor
+    # scikit-image answers the centre of the lower class's last histogram bin;
+    # half a bin more is that bin's upper edge, above the whole lower class
+    upper_edge = threshold_otsu(values, nbins=_OTSU_BINS) + (
+        values.max() - values.min()) / (2 * _OTSU_BINS)
+    return min(max(floor, share * float(upper_edge)), A_SCALE)
+
+
+def _core_regions(seqs, brain, whole, *, beta, spacing, linking, enhancing_threshold,
+                  enhancing_otsu, t1_weight, t1_part, necrosis_threshold, percentile):
     """Tumor core and enhancing tumor inside the whole tumor (step 5), in the brain box."""
     core = np.zeros(whole.shape, dtype=bool)
     enhancing = np.zeros(whole.shape, dtype=bool)
@@ -659,7 +697,8 @@ def _core_regions(seqs, brain, whole, *, beta, spacing, linking, enhancing_thres
         return _opened(fired(S, threshold / A_SCALE, beta=beta, spacing=spacing,
                              linking=linking), spacing) & inside
 
-    found = pulsed(enhancement, enhancing_threshold)
+    found = pulsed(enhancement, _enhancing_level(enhancement[inside], enhancing_threshold,
+                                                 enhancing_otsu))
     in_plane = _in_plane(found, spacing)
     closed = erode_cross(dilate_cross(found, in_plane=in_plane, iterations=2),
                          in_plane=in_plane, iterations=2)   # closing

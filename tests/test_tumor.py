@@ -550,6 +550,65 @@ def test_enhancing_threshold_on_the_t1ce_contrast():
     assert (out[whole] > 0).all() and not out[~whole].any()
 
 
+def _otsu_reference(values):
+    """Otsu's threshold by brute force: the cut between sorted distinct values that
+    maximises the between-class variance w0 w1 (m0 - m1)^2."""
+    distinct = np.unique(values)
+    best, cut = -1.0, None
+    for lo, hi in zip(distinct[:-1], distinct[1:]):
+        low = values <= lo
+        w0, w1 = low.mean(), 1.0 - low.mean()
+        between = w0 * w1 * (values[low].mean() - values[~low].mean()) ** 2
+        if between > best:
+            best, cut = between, (lo, hi)
+    return cut
+
+
+def test_enhancing_level_is_a_share_of_otsus_threshold_above_the_floor():
+    from pcnnseg.tumor import A_SCALE, _enhancing_level
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0.0, 0.05, 4000), rng.normal(1.0, 0.05, 1000),
+                             [np.nan, np.inf, -np.inf]]).astype(np.float32)
+    lo, hi = _otsu_reference(values[np.isfinite(values)].astype(np.float64))
+    for share in (1.0, 0.5):
+        level = _enhancing_level(values, 0.1, share)
+        # skimage bins the histogram: its threshold falls within a bin of the cut
+        width = (np.nanmax(values[np.isfinite(values)]) - np.nanmin(values)) / 256
+        assert share * (lo - width) <= level <= share * (hi + width), share
+    assert _enhancing_level(values, 0.9, 0.5) == 0.9          # the floor wins
+    assert _enhancing_level(values, 0.1, 0.0) == 0.1          # off
+    assert _enhancing_level(np.full(50, 3.0, np.float32), 0.2, 1.0) == 0.2   # no split
+    assert _enhancing_level(np.array([np.nan, 1.0], np.float32), 0.2, 1.0) == 0.2
+    assert _enhancing_level(values * 30, 0.1, 1.0) == A_SCALE  # at most A_SCALE
+
+
+def test_enhancing_otsu_follows_the_cases_contrast_uptake():
+    t1ce, whole = _enhancement_case()
+    t1ce[5:10, 12:18, 12:18] = 130.0    # contrast 0.3: above the floor 0.15
+    t1ce[5:14, 22:32, 22:32] = 200.0    # contrast 1: strongly enhancing
+    fixed = _regions(t1ce, whole)
+    adaptive = _regions(t1ce, whole, enhancing_otsu=1.0)
+    assert (fixed[6:9, 13:17, 13:17] == 4).all()
+    assert not (adaptive[5:10, 12:18, 12:18] == 4).any()
+    assert (adaptive[6:13, 23:31, 23:31] == 4).all()
+    # the same contrasts twice as strong: the fixed threshold takes more, Otsu's
+    # share follows the case (all three classes scale together)
+    brighter = np.where(t1ce > 100.0, 100.0 + 2 * (t1ce - 100.0), t1ce)
+    brighter[1:-1, 2:5, 2:-2] = 300.0   # the upper percentiles scale with it
+    np.testing.assert_array_equal(_regions(brighter, whole, enhancing_otsu=1.0) == 4,
+                                  adaptive == 4)
+
+
+@pytest.mark.parametrize("value, error", [(1.5, ValueError), (-0.1, ValueError),
+                                          (np.nan, ValueError), ("half", TypeError)])
+def test_enhancing_otsu_is_checked(value, error):
+    t1ce, whole = _enhancement_case()
+    with pytest.raises(error, match="^enhancing_otsu: expected"):
+        _regions(t1ce, whole, enhancing_otsu=value)
+    with pytest.raises(error, match="^enhancing_otsu: expected"):
+        segment_tumor({"flair": t1ce, "t1ce": t1ce}, regions=True, enhancing_otsu=value)
+
+
 def test_a_sliver_of_enhancement_at_the_tumor_edge_is_opened_away():
     t1ce, whole = _enhancement_case()
     t1ce[3:17, 10:34, 10] = 200.0       # one voxel thick, on the whole tumor's face
@@ -675,7 +734,7 @@ def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
     wt_kwargs = {"brain_mask": brain, "beta": 0.3, "linking": "2d",
                  "contrast_percentile": 95.0}
     region_kwargs = {"enhancing_threshold": 0.5, "t1_weight": 1.0, "t1_part": "signed",
-                     "necrosis_threshold": 0.1}
+                     "necrosis_threshold": 0.1, "enhancing_otsu": 0.0}
     whole = segment_tumor(images, **wt_kwargs)
     expected = tumor_regions(images, whole, **wt_kwargs, **region_kwargs)
     got = segment_tumor(images, regions=True, **wt_kwargs, **region_kwargs)
@@ -684,7 +743,7 @@ def test_regions_follow_every_argument_given_to_segment_tumor(full_case):
     for name, value in [("brain_mask", None), ("beta", 0.0), ("linking", "3d"),
                         ("contrast_percentile", 99.0), ("enhancing_threshold", 0.15),
                         ("t1_weight", 0.5), ("t1_part", "positive"),
-                        ("necrosis_threshold", None)]:
+                        ("necrosis_threshold", None), ("enhancing_otsu", 1.0)]:
         other = dict(wt_kwargs, **region_kwargs)
         other[name] = value
         assert not np.array_equal(tumor_regions(images, whole, **other), expected), name
