@@ -42,8 +42,9 @@ masks with no training:
    through the same PCNN to :data:`ENHANCING_THRESHOLD`, or to
    :data:`ENHANCING_OTSU` times the case's Otsu threshold [6]_ on the
    enhancement of the whole tumor when that is higher (contrast uptake varies
-   with dose, timing and scanner): the enhancing tumor, opened. Subtracting only the positive part ``max(C_t1, 0)`` (``t1_part``), so
-   that T1-hypointense tissue does not pass for enhancement, was chosen by no
+   with dose, timing and scanner): the enhancing tumor, opened. Subtracting
+   only the positive part ``max(C_t1, 0)`` (``t1_part``), so that
+   T1-hypointense tissue does not pass for enhancement, was chosen by no
    fold of the cross-validation: it gains 0.013 enhancing Dice and loses 0.053
    core Dice.
    Tumor core: the enhancing tumor closed (2 voxels) and its holes filled
@@ -75,8 +76,8 @@ first).
 
 Assumptions: skull-stripped input (the brain is the non-zero voxels of FLAIR,
 or of T2 without FLAIR; pass ``brain_mask=`` otherwise); one tumor per volume
-(one component is kept, unless ``satellites`` says otherwise); for ``selection="asymmetry"``, the last array axis
-runs left-right (true of BraTS and of most axial acquisitions).
+(one component is kept, unless ``satellites`` says otherwise); for
+``selection="asymmetry"``, the last array axis runs left-right (true of BraTS and of most axial acquisitions).
 
 References
 ----------
