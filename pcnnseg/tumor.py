@@ -45,8 +45,8 @@ masks with no training:
    with dose, timing and scanner): the enhancing tumor, opened. Subtracting
    only the positive part ``max(C_t1, 0)`` (``t1_part``), so that
    T1-hypointense tissue does not pass for enhancement, was chosen by no
-   fold of the cross-validation: it gains 0.013 enhancing Dice and loses 0.053
-   core Dice.
+   fold of the cross-validation: held-out it loses 0.020 enhancing Dice and
+   0.069 core Dice.
    Tumor core: the enhancing tumor closed (2 voxels) and its holes filled
    slice by slice (the necrosis inside the enhancing rim), within the whole
    tumor. With ``necrosis_threshold`` set and FLAIR and T2 given, the core
@@ -57,8 +57,8 @@ masks with no training:
    found. It is off by default (:data:`NECROSIS_THRESHOLD` None): offered to
    the cross-validation after the other constants, it beat no necrosis step
    by less than a standard error in every fold; chosen by the best mean
-   instead, it gains 0.008 held-out core Dice, with large swings both ways
-   (+0.21 and -0.11 on two cases). The label map is 1 (core without
+   instead, it gains 0.013 held-out core Dice, with large swings both ways
+   (+0.22 and -0.11 on two cases). The label map is 1 (core without
    enhancement), 2 (edema), 4 (or 3 in the 2023 convention) enhancing.
 
 Constants were chosen by 5-fold patient-level cross-validation on 22 cases of
