@@ -66,7 +66,7 @@ import numpy as np
 
 from pcnnseg import datasets, outputs
 from pcnnseg.io import write_bytes_atomic, write_label_map, write_mask, write_png
-from pcnnseg.validation import check_bool, check_int, check_number
+from pcnnseg.validation import check_bool, check_int, check_share
 
 __all__ = ["CaseRecord", "segment_many", "detect_many", "usable_cores", "unet_segment",
            "detect_boxes", "detections_report", "DETECT_METHODS", "interrupt_signal",
@@ -896,9 +896,7 @@ def segment_many(cases, out_dir, *, workers=None, scheduler=None, overwrite=Fals
         raise TypeError(f"segmenter: expected None, 'default' or a file saved by "
                         f"Segmenter.save, got {type(segmenter).__name__}")
     if satellites is not None:
-        satellites = check_number(satellites, "satellites")
-        if not 0.0 <= satellites <= 1.0:
-            raise ValueError(f"satellites: expected a value in [0, 1], got {satellites}")
+        satellites = check_share(satellites, "satellites")
     if method == "unet" and (segmenter is not None or selection != "thickest"
                              or satellites is not None):
         raise ValueError("method: 'unet' takes no segmenter, selection or satellites (PCNN "

@@ -117,7 +117,7 @@ from pcnnseg.preprocess import tissue_contrast
 from pcnnseg.segmentation import ALPHA_E, first_pulse_iteration, intensity_order_model
 from pcnnseg.simulate import pulse, pulse_volume
 from pcnnseg.validation import (as_binary_mask, as_real_array, check_bool, check_number,
-                                check_spacing, explain_memory_error)
+                                check_share, check_spacing, explain_memory_error)
 
 __all__ = ["segment_tumor", "tumor_regions", "tumor_stimulus", "as_sequences", "fired",
            "THRESHOLD", "T2_WEIGHT", "LINKING", "LINKING_DIMENSIONS", "SELECTION",
@@ -439,7 +439,7 @@ def segment_tumor(images, *, brain_mask=None, spacing=None, regions=False,
     _check_weight("t2_weight", t2_weight)
     _check_choice("linking", linking, ("3d", "2d"))
     _check_choice("selection", selection, ("thickest", "largest", "asymmetry"))
-    _check_share("satellites", satellites)
+    check_share(satellites, "satellites")
     percentile = _check_percentile(contrast_percentile)
     _check_regions_arguments(seqs if regions else None, label_convention,
                              enhancing_threshold, t1_weight, t1_part, necrosis_threshold,
@@ -606,12 +606,6 @@ def _check_weight(name, value):
                          f"stimulus's arithmetic), got {value}")
 
 
-def _check_share(name, value):
-    value = check_number(value, name)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
-
-
 def _check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
@@ -625,11 +619,11 @@ def _check_percentile(value):
 
 
 def _check_regions_arguments(seqs, label_convention, enhancing_threshold, t1_weight, t1_part,
-                             necrosis_threshold, enhancing_otsu=0.0):
+                             necrosis_threshold, enhancing_otsu):
     """The constants of the regions, and T1ce among ``seqs`` (unless None)."""
     _check_choice("label_convention", label_convention, tuple(BRATS_LABEL_CONVENTIONS))
     _check_level("enhancing_threshold", enhancing_threshold)
-    _check_share("enhancing_otsu", enhancing_otsu)
+    check_share(enhancing_otsu, "enhancing_otsu")
     _check_weight("t1_weight", t1_weight)
     _check_choice("t1_part", t1_part, T1_PARTS)
     if necrosis_threshold is not None:

@@ -247,6 +247,22 @@ def check_number(value, name):
     return float(value)
 
 
+def check_share(value, name):
+    """Return ``value`` as a float after checking it is a real number in [0, 1].
+
+    Raises
+    ------
+    TypeError
+        For anything that is not a real number.
+    ValueError
+        Outside [0, 1] (NaN included).
+    """
+    value = check_number(value, name)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+    return value
+
+
 def check_n_iter(n_iter):
     """Return ``n_iter`` as an int after checking it is in ``[1, N_ITER_MAX]``.
 
