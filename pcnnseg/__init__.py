@@ -18,22 +18,47 @@ rest of the detector); a module named like the function would be hidden by it.
 The Numba kernels are the package ``pcnnseg_kernels`` (the folder ``kernels/``
 of the source tree).
 """
-from pcnnseg import io, metrics, phantom, preprocess
-from pcnnseg.detection import Detection, detect, fit_reference
-from pcnnseg.models import ICM, PCNN, SCM, SPCNN
-from pcnnseg.segmentation import segment
-from pcnnseg.segmenter import Segmenter, default_segmenter, fit_segmenter
-from pcnnseg.tumor import segment_tumor
-from pcnnseg.signatures import entropy_signature, signature
-from pcnnseg.simulate import PulseResult, pulse, pulse_volume
-from pcnnseg.validation import normalize
-from pcnnseg.volume_detection import VolumeDetection, detect_volume
+import importlib
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it. They are imported on first use
+# (PEP 562), so that ``import pcnnseg`` and the ``pcnnseg`` command start
+# without loading Numba, SciPy and the kernels until something needs them.
+_PUBLIC = {
+    "PCNN": "pcnnseg.models", "SPCNN": "pcnnseg.models", "ICM": "pcnnseg.models",
+    "SCM": "pcnnseg.models",
+    "PulseResult": "pcnnseg.simulate", "pulse": "pcnnseg.simulate",
+    "pulse_volume": "pcnnseg.simulate",
+    "signature": "pcnnseg.signatures", "entropy_signature": "pcnnseg.signatures",
+    "normalize": "pcnnseg.validation",
+    "segment": "pcnnseg.segmentation",
+    "segment_tumor": "pcnnseg.tumor",
+    "Segmenter": "pcnnseg.segmenter", "fit_segmenter": "pcnnseg.segmenter",
+    "default_segmenter": "pcnnseg.segmenter",
+    "Detection": "pcnnseg.detection", "detect": "pcnnseg.detection",
+    "fit_reference": "pcnnseg.detection",
+    "VolumeDetection": "pcnnseg.volume_detection", "detect_volume": "pcnnseg.volume_detection",
+}
+_MODULES = ("io", "metrics", "phantom", "preprocess")
 
 __all__ = ["PCNN", "SPCNN", "ICM", "SCM", "PulseResult", "pulse", "pulse_volume", "signature",
            "entropy_signature", "normalize", "segment", "segment_tumor", "Segmenter",
            "fit_segmenter", "default_segmenter", "detect", "detect_volume", "VolumeDetection",
            "fit_reference", "Detection", "io", "metrics",
            "phantom", "preprocess", "__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"pcnnseg.{name}")
+    else:
+        raise AttributeError(f"module 'pcnnseg' has no attribute {name!r}")
+    globals()[name] = value   # later lookups do not come here
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

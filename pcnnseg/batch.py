@@ -61,7 +61,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from pcnnseg import datasets, outputs
@@ -442,6 +441,8 @@ def _finished(task, started):
 @contextlib.contextmanager
 def _one_thread():
     """Numba (this thread) and PyTorch (when imported) on one thread, restored after."""
+    import numba   # here: a batch's parent process never loads it
+
     numba_before = numba.get_num_threads()
     torch = sys.modules.get("torch")
     torch_before = torch.get_num_threads() if torch else None

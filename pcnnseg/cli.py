@@ -22,15 +22,14 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-import pcnnseg_kernels
 import pcnnseg
 from pcnnseg import batch, datasets, outputs, phantom
 from pcnnseg.io import read_image, write_png
-from pcnnseg.signatures import binary_entropy
-from pcnnseg.simulate import DEFAULT_N_ITER
-from pcnnseg.validation import check_n_iter
+from pcnnseg.validation import DEFAULT_N_ITER, check_n_iter
 
-_MODELS = {"spcnn": None, "pcnn": pcnnseg.PCNN, "icm": pcnnseg.ICM, "scm": pcnnseg.SCM}
+# The models of ``signature --model``: None for the SPCNN with automatic
+# parameters, else the name of a parameter set in pcnnseg.
+_MODELS = {"spcnn": None, "pcnn": "PCNN", "icm": "ICM", "scm": "SCM"}
 
 # Iterations the command accepts: its table prints one line per iteration, and
 # the kernels keep a count per iteration.
@@ -98,27 +97,27 @@ def _check_not_constant(image, source, of_volume):
                          f"nothing to pulse{hint}")
 
 
-# Kernels each command compiles on its first run; see _announce_compilation.
-_COMMAND_KERNELS = {
-    "signature": lambda args: [pcnnseg_kernels.pcnn_image],
-    "segment": lambda args: [pcnnseg_kernels.pcnn_volume]
-    + ([pcnnseg_kernels.ensemble_sum] if args.segmenter else []),
-    "detect": lambda args: (
-        [pcnnseg_kernels.pcnn_volume]
-        + ([pcnnseg_kernels.ensemble_sum] if args.segmenter else [])
-        if args.method in (None, "map") else
-        [pcnnseg_kernels.pcnn_batch, pcnnseg_kernels.proposals.felzenszwalb_labels,
-         pcnnseg_kernels.proposals.region_statistics,
-         pcnnseg_kernels.proposals.hierarchical_grouping]
-        + ([pcnnseg_kernels.pcnn_image] if args.method == "published" else [])),
-}
+def _command_kernels(args):
+    """The kernels a command compiles on its first run; see _announce_compilation."""
+    import pcnnseg_kernels as k
+
+    if args.command == "signature":
+        return [k.pcnn_image]
+    fitted = [k.ensemble_sum] if args.segmenter else []
+    if args.command == "segment" or args.method in (None, "map"):
+        return [k.pcnn_volume] + fitted
+    return ([k.pcnn_batch, k.proposals.felzenszwalb_labels, k.proposals.region_statistics,
+             k.proposals.hierarchical_grouping]
+            + ([k.pcnn_image] if args.method == "published" else []))
 
 
 def _announce_compilation(args):
     """One line on stderr when this run compiles the kernels (cold Numba cache)."""
+    import pcnnseg_kernels
+
     if getattr(args, "quiet", False):
         return
-    if pcnnseg_kernels.runtime.cache_is_cold(_COMMAND_KERNELS[args.command](args)):
+    if pcnnseg_kernels.runtime.cache_is_cold(_command_kernels(args)):
         when = ("first run only" if pcnnseg_kernels.runtime.caching_enabled
                 else "no writable cache folder, so on every run")
         print(f"pcnnseg {args.command}: compiling kernels ({when}, 10 to 40 s)...",
@@ -126,13 +125,15 @@ def _announce_compilation(args):
 
 
 def _signature(args):
+    from pcnnseg.signatures import binary_entropy
+
     if args.fire_time:
         outputs.check_output_file(args.fire_time, "--fire-time")
     image, source = _load_slice(args.image, args.slice, args.seed)
     _check_not_constant(image, source, of_volume=args.image is not None
                         and source != args.image)
-    factory = _MODELS[args.model]
-    model = None if factory is None else factory()
+    name = _MODELS[args.model]
+    model = None if name is None else getattr(pcnnseg, name)()
     outputs._test_pause("work")
     _announce_compilation(args)
     result = pcnnseg.pulse(image, model, n_iter=args.n_iter)

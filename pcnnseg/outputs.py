@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import signal
+import sys
 import threading
 import time
 
@@ -27,23 +28,22 @@ from pcnnseg.io import sync_folder
 def _callback_codes():
     """Code objects of the Python functions that compiled code calls back into:
     Numba's unpickling of constants, and llvmlite's object cache (called while a
-    kernel compiles and is cached). Those of another Numba / llvmlite are unknown."""
+    kernel compiles and is cached). Those of another Numba / llvmlite are unknown.
+
+    Only modules loaded already are looked at: no compiled code runs before
+    Numba is loaded, and a process that never runs a kernel (a batch's parent)
+    never pays for loading it.
+    """
     codes = []
-    try:
-        from numba.core.serialize import _numba_unpickle
-        codes.append(_numba_unpickle.__code__)
-    except (ImportError, AttributeError):
-        pass
-    try:
-        from llvmlite.binding.executionengine import ExecutionEngine
-        codes += [ExecutionEngine._raw_object_cache_notify.__code__,
-                  ExecutionEngine._raw_object_cache_getbuffer.__code__]
-    except (ImportError, AttributeError):
-        pass
+    serialize = sys.modules.get("numba.core.serialize")
+    if hasattr(serialize, "_numba_unpickle"):
+        codes.append(serialize._numba_unpickle.__code__)
+    engine = getattr(sys.modules.get("llvmlite.binding.executionengine"), "ExecutionEngine",
+                     None)
+    for name in ("_raw_object_cache_notify", "_raw_object_cache_getbuffer"):
+        if hasattr(engine, name):
+            codes.append(getattr(engine, name).__code__)
     return frozenset(codes)
-
-
-_CALLBACK_CODES = _callback_codes()
 
 __all__ = ["Interrupted", "interrupts_raise", "held_signals", "check_output_file",
            "check_output_folder", "OutputSet"]
@@ -78,7 +78,7 @@ class Interrupted(BaseException):
 
 
 def _inside_compiled_code(frame, depth=8):
-    """Whether ``frame`` runs in a callback from compiled code (:data:`_CALLBACK_CODES`).
+    """Whether ``frame`` runs in a callback from compiled code (:func:`_callback_codes`).
 
     A kernel call reaches Python a few times (Numba unpickles constants through
     ``numba.core.serialize._numba_unpickle``), and so does compiling one
@@ -87,10 +87,11 @@ def _inside_compiled_code(frame, depth=8):
     ignored"), or comes out as a ``SystemError``, or crashes the process inside
     a parallel kernel.
     """
+    codes = _callback_codes()
     for _ in range(depth):
         if frame is None:
             return False
-        if frame.f_code in _CALLBACK_CODES:
+        if frame.f_code in codes:
             return True
         frame = frame.f_back
     return False

@@ -8,14 +8,11 @@ import numpy as np
 
 from pcnnseg_kernels import pcnn_batch, pcnn_image, pcnn_volume
 from pcnnseg.models import SPCNN, Model
-from pcnnseg.validation import (as_real_array, check_bool, check_memory, check_n_iter,
-                                check_spacing, explain_memory_error, normalize)
+from pcnnseg.validation import (DEFAULT_N_ITER, as_real_array, check_bool, check_memory,
+                                check_n_iter, check_spacing, explain_memory_error, normalize)
 
 __all__ = ["PulseResult", "pulse", "pulse_volume", "volume_weights", "DEFAULT_N_ITER",
            "RunRecord", "record_runs"]
-
-#: Iterations run when the caller does not say.
-DEFAULT_N_ITER = 50
 
 # Bytes per pixel of the kernels' state (feeding, linking, activity, threshold,
 # two pulse maps, fire time; 4 bytes each): the planned size of a run.

@@ -18,11 +18,15 @@ import numpy as np
 
 __all__ = ["as_real_array", "as_binary_mask", "normalize", "rescale", "unit_scaled",
            "check_int", "check_n_iter", "check_bool", "check_number", "check_spacing",
-           "check_memory", "explain_memory_error", "memory_limit", "N_ITER_MAX"]
+           "check_memory", "explain_memory_error", "memory_limit", "N_ITER_MAX",
+           "DEFAULT_N_ITER"]
 
 #: Largest number of iterations: fire times are int32 in the kernels, and the
 #: last iteration's index (``n_iter - 1``) must fit.
 N_ITER_MAX = int(np.iinfo(np.int32).max)
+#: Iterations a run takes when the caller does not say (:func:`pcnnseg.pulse`,
+#: the signatures, ``pcnnseg signature``).
+DEFAULT_N_ITER = 50
 
 
 def as_real_array(image, name="image", ndims=(2, 3)):

@@ -176,7 +176,7 @@ def test_signal_inside_compiled_code_is_delivered_after_it(callback):
     code = {"numba.core.serialize._numba_unpickle": _numba_unpickle.__code__,
             "ExecutionEngine._raw_object_cache_notify":
                 ExecutionEngine._raw_object_cache_notify.__code__}[callback]
-    assert code in outputs._CALLBACK_CODES
+    assert code in outputs._callback_codes()
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals go to the main thread")
     frame = types.SimpleNamespace(f_code=code, f_back=None)

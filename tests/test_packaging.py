@@ -53,6 +53,39 @@ def test_no_module_hides_behind_a_function_of_the_package():
     assert functions and not functions & modules, functions & modules
 
 
+# ------------------------------------------------------------ lazy public names
+
+def test_every_public_name_resolves_to_its_module_object():
+    for name in pcnnseg.__all__:
+        value = getattr(pcnnseg, name)
+        if name in pcnnseg._PUBLIC:
+            assert value is getattr(importlib.import_module(pcnnseg._PUBLIC[name]), name)
+        elif name in pcnnseg._MODULES:
+            assert value is sys.modules[f"pcnnseg.{name}"]
+    assert set(pcnnseg.__all__) <= set(dir(pcnnseg))
+    assert set(pcnnseg._PUBLIC) | set(pcnnseg._MODULES) | {"__version__"} == set(pcnnseg.__all__)
+
+
+def test_unknown_name_of_the_package_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'segment_tumour'"):
+        pcnnseg.segment_tumour
+    assert not hasattr(pcnnseg, "_not_there")
+
+
+def test_package_and_command_start_without_numba_scipy_or_the_kernels():
+    """``import pcnnseg`` and the command's module load the numerical stack only
+    when something needs it, so ``pcnnseg --help`` and a batch's parent process
+    (which only hands out cases) start quickly; a public name still works."""
+    heavy = ("numba", "scipy", "skimage", "pcnnseg_kernels", "torch")
+    code = ("import sys, pcnnseg, pcnnseg.cli, pcnnseg.batch, pcnnseg.batch_report\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+            "pcnnseg.segment_tumor\n"
+            "print('numba' in sys.modules)")
+    done = _run_python("-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
 # ------------------------------------------------------------ cnn_baseline imports
 
 def _cnn_baseline_imports(path):
