@@ -22,7 +22,10 @@ rounds: cases per minute, the speed-up of 2 local workers over 1 (goal >= 1.8x
 on 2 cores), Dask's overhead against the local pool (goal <= 5 % per case) as
 the ratio of wall times and in seconds per case, the median time of a case
 inside its worker, and each worker process's peak resident memory (from
-``cases.csv``).
+``cases.csv``). Before the rounds, two plain loops measure what two processes
+side by side get on the machine itself (:func:`bench_machine.parallel_scaling`):
+one in cache, one streaming arrays through memory; a batch's speed-up lies
+between the two as its cases lean on one or the other.
 
 Usage::
 
@@ -49,7 +52,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_machine import cpu_name  # noqa: E402
+from bench_machine import cpu_name, parallel_scaling  # noqa: E402
 from pcnnseg import batch, datasets  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -168,7 +171,10 @@ def _markdown(info, rows, ratios):
               f"| Dask over the local pool, per case | "
               f"{ratios['dask_overhead_s_per_case']:+.3f} s | |",
               f"| Dask cluster start-up (once, not in its wall time) | "
-              f"{info['cluster_start_s']:.1f} s | |", ""]
+              f"{info['cluster_start_s']:.1f} s | |"]
+    lines += [f"| this machine, two processes side by side over one: {probe} | {value:.2f}x | |"
+              for probe, value in info["two_at_once_speedup"].items()]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -197,6 +203,7 @@ def main(argv=None):
     scratch = tempfile.mkdtemp(prefix="pcnnseg-batch-bench-")
     dataset = link_dataset(cases, os.path.join(scratch, "dataset"))
     load_start = os.getloadavg()
+    scaling = parallel_scaling()
     start = time.perf_counter()
     cluster = batch.local_cluster(2)   # the cluster pcnnseg's --scheduler local:2 starts
     cluster_start = time.perf_counter() - start
@@ -221,7 +228,8 @@ def main(argv=None):
     info = {"cpu": cpu_name(), "cores": os.cpu_count(), "usable_cores": batch.usable_cores(),
             "python": platform.python_version(), "data": args.data, "limit": args.limit,
             "n_cases": len(cases), "cases": [c.name for c in cases], "rounds": args.rounds,
-            "cluster_start_s": cluster_start, "loadavg_at_start": list(load_start),
+            "cluster_start_s": cluster_start, "two_at_once_speedup": scaling,
+            "loadavg_at_start": list(load_start),
             "loadavg_at_end": list(os.getloadavg()),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     os.makedirs(args.results, exist_ok=True)

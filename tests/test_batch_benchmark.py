@@ -53,3 +53,13 @@ def test_ratios_pair_the_rounds_and_bound_the_speed_up(bench):
     assert ratios["speedup_ceiling"] == pytest.approx(2 * 1.6 / 1.75)
     assert ratios["dask_overhead"] == pytest.approx(23.0 / 22.5 - 1)
     assert ratios["dask_overhead_s_per_case"] == pytest.approx(0.5 / 22)
+
+
+def test_two_at_once_speedup_is_twice_the_ratio_of_medians():
+    spec = importlib.util.spec_from_file_location("bench_machine",
+                                                  BENCHMARKS / "bench_machine.py")
+    machine = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(machine)
+    assert machine.two_at_once_speedup([1.0, 1.2, 5.0], [1.0, 1.1, 1.2, 9.0]) == pytest.approx(
+        2 * 1.2 / 1.15)
+    assert machine.two_at_once_speedup([2.0], [2.0, 2.0]) == 2.0   # no cost to running together
