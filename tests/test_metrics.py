@@ -586,5 +586,5 @@ def test_label_membership_equals_isin_for_every_dtype(dtype):
     from pcnnseg.metrics import _in_values
 
     labels = np.random.default_rng(3).integers(0, 6, (7, 9, 11)).astype(dtype)
-    for values in ([0, 1, 2, 4], [4], [1, 3], [0, 300], []):
+    for values in ([0, 1, 2, 4], [4], [1, 3], [0, 300], [], list(range(-2, 9))):
         np.testing.assert_array_equal(_in_values(labels, values), np.isin(labels, values))
