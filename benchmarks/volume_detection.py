@@ -62,6 +62,11 @@ AREAS = (0.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0)
 #: Candidate box margins (share of the box's width and height, each side); on
 #: ties the smallest.
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2)
+#: Candidate decision levels of the map the boxes are read from, beside the
+#: segmentation's own ("own", kept on ties): the untrained segmentation's
+#: contrast threshold (``segment_tumor(threshold=...)``), and the fitted readout's
+#: probability level. A map cut for the best Dice need not give the best boxes.
+BOX_LEVELS = {"default": (0.2, 0.25, 0.3), "fitted": (0.5, 0.6, 0.7, 0.8)}
 METHODS = ("default", "fitted")
 #: Report headings: "default" is the untrained segmentation (``segmenter=None``),
 #: "fitted" a readout fitted on the training folds (like ``segmenter="default"``).
@@ -114,7 +119,11 @@ def _save(entries):
 
 
 def collect(cases, fold, fresh):
-    """Per-case slice records of both methods, fitting the readout per fold."""
+    """Per-case slice records of both methods at each candidate map level
+    (``{method: {level: {case: records}}}``, level ``"own"`` the segmentation's
+    own), fitting the readout per fold."""
+    import dataclasses
+
     from pcnnseg import segment_tumor
     from pcnnseg.segmenter import LEVELS, SATELLITES, fit_segmenter
 
@@ -131,24 +140,32 @@ def collect(cases, fold, fresh):
         # the key follows the training cases and the fitting's candidate decisions
         tag = hashlib.sha1(" ".join(train).encode()).hexdigest()[:12] + json.dumps(
             [LEVELS, SATELLITES])
-        for n in test:
-            held = json.dumps(constants[n], sort_keys=True)
-            keys[n] = {"default": f"default {held} {n}", "fitted": f"fitted {tag} {n}"}
         seg = None
         for n in test:
             case = cases[n]
             spacing = tuple(reversed(case.geometry.spacing))
-            if keys[n]["default"] not in entries:
-                entries[keys[n]["default"]] = slice_records(
-                    case, segment_tumor(case, **constants[n]), spacing)
-                _save(entries)
-            if keys[n]["fitted"] not in entries:
-                seg = seg or fit_segmenter([cases[t] for t in train])
-                entries[keys[n]["fitted"]] = slice_records(
-                    case, segment_tumor(case, segmenter=seg), spacing)
-                _save(entries)
+            held = json.dumps(constants[n], sort_keys=True)
+            keys[n] = {"default": {"own": f"default {held} {n}"},
+                       "fitted": {"own": f"fitted {tag} {n}"}}
+            keys[n]["default"].update({t: f"default threshold={t} {held} {n}"
+                                       for t in BOX_LEVELS["default"]})
+            keys[n]["fitted"].update({v: f"fitted level={v} {tag} {n}"
+                                      for v in BOX_LEVELS["fitted"]})
+            for level, key in keys[n]["default"].items():
+                if key not in entries:
+                    chosen = dict(constants[n], **({} if level == "own" else {"threshold": level}))
+                    entries[key] = slice_records(case, segment_tumor(case, **chosen), spacing)
+                    _save(entries)
+            for level, key in keys[n]["fitted"].items():
+                if key not in entries:
+                    seg = seg or fit_segmenter([cases[t] for t in train])
+                    use = seg if level == "own" else dataclasses.replace(seg, level=level)
+                    entries[key] = slice_records(case, segment_tumor(case, segmenter=use),
+                                                 spacing)
+                    _save(entries)
         print(f"fold {k} done", flush=True)
-    return {m: {n: entries[keys[n][m]] for n in names} for m in METHODS}
+    return {m: {level: {n: entries[keys[n][m][level]] for n in names}
+                for level in keys[names[0]][m]} for m in METHODS}
 
 
 def _flagged(r, area):
@@ -205,23 +222,37 @@ def _hit_rate(records, area):
     return float(np.mean([_hit(r, area) for r in records if r["truth_px"] >= MIN_PIXELS]))
 
 
-def evaluate(per_case, fold, collections, shapes):
-    """Held-out figures of one method: the "no tumor" area (best sensitivity +
-    specificity) and then the box margin (best hit rate) chosen on the training
-    folds."""
-    names = sorted(per_case)
-    by_margin = {m: grown(per_case, m, shapes) for m in MARGINS}
-    chosen, margins, scored, unpadded = {}, {}, [], []
+def _choose(per_level, by_margin, cases):
+    """``(level, area, margin)`` for ``cases``: per map level the "no tumor" area
+    with the best sensitivity + specificity, then the margin with the best hit
+    rate; the level whose boxes then hit most (the first on ties)."""
+    best = None
+    for level in per_level:
+        records = [r for n in cases for r in per_level[level][n]]
+        area = max(AREAS, key=lambda a: sum(_youden(records, a)))
+        margin = max(MARGINS, key=lambda m: _hit_rate(
+            [r for n in cases for r in by_margin[level][m][n]], area))
+        rate = _hit_rate([r for n in cases for r in by_margin[level][margin][n]], area)
+        if best is None or rate > best[0]:
+            best = (rate, level, area, margin)
+    return best[1:]
+
+
+def evaluate(per_level, fold, collections, shapes):
+    """Held-out figures of one method: the map level, the "no tumor" area and the
+    box margin chosen on the training folds (:func:`_choose`); ``per_level`` maps
+    each candidate level (``"own"`` first) to ``{case: records}``."""
+    names = sorted(next(iter(per_level.values())))
+    by_margin = {level: {m: grown(per_case, m, shapes) for m in MARGINS}
+                 for level, per_case in per_level.items()}
+    levels, chosen, margins, scored, unpadded = {}, {}, {}, [], []
     for k in range(N_FOLDS):
-        train = [n for n in names if fold[n] != k]
-        train_records = [r for n in train for r in per_case[n]]
-        chosen[k] = max(AREAS, key=lambda a: sum(_youden(train_records, a)))
-        margins[k] = max(MARGINS, key=lambda m: _hit_rate(
-            [r for n in train for r in by_margin[m][n]], chosen[k]))
+        levels[k], chosen[k], margins[k] = _choose(
+            per_level, by_margin, [n for n in names if fold[n] != k])
         for n in names:
             if fold[n] == k:
-                scored += [(n, r, chosen[k]) for r in by_margin[margins[k]][n]]
-                unpadded += [(n, r, chosen[k]) for r in per_case[n]]
+                scored += [(n, r, chosen[k]) for r in by_margin[levels[k]][margins[k]][n]]
+                unpadded += [(n, r, chosen[k]) for r in per_level[levels[k]][n]]
     rows = {}
     groups = {"all": names}
     for c in sorted(set(collections.values())):
@@ -252,14 +283,12 @@ def evaluate(per_case, fold, collections, shapes):
             "hit_rate_no_margin": float(np.mean(
                 [_hit(r, a) for n, r, a in unpadded
                  if n in member and r["truth_px"] >= MIN_PIXELS]))}
-    per_case_hits = {n: _hit_rate(by_margin[margins[fold[n]]][n], chosen[fold[n]])
-                     for n in names}
-    every_record = [r for n in names for r in per_case[n]]
-    refit_area = max(AREAS, key=lambda a: sum(_youden(every_record, a)))
-    refit_margin = max(MARGINS, key=lambda m: _hit_rate(
-        [r for n in names for r in by_margin[m][n]], refit_area))
-    return {"groups": rows, "threshold_per_fold": chosen, "margin_per_fold": margins,
-            "refit": {"min_area": refit_area, "margin": refit_margin},
+    per_case_hits = {n: _hit_rate(by_margin[levels[fold[n]]][margins[fold[n]]][n],
+                                  chosen[fold[n]]) for n in names}
+    refit_level, refit_area, refit_margin = _choose(per_level, by_margin, names)
+    return {"groups": rows, "level_per_fold": levels, "threshold_per_fold": chosen,
+            "margin_per_fold": margins,
+            "refit": {"level": refit_level, "min_area": refit_area, "margin": refit_margin},
             "per_case_hit_rate": per_case_hits}
 
 
@@ -300,8 +329,8 @@ def markdown(report):
     lines = ["# Tumor boxes from the whole-tumor map, cross-validated by patient", "",
              f"{report['n_cases']} cases ({', '.join(f'{c}: {k}' for c, k in report['collections'].items())}), "
              f"5-fold patient-level cross-validation (the folds of `benchmarks/segmentation.py`); "
-             f"the fitted readout, the \"no tumor\" area and the box margin are chosen on the training "
-             f"folds, every "
+             f"the fitted readout, the level of the map the boxes are read from, the \"no tumor\" "
+             f"area and the box margin are chosen on the training folds, every "
              f"figure is held-out from those choices; the segmentation's form (its steps, grids and "
              f"stimulus) was fixed during development on all 22 cases (see segmentation.md). "
              f"{report['date']}, 2 cores. `python benchmarks/volume_detection.py`.",
@@ -324,7 +353,13 @@ def markdown(report):
                          f"{g['centre_in_tumor']:.3f} | {g['median_iou']:.3f} | {g['auc']:.3f} | "
                          f"{g['sensitivity']:.3f} | {g['specificity']:.3f} | "
                          f"{g['volumes_flagged']:.2f} |")
-        lines += ["", "\"No tumor\" area chosen per fold (mm²): " + ", ".join(
+        lines += ["", "Map level chosen per fold (\"own\": the segmentation's own; else the "
+                  + ("contrast threshold" if method == "default" else "readout's probability level")
+                  + " the map is cut at, among "
+                  + ", ".join(str(v) for v in BOX_LEVELS[method]) + "): " + ", ".join(
+                      f"{k}: {v}" for k, v in r["level_per_fold"].items())
+                  + f"; refit on all cases (not a result): {r['refit']['level']}.",
+                  "", "\"No tumor\" area chosen per fold (mm²): " + ", ".join(
             f"{k}: {v:g}" for k, v in r["threshold_per_fold"].items()) + "; box margin (share "
             "of the box's width and height, each side): "
             + ", ".join(f"{k}: {v:g}" for k, v in r["margin_per_fold"].items())

@@ -36,7 +36,7 @@ def test_evaluate_holds_out_the_threshold_and_scores_hits_and_presence():
             _record(40.0, 600, box, box),              # under any threshold > 40: a miss
             _record(0.0, 0), _record(30.0, 0, box),    # tumor-free slices
         ]
-    out = vd.evaluate(per_case, fold, collections, _shapes(per_case))
+    out = vd.evaluate({"own": per_case}, fold, collections, _shapes(per_case))
     # on every training set an area of 50 separates presence best (sens 2/3, spec 1)
     assert set(out["threshold_per_fold"].values()) == {50.0}
     g = out["groups"]["all"]
@@ -55,11 +55,27 @@ def test_evaluate_chooses_the_smallest_margin_that_makes_small_boxes_hit():
     per_case = {f"c{k}": [_record(900.0, 600, small, truth), _record(0.0, 0)]   # 0.15 (2 px): 0.64
                 for k in range(vd.N_FOLDS)}
     fold = {f"c{k}": k for k in range(vd.N_FOLDS)}
-    out = vd.evaluate(per_case, fold, {n: "x" for n in per_case}, _shapes(per_case))
+    out = vd.evaluate({"own": per_case}, fold, {n: "x" for n in per_case}, _shapes(per_case))
     assert set(out["margin_per_fold"].values()) == {0.15}
-    assert out["refit"] == {"min_area": 0.0, "margin": 0.15}
+    assert out["refit"] == {"level": "own", "min_area": 0.0, "margin": 0.15}
     g = out["groups"]["all"]
     assert g["hit_rate"] == 1.0 and g["hit_rate_no_margin"] == 0.0
+
+
+def test_evaluate_chooses_the_map_level_whose_boxes_hit_on_the_training_folds():
+    """The level whose boxes hit more on the training folds is chosen, and its
+    held-out boxes are scored; a level that changes nothing leaves the own."""
+    truth = [10, 10, 20, 20]
+    fold = {f"c{k}": k for k in range(vd.N_FOLDS)}
+    own = {n: [_record(900.0, 600, [14, 14, 4, 4], truth), _record(0.0, 0)] for n in fold}
+    lower = {n: [_record(900.0, 600, truth if n in ("c2", "c3", "c4") else [14, 14, 4, 4],
+                         truth), _record(0.0, 0)] for n in fold}   # hits on c2, c3, c4 only
+    out = vd.evaluate({"own": own, 0.2: lower}, fold, {n: "x" for n in fold}, _shapes(own))
+    assert out["level_per_fold"] == {0: 0.2, 1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2}
+    assert out["per_case_hit_rate"] == {"c0": 0.0, "c1": 0.0, "c2": 1.0, "c3": 1.0, "c4": 1.0}
+    assert out["refit"]["level"] == 0.2
+    same = vd.evaluate({"own": own, 0.2: own}, fold, {n: "x" for n in fold}, _shapes(own))
+    assert set(same["level_per_fold"].values()) == {"own"}
 
 
 def test_grown_boxes_stay_in_the_image():
