@@ -329,8 +329,8 @@ def markdown(report):
     lines = ["# Tumor boxes from the whole-tumor map, cross-validated by patient", "",
              f"{report['n_cases']} cases ({', '.join(f'{c}: {k}' for c, k in report['collections'].items())}), "
              f"5-fold patient-level cross-validation (the folds of `benchmarks/segmentation.py`); "
-             f"the fitted readout, the level of the map the boxes are read from, the \"no tumor\" "
-             f"area and the box margin are chosen on the training folds, every "
+             f"the fitted readout, the \"no tumor\" area and the box margin are chosen on the "
+             f"training folds, every "
              f"figure is held-out from those choices; the segmentation's form (its steps, grids and "
              f"stimulus) was fixed during development on all 22 cases (see segmentation.md). "
              f"{report['date']}, 2 cores. `python benchmarks/volume_detection.py`.",
@@ -353,18 +353,31 @@ def markdown(report):
                          f"{g['centre_in_tumor']:.3f} | {g['median_iou']:.3f} | {g['auc']:.3f} | "
                          f"{g['sensitivity']:.3f} | {g['specificity']:.3f} | "
                          f"{g['volumes_flagged']:.2f} |")
-        lines += ["", "Map level chosen per fold (\"own\": the segmentation's own; else the "
-                  + ("contrast threshold" if method == "default" else "readout's probability level")
-                  + " the map is cut at, among "
-                  + ", ".join(str(v) for v in BOX_LEVELS[method]) + "): " + ", ".join(
-                      f"{k}: {v}" for k, v in r["level_per_fold"].items())
-                  + f"; refit on all cases (not a result): {r['refit']['level']}.",
-                  "", "\"No tumor\" area chosen per fold (mm²): " + ", ".join(
+        lines += [                  "", "\"No tumor\" area chosen per fold (mm²): " + ", ".join(
             f"{k}: {v:g}" for k, v in r["threshold_per_fold"].items()) + "; box margin (share "
             "of the box's width and height, each side): "
             + ", ".join(f"{k}: {v:g}" for k, v in r["margin_per_fold"].items())
             + f". Refit on all cases (not a result): {r['refit']['min_area']:g} mm², "
             f"margin {r['refit']['margin']:g}.", ""]
+    lines += ["## Ablation: the map's level chosen for boxes", "",
+              "The boxes above come from the map the segmentation makes. Here the folds also "
+              "choose the level the map is cut at for boxes: the segmentation's own (\"own\"), or "
+              "a lower one (the untrained segmentation's contrast threshold "
+              + ", ".join(str(v) for v in BOX_LEVELS["default"]) + "; the readout's probability "
+              "level " + ", ".join(str(v) for v in BOX_LEVELS["fitted"]) + "), the level "
+              "whose boxes hit most on the training folds (with its own area and margin).", "",
+              "| segmentation | level per fold | hit rate all | brats2018 | brats2023_ssa | "
+              "presence AUC | sensitivity | specificity |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for method in METHODS:
+        r = report["map_level_chosen"][method]
+        g = r["groups"]
+        lines.append(f"| {method} | " + ", ".join(str(v) for v in r["level_per_fold"].values())
+                     + f" | {g['all']['hit_rate']:.3f} | "
+                     + " | ".join(f"{g[c]['hit_rate']:.3f}" for c in ("brats2018", "brats2023_ssa")
+                                  if c in g)
+                     + f" | {g['all']['auc']:.3f} | {g['all']['sensitivity']:.3f} | "
+                     f"{g['all']['specificity']:.3f} |")
+    lines.append("")
     t = report.get("timing")
     if t:
         lines += ["## Cost", "",
@@ -397,8 +410,10 @@ def main(argv=None):
               "collections": {c: sum(v == c for v in collections.values())
                               for c in sorted(set(collections.values()))},
               "module_min_tumor_area": MIN_TUMOR_AREA, "module_box_margin": BOX_MARGIN,
-              "methods": {m: evaluate(per_method[m], fold, collections, shapes)
-                          for m in METHODS},
+              "methods": {m: evaluate({"own": per_method[m]["own"]}, fold, collections,
+                                      shapes) for m in METHODS},
+              "map_level_chosen": {m: evaluate(per_method[m], fold, collections, shapes)
+                                   for m in METHODS},
               "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     if args.repeats > 0:
         report["timing"] = timing(cases, args.repeats)

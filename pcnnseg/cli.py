@@ -113,10 +113,10 @@ def _command_kernels(args):
 
 def _announce_compilation(args):
     """One line on stderr when this run compiles the kernels (cold Numba cache)."""
-    import pcnnseg_kernels
-
     if getattr(args, "quiet", False):
         return
+    import pcnnseg_kernels
+
     if pcnnseg_kernels.runtime.cache_is_cold(_command_kernels(args)):
         when = ("first run only" if pcnnseg_kernels.runtime.caching_enabled
                 else "no writable cache folder, so on every run")
